@@ -1,0 +1,100 @@
+"""The one settings object: every knob of contactstream, read from CONTACTSTREAM_* variables.
+
+No other module reads os.environ; they take a `Settings` (or the values they need from it).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Channel = Literal["phone", "sms", "email", "form"]
+CHANNELS: tuple[Channel, ...] = ("phone", "sms", "email", "form")
+
+DEFAULT_DATA_DIR = Path(".contactstream")
+
+
+class Settings(BaseSettings):
+    """Frozen configuration. Defaults run everything embedded on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="CONTACTSTREAM_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: jars, broker, chDB, exports")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    clickhouse_dsn: SecretStr | None = Field(
+        None,
+        description="chdb:///path or http(s)://user:pass@host:8123/db; default chDB under data_dir",
+    )
+    clickhouse_database: str = Field("contactstream", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    topic_prefix: str = Field("contacts", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+    app_id: str = Field("contactstream", description="Faust app id = Kafka consumer group")
+    log_level: Literal["debug", "info", "warn", "error"] = "info"
+
+    # Sink: ClickHouse prefers large, infrequent inserts (>= 1,000 rows, about one per second).
+    sink_batch_max_rows: int = Field(20_000, ge=1, le=1_000_000)
+    sink_batch_max_seconds: float = Field(1.0, gt=0, le=60)
+    sink_retry_max_seconds: float = Field(30.0, gt=0, description="Backoff ceiling on outages")
+
+    # Validation limits (see docs/producers.md).
+    max_text_bytes: int = Field(65_536, ge=256, description="Content and subject size limit")
+    phone_default_region: str = Field("FI", min_length=2, max_length=2)
+
+    # Retention (privacy notice section 12: personal data removed 18 months after handling).
+    retention_months: int = Field(18, ge=1, le=120)
+    retention_interval_seconds: float = Field(60.0, gt=0)
+    retention_batch_size: int = Field(10_000, ge=1, le=100_000)
+    subject_key_salt: SecretStr = Field(
+        SecretStr("change-me-in-production"), description="Salt of the repeat-contact key"
+    )
+    exports_dir: Path | None = Field(None, description="Subject exports; default data_dir/exports")
+
+    # Kafka topic retention for topics that hold personal data (section 5 of the design).
+    raw_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
+    raw_partitions: int = Field(4, ge=1, le=1024)
+
+    metrics_port: int = Field(9464, ge=0, le=65535, description="0 disables the HTTP endpoint")
+
+    @field_validator("data_dir", "exports_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().absolute() if value is not None else None
+
+    @cached_property
+    def dsn(self) -> str:
+        """The ClickHouse DSN in clear text, for clickhouse-connect only. Never log it."""
+        if self.clickhouse_dsn is not None:
+            return self.clickhouse_dsn.get_secret_value()
+        return f"chdb://{self.data_dir / 'clickhouse'}"
+
+    @property
+    def dsn_for_display(self) -> str:
+        """The DSN with any password replaced, safe for logs and messages."""
+        return redact_dsn(self.dsn)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.dsn.startswith("chdb:")
+
+    @property
+    def exports_path(self) -> Path:
+        return self.exports_dir or self.data_dir / "exports"
+
+    def topic(self, name: str) -> str:
+        """Full topic name, e.g. topic('raw.phone') -> 'contacts.raw.phone'."""
+        return f"{self.topic_prefix}.{name}"
+
+
+def redact_dsn(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,216 @@
+"""A single-node KRaft Kafka broker on 127.0.0.1, run as a child process the project owns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from base64 import urlsafe_b64encode
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.errors import BrokerError
+from streams.localkafka.jars import KAFKA_VERSION, ensure_jars, require_tool
+
+_LOG4J2 = """rootLogger.level=WARN
+rootLogger.appenderRef.file.ref=FILE
+appender.file.type=File
+appender.file.name=FILE
+appender.file.fileName={log}
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+"""
+
+# Single node: one process is broker and controller; internal topics need replication factor 1.
+_SERVER_PROPERTIES = """process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={log_dirs}
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+"""
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    pid: int
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalBroker:
+    """Start, stop and inspect the project's own broker. State lives under `home`."""
+
+    def __init__(self, home: Path, jar_cache: Path, version: str = KAFKA_VERSION) -> None:
+        self.home = home
+        self.jar_cache = jar_cache
+        self.version = version
+        self.state_file = home / "broker.json"
+        self.log_file = home / "broker.log"
+
+    def status(self) -> BrokerState | None:
+        """The running broker's state, or None (a stale state file is removed)."""
+        try:
+            data = json.loads(self.state_file.read_text())
+            state = BrokerState(int(data["pid"]), int(data["port"]), int(data["controller_port"]))
+        except (OSError, ValueError, KeyError):
+            return None
+        if _alive(state.pid):
+            return state
+        self.state_file.unlink(missing_ok=True)
+        return None
+
+    def start(self, port: int = 9092, fresh: bool = False, timeout: float = 90.0) -> BrokerState:
+        running = self.status()
+        if running is not None:
+            return running
+        java = require_tool("java", "install a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless)")
+        jars, _ = ensure_jars(self.jar_cache, self.version)
+        port = port or free_port()
+        _check_port_free(port)
+        controller_port = free_port()
+        data = self.home / "data"
+        if fresh:
+            shutil.rmtree(data, ignore_errors=True)
+        config = self._write_config(port, controller_port, data)
+        classpath = f"{jars}/*"
+        if not (data / "meta.properties").exists():
+            self._format(java, classpath, config)
+        proc = self._spawn(java, classpath, config)
+        state = BrokerState(proc.pid, port, controller_port)
+        self.state_file.write_text(json.dumps(state.__dict__))
+        try:
+            wait_until_ready(state.bootstrap, timeout, proc)
+        except BrokerError:
+            self.stop()
+            raise
+        return state
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the broker cleanly (SIGTERM, then SIGKILL after `timeout`). False if none ran."""
+        state = self.status()
+        if state is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(state.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(state.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(state.pid, signal.SIGKILL)
+        self.state_file.unlink(missing_ok=True)
+        return True
+
+    def _write_config(self, port: int, controller_port: int, data: Path) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True)
+        config = self.home / "server.properties"
+        config.write_text(
+            _SERVER_PROPERTIES.format(port=port, controller_port=controller_port, log_dirs=data)
+        )
+        (self.home / "log4j2.properties").write_text(_LOG4J2.format(log=self.home / "server.log"))
+        return config
+
+    def _format(self, java: str, classpath: str, config: Path) -> None:
+        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
+             "-t", cluster_id, "-c", str(config), "--ignore-formatted"],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise BrokerError(f"formatting the broker data dir failed: {result.stderr.strip()[:300]}")
+
+    def _spawn(self, java: str, classpath: str, config: Path) -> subprocess.Popen[bytes]:
+        log4j = self.home / "log4j2.properties"
+        with self.log_file.open("ab") as log:
+            return subprocess.Popen(
+                [java, "-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                 f"-Dlog4j2.configurationFile={log4j}", "-Dkafka.logs.dir=" + str(self.home),
+                 "-cp", classpath, "kafka.Kafka", str(config)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # survives the CLI that started it; stopped by pgid
+            )
+
+
+def wait_until_ready(
+    bootstrap: str, timeout: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until a real metadata request to `bootstrap` succeeds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise BrokerError(f"the broker exited with code {proc.returncode}; see its log")
+        if asyncio.run(_metadata_ok(bootstrap)):
+            return
+        time.sleep(0.3)
+    raise BrokerError(f"the broker at {bootstrap} did not answer a metadata request in {timeout}s")
+
+
+async def _metadata_ok(bootstrap: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        cluster = await admin.describe_cluster()
+        return bool(cluster.get("brokers"))
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child (started by this very process) is dead for our purposes.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise BrokerError(
+                f"port {port} on 127.0.0.1 is in use; choose another with --port (0 picks a free one)"
+            ) from None
