@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONTACTSTREAM_", frozen=True, extra="ignore")
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: jars, broker, chDB, exports")
+    jar_cache: Path | None = Field(None, description="Kafka jars cache; default data_dir/jars")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
     clickhouse_dsn: SecretStr | None = Field(
         None,
@@ -56,10 +57,11 @@ class Settings(BaseSettings):
     # Kafka topic retention for topics that hold personal data (section 5 of the design).
     raw_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
     raw_partitions: int = Field(4, ge=1, le=1024)
+    kafka_replication_factor: int = Field(1, ge=1, le=16, description="3 in production")
 
     metrics_port: int = Field(9464, ge=0, le=65535, description="0 disables the HTTP endpoint")
 
-    @field_validator("data_dir", "exports_dir")
+    @field_validator("data_dir", "exports_dir", "jar_cache")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
         return self.dsn.startswith("chdb:")
 
     @property
+    def jars_path(self) -> Path:
+        return self.jar_cache or self.data_dir / "jars"
+
+    @property
     def exports_path(self) -> Path:
         return self.exports_dir or self.data_dir / "exports"
 
@@ -98,3 +104,8 @@ def redact_dsn(dsn: str) -> str:
         host = f"{host}:{parts.port}"
     netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    """faust's broker list from a Kafka bootstrap string 'host:port,host:port'."""
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]

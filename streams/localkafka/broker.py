@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -95,7 +96,9 @@ class LocalBroker:
         running = self.status()
         if running is not None:
             return running
-        java = require_tool("java", "install a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless)")
+        java = require_tool(
+            "java", "install a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless)"
+        )
         jars, _ = ensure_jars(self.jar_cache, self.version)
         port = port or free_port()
         _check_port_free(port)
@@ -146,21 +149,47 @@ class LocalBroker:
     def _format(self, java: str, classpath: str, config: Path) -> None:
         cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(config), "--ignore-formatted"],
-            capture_output=True, text=True, check=False,
+            [
+                java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
-            raise BrokerError(f"formatting the broker data dir failed: {result.stderr.strip()[:300]}")
+            raise BrokerError(
+                f"formatting the broker data dir failed: {result.stderr.strip()[:300]}"
+            )
 
     def _spawn(self, java: str, classpath: str, config: Path) -> subprocess.Popen[bytes]:
         log4j = self.home / "log4j2.properties"
         with self.log_file.open("ab") as log:
             return subprocess.Popen(
-                [java, "-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                 f"-Dlog4j2.configurationFile={log4j}", "-Dkafka.logs.dir=" + str(self.home),
-                 "-cp", classpath, "kafka.Kafka", str(config)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    java,
+                    "-Xms128m",
+                    "-Xmx512m",
+                    "-XX:+UseSerialGC",
+                    "-XX:TieredStopAtLevel=1",
+                    f"-Dlog4j2.configurationFile={log4j}",
+                    "-Dkafka.logs.dir=" + str(self.home),
+                    "-cp",
+                    classpath,
+                    "kafka.Kafka",
+                    str(config),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # survives the CLI that started it; stopped by pgid
             )
 
@@ -180,16 +209,19 @@ def wait_until_ready(
 
 
 async def _metadata_ok(bootstrap: str) -> bool:
+    # aiokafka logs every refused connection; while waiting for readiness that is expected.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
         await admin.start()
         cluster = await admin.describe_cluster()
         return bool(cluster.get("brokers"))
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+    except Exception:
         return False
     finally:
         with contextlib.suppress(Exception):
             await admin.close()
+        logging.getLogger("aiokafka").setLevel(logging.NOTSET)
 
 
 def _alive(pid: int) -> bool:
@@ -212,5 +244,6 @@ def _check_port_free(port: int) -> None:
             sock.bind(("127.0.0.1", port))
         except OSError:
             raise BrokerError(
-                f"port {port} on 127.0.0.1 is in use; choose another with --port (0 picks a free one)"
+                f"port {port} on 127.0.0.1 is in use; "
+                "choose another with --port (0 picks a free one)"
             ) from None

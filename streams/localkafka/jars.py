@@ -62,9 +62,19 @@ def ensure_jars(cache_root: Path, version: str = KAFKA_VERSION) -> tuple[Path, b
         pom = Path(tmp) / "pom.xml"
         pom.write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION))
         result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-             "-DincludeScope=runtime", f"-DoutputDirectory={staging}"],
-            capture_output=True, text=True, check=False,
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
     if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
         detail = _last_error_line(result.stdout + result.stderr)

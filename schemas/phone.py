@@ -1,0 +1,34 @@
+"""Raw phone-call events from the telephony system (ACD), topic contacts.raw.phone."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from schemas.envelope import RawEvent
+from schemas.types import PERSONAL, PhoneEventType, PhoneNumber, RecordingRef, UtcDatetime
+
+
+class PhoneCallEvent(RawEvent):
+    """A call's lifecycle: queued, answered, ended, updated, or one complete record."""
+
+    lifecycle_fields: ClassVar = ("queued_at", "answered_at", "ended_at")
+    lifecycle_steps: ClassVar = {"queued": 0, "answered": 1, "ended": 2}
+    identifier_fields: ClassVar = ("caller_phone",)
+
+    channel: Literal["phone"]
+    event_type: PhoneEventType
+    caller_phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL)
+    """The caller's number; required on queued and complete events."""
+    queued_at: UtcDatetime | None = None
+    """When the call entered the queue; defaults to occurred_at on a queued event."""
+    answered_at: UtcDatetime | None = None
+    """When an advisor answered; defaults to occurred_at on an answered event."""
+    ended_at: UtcDatetime | None = None
+    """When the call ended; defaults to occurred_at on an ended event."""
+    recording_ref: RecordingRef | None = Field(None, json_schema_extra=PERSONAL)
+    """Reference (URI) to the call recording in the recording store; never the audio."""
+
+    def _personal_data(self) -> dict[str, Any]:
+        return {"phone": self.caller_phone, "recording_ref": self.recording_ref}

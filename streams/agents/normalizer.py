@@ -1,0 +1,171 @@
+"""Normalizer agents: raw channel topic -> validate/normalize -> ClickHouse, invalid -> DLQ.
+
+Offsets are acked only after ClickHouse stored the batch and Kafka acknowledged its dead letters,
+in offset order, whole batches at a time (design section 9: take() would ack a failed batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+
+from schemas.contact import ContactEvent
+from schemas.validate import Rejection, parse_events
+from streams.config import CHANNELS, Channel
+from streams.dlq import DeadLetterWriter, dead_letter
+from streams.rows import EVENT_COLUMNS, Origin, event_row, row_contact_id, strip_personal
+from streams.runtime import Runtime
+from streams.sinks.clickhouse import ClickHouseSink
+from streams.storage.queries import redacted_among
+
+log = logging.getLogger(__name__)
+
+
+def batch_token(channel: str, origins: Sequence[Origin]) -> str:
+    """Deduplication token of a batch: its exact offset range per partition."""
+    ranges: dict[int, tuple[int, int]] = {}
+    for origin in origins:
+        low, high = ranges.get(origin.partition, (origin.offset, origin.offset))
+        ranges[origin.partition] = (min(low, origin.offset), max(high, origin.offset))
+    parts = ",".join(f"{p}:{lo}-{hi}" for p, (lo, hi) in sorted(ranges.items()))
+    return f"{channel}|{parts}"
+
+
+class ChannelNormalizer:
+    """The batch logic of one channel's agent; the agent itself only loops and acks."""
+
+    def __init__(self, runtime: Runtime, channel: Channel, dead_letters: DeadLetterWriter) -> None:
+        self.runtime = runtime
+        self.channel = channel
+        self.dead_letters = dead_letters
+        self.sink = ClickHouseSink(
+            runtime.store,
+            runtime.metrics,
+            "contact_events",
+            EVENT_COLUMNS,
+            runtime.settings.sink_retry_max_seconds,
+        )
+
+    async def handle(self, events: Sequence[Any]) -> None:
+        """Process one batch until it succeeds; never raises except on cancellation."""
+        delay = 0.5
+        while True:
+            try:
+                await self._process(events)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "batch of %d %s events failed (%s); retrying in %.1fs",
+                    len(events),
+                    self.channel,
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.runtime.settings.sink_retry_max_seconds)
+
+    async def _process(self, events: Sequence[Any]) -> None:
+        messages = [event.message for event in events]
+        origins = [Origin(m.topic, m.partition, m.offset) for m in messages]
+        metrics = self.runtime.metrics
+        metrics.events_consumed.labels(self.channel).inc(len(messages))
+        results = parse_events(
+            self.channel, [m.value or b"" for m in messages], self.runtime.limits
+        )
+        accepted: list[tuple[ContactEvent, Any]] = []
+        letters = []
+        for result, message in zip(results, messages, strict=True):
+            if isinstance(result, Rejection):
+                letters.append(dead_letter(message, result.code, result.reason, result.contact_id))
+            else:
+                accepted.append((result, message))
+        rows = await self._rows(accepted)
+        refused = await self.sink.write(rows, batch_token(self.channel, origins))
+        for index in refused:
+            _, message = accepted[index]
+            letters.append(
+                dead_letter(
+                    message,
+                    "storage_rejected",
+                    "ClickHouse refused the row",
+                    row_contact_id(rows[index]),
+                )
+            )
+        await self.dead_letters.send(letters)
+        self._observe(accepted, refused, letters)
+
+    async def _rows(self, accepted: list[tuple[ContactEvent, Any]]) -> list[list[Any]]:
+        salt = self.runtime.salt
+        rows = [event_row(ev, Origin(m.topic, m.partition, m.offset), salt) for ev, m in accepted]
+        ids = {row_contact_id(row) for row in rows}
+        # A late event of an already redacted contact must not bring its personal data back.
+        redacted = await self.runtime.store.call(lambda c: redacted_among(c, ids)) if ids else set()
+        if redacted:
+            rows = [strip_personal(r) if row_contact_id(r) in redacted else r for r in rows]
+        return rows
+
+    def _observe(
+        self, accepted: list[tuple[ContactEvent, Any]], refused: list[int], letters: list[Any]
+    ) -> None:
+        metrics = self.runtime.metrics
+        stored = len(accepted) - len(refused)
+        metrics.events_accepted.labels(self.channel).inc(stored)
+        for letter in letters:
+            metrics.events_rejected.labels(self.channel, letter.error_code).inc()
+        metrics.dlq_writes.labels(self.channel).inc(len(letters))
+        now = time.time()
+        histogram = metrics.event_freshness_seconds.labels(self.channel)
+        for event, _ in accepted:
+            histogram.observe(max(0.0, now - event.occurred_at.timestamp()))
+        if letters:
+            log.info("%s: stored %d events, %d to the DLQ", self.channel, stored, len(letters))
+
+
+def register(app: faust.App, runtime: Runtime) -> None:
+    """One agent per channel topic."""
+    settings = runtime.settings
+    dlq = DeadLetterWriter(
+        app.topic(settings.topic("dlq"), key_serializer="raw", value_serializer="raw")
+    )
+    for channel in CHANNELS:
+        _register_channel(app, runtime, channel, dlq)
+
+
+def _register_channel(
+    app: faust.App, runtime: Runtime, channel: Channel, dlq: DeadLetterWriter
+) -> None:
+    settings = runtime.settings
+    topic = app.topic(
+        settings.topic(f"raw.{channel}"), key_serializer="raw", value_serializer="raw"
+    )
+    normalizer = ChannelNormalizer(runtime, channel, dlq)
+
+    async def normalize(stream: Any) -> None:
+        async for events in stream.noack_take(
+            settings.sink_batch_max_rows, within=settings.sink_batch_max_seconds
+        ):
+            await normalizer.handle(events)
+            for event in events:  # in offset order, the whole batch: no gaps to commit past
+                await stream.ack(event)
+            _record_lag(app, runtime, events)
+
+    app.agent(topic, name=f"contactstream.normalize.{channel}")(normalize)
+
+
+def _record_lag(app: faust.App, runtime: Runtime, events: Sequence[Any]) -> None:
+    last: dict[Any, int] = {}
+    for event in events:
+        last[event.message.tp] = event.message.offset
+    for tp, offset in last.items():
+        highwater = app.consumer.highwater(tp)
+        if highwater is not None:
+            runtime.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, highwater - offset - 1)
+            )

@@ -1,0 +1,40 @@
+"""The faust app: configuration for correctness first (design section 9), then the agents."""
+
+from __future__ import annotations
+
+import faust
+
+from streams.agents import normalizer
+from streams.config import broker_urls
+from streams.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> faust.App:
+    settings = runtime.settings
+    datadir = settings.data_dir / "faust" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=broker_urls(settings.kafka_bootstrap),
+        value_serializer="raw",  # bytes in, no per-event decoding by faust
+        key_serializer="raw",
+        store="memory://",  # no tables: the worker keeps no state that could hold personal data
+        web_enabled=False,
+        datadir=str(datadir),
+        topic_replication_factor=settings.kafka_replication_factor,
+        topic_partitions=settings.raw_partitions,
+        consumer_auto_offset_reset="earliest",
+        # Storage is idempotent, so a stuck batch must not block a rebalance; it is re-read.
+        stream_wait_empty=False,
+        stream_buffer_maxsize=max(4096, 2 * settings.sink_batch_max_rows),
+        broker_max_poll_records=min(5000, settings.sink_batch_max_rows),
+        # An outage retry waits inside the agent; give it time before the group evicts us.
+        broker_max_poll_interval=600.0,
+        broker_commit_interval=1.0,
+        # A crashed worker's partitions move after 15 s instead of faust's default 60 s.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
+        producer_acks=-1,
+    )
+    normalizer.register(app, runtime)
+    return app

@@ -1,0 +1,217 @@
+"""The `contactstream` command line. Wrong arguments: one line on stderr, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from streams.config import Settings
+from streams.errors import ContactstreamError
+from streams.localkafka import LocalBroker
+
+_DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="State directory (default: CONTACTSTREAM_DATA_DIR or ./.contactstream).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="contactstream")
+def app() -> None:
+    """Customer-service contacts from Kafka into ClickHouse, with retention built in."""
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def local_broker(data_dir: Path | None = None) -> LocalBroker:
+    config = settings()
+    root = data_dir.absolute() if data_dir else config.data_dir
+    return LocalBroker(home=root / "kafka", jar_cache=config.jars_path)
+
+
+@app.group("broker")
+def broker() -> None:
+    """The local single-node Kafka broker (KRaft, jars from Maven Central)."""
+
+
+@broker.command("start")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9092,
+    show_default=True,
+    help="Listener port on 127.0.0.1; 0 picks a free one.",
+)
+@_DATA_DIR
+@click.option("--fresh", is_flag=True, help="Wipe the broker's data before starting.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=90.0,
+    show_default=True,
+    help="Seconds to wait until a metadata request succeeds.",
+)
+def broker_start(port: int, data_dir: Path | None, fresh: bool, timeout: float) -> None:
+    """Assemble (first time only), format and start the broker; print bootstrap=HOST:PORT."""
+    local = local_broker(data_dir)
+    running = local.status()
+    if running is not None:
+        click.echo(f"broker already running (pid {running.pid})")
+    else:
+        running = local.start(port=port, fresh=fresh, timeout=timeout)
+        click.echo(
+            f"broker started (Kafka {local.version}, pid {running.pid}, log {local.log_file})"
+        )
+    click.echo(f"bootstrap={running.bootstrap}")
+
+
+@broker.command("stop")
+@_DATA_DIR
+def broker_stop(data_dir: Path | None) -> None:
+    """Stop the broker cleanly."""
+    click.echo("broker stopped" if local_broker(data_dir).stop() else "broker was not running")
+
+
+@broker.command("status")
+@_DATA_DIR
+def broker_status(data_dir: Path | None) -> None:
+    """Say whether the broker runs (exit 0) or not (exit 3)."""
+    state = local_broker(data_dir).status()
+    if state is None:
+        click.echo("broker is not running")
+        sys.exit(3)
+    click.echo(f"broker is running (pid {state.pid})")
+    click.echo(f"bootstrap={state.bootstrap}")
+
+
+@app.group("topics")
+def topics() -> None:
+    """Kafka topics as code (design section 5)."""
+
+
+@topics.command("ensure")
+@click.option("--fix", is_flag=True, help="Correct drifting topic settings instead of failing.")
+def topics_ensure(fix: bool) -> None:
+    """Create missing topics; report settings that drift from the declared ones (exit 1)."""
+    import asyncio
+
+    from streams.topics import ensure_topics
+
+    report = asyncio.run(ensure_topics(settings(), fix=fix))
+    for name in report.created:
+        click.echo(f"created   {name}")
+    for name in report.fixed:
+        click.echo(f"fixed     {name}")
+    for name in report.unchanged:
+        click.echo(f"ok        {name}")
+    for line in report.drift:
+        click.echo(f"DRIFT     {line}")
+    if report.drift:
+        raise click.ClickException(
+            f"{len(report.drift)} topic setting(s) drift from the "
+            "declaration; rerun with --fix to correct them"
+        )
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply pending ClickHouse migrations from deploy/clickhouse/ (idempotent)."""
+    from streams.storage import migrate, open_client
+
+    config = settings()
+    client = open_client(config)
+    try:
+        applied = migrate(client, config)
+    finally:
+        client.close()
+    for name in applied:
+        click.echo(f"applied   {name}")
+    click.echo(
+        f"database {config.clickhouse_database} is up to date "
+        f"({len(applied)} migration(s) applied now)"
+    )
+
+
+@app.command("simulate")
+@click.option("--count", type=click.IntRange(min=1), default=None,
+              help="Contacts to produce (default 1000, or rate x duration).")
+@click.option("--rate", type=click.FloatRange(min=0.1), default=None,
+              help="Events per second (default: as fast as possible).")
+@click.option("--duration", type=click.FloatRange(min=1), default=None,
+              help="Seconds of traffic at --rate (instead of --count).")
+@click.option("--history-months", type=click.IntRange(0, 120), default=0, show_default=True,
+              help="Backfill contacts spread over this many past months (0: the last hour).")
+@click.option("--invalid-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of events spoiled on purpose (they go to the DLQ).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Reproducible output.")
+def simulate_command(count: int | None, rate: float | None, duration: float | None,
+                     history_months: int, invalid_fraction: float, seed: int) -> None:
+    """Produce realistic synthetic contacts (fake people only) to the raw topics."""
+    import asyncio
+
+    from streams.simulator.produce import simulate
+
+    if duration is not None and rate is None:
+        raise click.UsageError("--duration needs --rate")
+    if duration is not None and count is not None:
+        raise click.UsageError("give --count or --duration, not both")
+    if duration is not None and rate is not None:
+        count = max(1, int(rate * duration / 2.4))  # about 2.4 events per contact
+    report = asyncio.run(simulate(settings(), count or 1000, seed, history_months,
+                                  invalid_fraction, rate))
+    for line in report.lines():
+        click.echo(line)
+
+
+@app.command("worker")
+@click.option(
+    "--setup/--no-setup",
+    default=True,
+    show_default=True,
+    help="Ensure topics and migrate ClickHouse before consuming.",
+)
+def worker(setup: bool) -> None:
+    """Run the stream worker (faust agents) until SIGTERM or Ctrl-C."""
+    from streams.worker import run_worker
+
+    run_worker(settings(), setup=setup)
+
+
+def _settings_error_line(exc: ValidationError) -> str:
+    # Never echo the input: an env var such as the DSN can hold a password.
+    first = exc.errors()[0]
+    name = "CONTACTSTREAM_" + "_".join(str(p) for p in first["loc"]).upper()
+    return f"invalid setting {name}: {first['msg']}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: maps every expected failure to one line and an exit code."""
+    try:
+        result = app.main(args=argv, prog_name="contactstream", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(0)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "contactstream"
+        click.echo(f"{command}: error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except ValidationError as exc:
+        click.echo(f"contactstream: error: {_settings_error_line(exc)}", err=True)
+        sys.exit(2)
+    except ContactstreamError as exc:
+        click.echo(f"contactstream: error: {exc}", err=True)
+        sys.exit(1)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("contactstream: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"contactstream: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

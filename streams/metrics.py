@@ -1,0 +1,124 @@
+"""Every Prometheus metric of the worker, declared in one place.
+
+Labels carry only bounded values (channel, reason code, topic, partition, kind): never contact
+ids or anything personal. tests/unit/test_metrics.py checks the label names.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_BATCH_BUCKETS = (1, 10, 100, 500, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_FRESHNESS_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400, 2_592_000, 63_072_000)
+
+
+class Metrics(NamedTuple):
+    events_consumed: Counter
+    events_accepted: Counter
+    events_rejected: Counter
+    dlq_writes: Counter
+    sink_batch_rows: Histogram
+    sink_insert_seconds: Histogram
+    sink_insert_failures: Counter
+    sink_retries: Counter
+    event_freshness_seconds: Histogram
+    consumer_lag: Gauge
+    tombstones_emitted: Counter
+    redactions_applied: Counter
+    retention_overdue_contacts: Gauge
+    retention_due_30d_contacts: Gauge
+    retention_last_success: Gauge
+    subject_requests: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> Metrics:
+        p = "contactstream_"
+        return cls(
+            events_consumed=Counter(
+                p + "events_consumed", "Raw events read", ["channel"], registry=registry
+            ),
+            events_accepted=Counter(
+                p + "events_accepted", "Events validated and stored", ["channel"], registry=registry
+            ),
+            events_rejected=Counter(
+                p + "events_rejected",
+                "Events sent to the DLQ",
+                ["channel", "code"],
+                registry=registry,
+            ),
+            dlq_writes=Counter(
+                p + "dlq_writes", "Dead letters produced", ["channel"], registry=registry
+            ),
+            sink_batch_rows=Histogram(
+                p + "sink_batch_rows",
+                "Rows per ClickHouse insert",
+                ["table"],
+                buckets=_BATCH_BUCKETS,
+                registry=registry,
+            ),
+            sink_insert_seconds=Histogram(
+                p + "sink_insert_seconds",
+                "ClickHouse insert latency",
+                ["table"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            sink_insert_failures=Counter(
+                p + "sink_insert_failures", "Failed inserts", ["table", "kind"], registry=registry
+            ),
+            sink_retries=Counter(
+                p + "sink_retries",
+                "Insert retries after a retriable failure",
+                ["table"],
+                registry=registry,
+            ),
+            event_freshness_seconds=Histogram(
+                p + "event_freshness_seconds",
+                "now - occurred_at when stored",
+                ["channel"],
+                buckets=_FRESHNESS_BUCKETS,
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                p + "consumer_lag",
+                "Messages behind the partition end",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            tombstones_emitted=Counter(
+                p + "tombstones_emitted", "Tombstones produced", ["reason"], registry=registry
+            ),
+            redactions_applied=Counter(
+                p + "redactions_applied", "Contacts redacted", ["reason"], registry=registry
+            ),
+            retention_overdue_contacts=Gauge(
+                p + "retention_overdue_contacts",
+                "Contacts holding personal data past their retention due time (must be 0)",
+                registry=registry,
+            ),
+            retention_due_30d_contacts=Gauge(
+                p + "retention_due_30d_contacts",
+                "Contacts due for redaction in 30 days",
+                registry=registry,
+            ),
+            retention_last_success=Gauge(
+                p + "retention_last_success_timestamp_seconds",
+                "Unix time of the last successful retention run",
+                registry=registry,
+            ),
+            subject_requests=Counter(
+                p + "subject_requests",
+                "Data-subject requests handled",
+                ["kind", "status"],
+                registry=registry,
+            ),
+        )
+
+
+def serve(registry: CollectorRegistry, port: int) -> None:
+    """Expose /metrics on 0.0.0.0:port (0 disables)."""
+    if port:
+        start_http_server(port, registry=registry)

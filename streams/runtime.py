@@ -1,0 +1,28 @@
+"""What every agent of one worker process shares: settings, storage, metrics, producers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.limits import Limits
+from streams.config import Settings
+from streams.metrics import Metrics
+from streams.storage.store import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    metrics: Metrics
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_text_bytes=self.settings.max_text_bytes,
+            default_region=self.settings.phone_default_region,
+        )
+
+    @property
+    def salt(self) -> bytes:
+        return self.settings.subject_key_salt.get_secret_value().encode()

@@ -1,0 +1,1 @@
+"""Synthetic but realistic contact traffic, for `contactstream simulate`, the demo and tests."""

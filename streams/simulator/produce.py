@@ -1,0 +1,82 @@
+"""Produce simulated traffic to the raw topics through the published contract."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+
+from streams.config import Settings
+from streams.simulator.contacts import generate
+from streams.simulator.events import encode, lifecycle_events, spoil
+
+
+@dataclass
+class SimulationReport:
+    contacts: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+    invalid: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        total = sum(self.events.values()) + sum(self.invalid.values())
+        rows = [f"{ch:6} contacts={self.contacts[ch]:6} events={self.events[ch]:7} "
+                f"invalid={self.invalid[ch]:5}" for ch in sorted(self.contacts)]
+        return [*rows, f"produced {total} messages in {self.seconds:.1f}s"]
+
+
+def plan(count: int, seed: int, start: datetime, end: datetime,
+         invalid_fraction: float) -> tuple[list[tuple[str, bytes, bytes]], SimulationReport]:
+    """The messages to send, in send order (a contact's steps in time order), and the tally."""
+    rng = random.Random(seed + 1)
+    report = SimulationReport()
+    timed: list[tuple[str, str, bytes, bytes]] = []
+    for contact in generate(seed, start, end, count):
+        report.contacts[contact.channel] += 1
+        for event in lifecycle_events(contact, rng):
+            key = contact.contact_id.encode()
+            if rng.random() < invalid_fraction:
+                payload, _ = spoil(event, rng)
+                report.invalid[contact.channel] += 1
+            else:
+                payload = encode(event)
+                report.events[contact.channel] += 1
+            timed.append((event["occurred_at"], contact.channel, key, payload))
+    timed.sort(key=lambda item: item[0])
+    return [(ch, key, payload) for _, ch, key, payload in timed], report
+
+
+async def send(settings: Settings, messages: list[tuple[str, bytes, bytes]],
+               rate: float | None) -> float:
+    """Send at `rate` messages/s (None: as fast as the broker takes them); return seconds."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
+                                enable_idempotence=True, linger_ms=20)
+    started = time.monotonic()
+    await producer.start()
+    try:
+        for n, (channel, key, payload) in enumerate(messages):
+            await producer.send(settings.topic(f"raw.{channel}"), payload, key=key)
+            if rate:
+                ahead = started + n / rate - time.monotonic()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return time.monotonic() - started
+
+
+async def simulate(settings: Settings, count: int, seed: int, history_months: int,
+                   invalid_fraction: float, rate: float | None,
+                   now: datetime | None = None) -> SimulationReport:
+    """Backfill `count` contacts over the past `history_months` (or the last hour when 0)."""
+    end = now or datetime.now(UTC)
+    start = end - (timedelta(days=30.44 * history_months) if history_months else timedelta(hours=1))
+    messages, report = plan(count, seed, start, end, invalid_fraction)
+    report.seconds = await send(settings, messages, rate)
+    return report

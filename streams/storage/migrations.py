@@ -1,0 +1,93 @@
+"""Apply the ordered DDL files of deploy/clickhouse/ once each, recording what was applied."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from clickhouse_connect.driver.client import Client
+
+from streams.config import Settings
+from streams.errors import ConfigError
+from streams.storage.client import classify
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse"
+_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations
+(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+ENGINE = MergeTree ORDER BY version"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+
+    def statements(self, params: dict[str, str]) -> list[str]:
+        text = self.sql
+        for key, value in params.items():
+            text = text.replace("{" + key + "}", value)
+        body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+        return [stmt.strip() for stmt in body.split(";\n") if stmt.strip().rstrip(";")]
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Ordered migrations; files that are not NNNN_name.sql (e.g. roles) are not migrations."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE.match(path.name)
+        if match:
+            found.append(Migration(int(match.group(1)), path.name, path.read_text()))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ConfigError(f"two migrations share a version number in {directory}")
+    return found
+
+
+def template_params(settings: Settings) -> dict[str, str]:
+    # The TTL backstop leaves six months of slack after the retention period: the retention
+    # agent is the mechanism, TTL only catches what it would miss.
+    return {"ttl_backstop_months": str(settings.retention_months + 6)}
+
+
+def migrate(client: Client, settings: Settings, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply pending migrations in order; return the names applied (empty when up to date)."""
+    try:
+        client.command(_LEDGER)
+        rows = client.query("SELECT version, checksum FROM schema_migrations").result_rows
+    except Exception as exc:
+        raise classify(exc, settings) from None
+    applied = {int(version): str(checksum) for version, checksum in rows}
+    done: list[str] = []
+    for migration in load_migrations(directory):
+        if migration.version in applied:
+            if applied[migration.version] != migration.checksum:
+                raise ConfigError(
+                    f"migration {migration.name} changed after it was applied; "
+                    "add a new migration instead of editing an applied one"
+                )
+            continue
+        _apply(client, migration, template_params(settings))
+        done.append(migration.name)
+    return done
+
+
+def _apply(client: Client, migration: Migration, params: dict[str, str]) -> None:
+    try:
+        for statement in migration.statements(params):
+            client.command(statement)
+        client.insert(
+            "schema_migrations",
+            [[migration.version, migration.name, migration.checksum]],
+            column_names=["version", "name", "checksum"],
+        )
+    except Exception as exc:
+        error = classify(exc)
+        raise type(error)(f"migration {migration.name}: {error}") from None

@@ -1,0 +1,73 @@
+"""The worker's handle on ClickHouse: one client on one dedicated thread.
+
+chDB releases the GIL while a query runs, so blocking calls go to a thread and the event loop
+keeps serving Kafka heartbeats. One thread serializes every ClickHouse call of the process, which
+keeps the client single-threaded (clickhouse-connect clients are not thread-safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from clickhouse_connect.driver.client import Client
+
+from streams.config import Settings
+from streams.storage.client import classify, open_client
+from streams.storage.migrations import migrate
+
+T = TypeVar("T")
+
+
+class Store:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._client: Client | None = None
+
+    async def call(self, job: Callable[[Client], T]) -> T:
+        """Run `job(client)` on the storage thread; driver errors become our classified errors."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, job)
+
+    def call_sync(self, job: Callable[[Client], T]) -> T:
+        return self._executor.submit(self._run, job).result()
+
+    def _run(self, job: Callable[[Client], T]) -> T:
+        try:
+            if self._client is None:
+                self._client = open_client(self.settings)
+            return job(self._client)
+        except Exception as exc:
+            if self._client is not None and not self.settings.is_embedded:
+                self._client = None  # reconnect on the next call (HTTP server may have restarted)
+            raise classify(exc, self.settings) from None
+
+    def migrate(self) -> list[str]:
+        return self.call_sync(lambda client: migrate(client, self.settings))
+
+    def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            self._executor.submit(client.close).result()
+        self._executor.shutdown(wait=True)
+
+
+def insert_rows(
+    client: Client,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    token: str | None = None,
+) -> float:
+    """Insert rows in one block; with a token a retried identical insert is dropped by ClickHouse.
+
+    Returns the seconds the insert took.
+    """
+    settings = {"insert_deduplication_token": token} if token else {}
+    started = time.perf_counter()
+    client.insert(table, rows, column_names=list(columns), settings=settings)
+    return time.perf_counter() - started

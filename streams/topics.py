@@ -1,0 +1,149 @@
+"""Kafka topics as code: the declared set (design section 5), created and checked for drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from streams.config import CHANNELS, Settings
+
+_DAY_MS = 24 * 3600 * 1000
+_TOPIC_ALREADY_EXISTS = 36
+_UNKNOWN_TOPIC = 3
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    personal_data: bool
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EnsureReport:
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)  # one line per drifting setting
+
+
+def declared_topics(settings: Settings) -> list[TopicSpec]:
+    """Every topic the pipeline uses. Personal data only ever sits under short time retention."""
+    personal = {"cleanup.policy": "delete", "retention.ms": str(settings.raw_retention_ms)}
+    week = {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)}
+    parts = settings.raw_partitions
+    specs = [TopicSpec(settings.topic(f"raw.{ch}"), parts, True, personal) for ch in CHANNELS]
+    specs += [
+        TopicSpec(settings.topic("dlq"), parts, True, personal),
+        TopicSpec(
+            settings.topic("tombstones"),
+            parts,
+            False,
+            {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+        ),
+        TopicSpec(settings.topic("subject-requests"), 1, True, week),
+        TopicSpec(settings.topic("subject-results"), 1, False, week),
+        TopicSpec(settings.topic("recording-deletions"), parts, True, week),
+    ]
+    return specs
+
+
+async def ensure_topics(settings: Settings, fix: bool = False) -> EnsureReport:
+    """Create missing topics; report (or, with fix, correct) settings that drifted."""
+    report = EnsureReport()
+    specs = declared_topics(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        response = await admin.create_topics(
+            [
+                NewTopic(
+                    s.name, s.partitions, settings.kafka_replication_factor, topic_configs=s.configs
+                )
+                for s in specs
+            ]
+        )
+        existing = []
+        for error in response.to_object()["topic_errors"]:
+            if error["error_code"] == 0:
+                report.created.append(error["topic"])
+            elif error["error_code"] == _TOPIC_ALREADY_EXISTS:
+                existing.append(error["topic"])
+            else:
+                report.drift.append(
+                    f"{error['topic']}: could not be created (Kafka error {error['error_code']})"
+                )
+        by_name = {s.name: s for s in specs}
+        await _check_existing(admin, [by_name[n] for n in existing], fix, report)
+    finally:
+        await admin.close()
+    return report
+
+
+async def _check_existing(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], fix: bool, report: EnsureReport
+) -> None:
+    if not specs:
+        return
+    metadata = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, s.name, None) for s in specs]
+    )
+    actual = _configs_by_topic(responses)
+    to_fix: list[TopicSpec] = []
+    for spec in specs:
+        lines = config_drift(spec, actual.get(spec.name, {}))
+        partitions = len(metadata.get(spec.name, {}).get("partitions", []))
+        if partitions < spec.partitions:
+            report.drift.append(
+                f"{spec.name}: {partitions} partitions, declared {spec.partitions} "
+                "(add partitions by hand: it moves keys between partitions)"
+            )
+        if lines and fix:
+            to_fix.append(spec)
+            report.fixed.append(spec.name)
+        elif lines:
+            report.drift.extend(lines)
+        else:
+            report.unchanged.append(spec.name)
+    if to_fix:
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, s.name, s.configs) for s in to_fix]
+        )
+
+
+def config_drift(spec: TopicSpec, actual: dict[str, str]) -> list[str]:
+    """One line per declared setting whose actual value differs (pure; unit-tested)."""
+    return [
+        f"{spec.name}: {key}={actual.get(key)!s} but declared {want}"
+        + (
+            " (personal data kept longer than declared)"
+            if _longer_retention(key, actual, want, spec)
+            else ""
+        )
+        for key, want in sorted(spec.configs.items())
+        if actual.get(key) != want
+    ]
+
+
+def _longer_retention(key: str, actual: dict[str, str], want: str, spec: TopicSpec) -> bool:
+    if not spec.personal_data or key != "retention.ms":
+        return False
+    value = int(actual.get(key, "0") or 0)
+    return value < 0 or value > int(want)
+
+
+def _configs_by_topic(responses: list[Any]) -> dict[str, dict[str, str]]:
+    configs: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            entries = resource["config_entries"]
+            # aiokafka names the key 'config_names' in this response version.
+            configs[resource["resource_name"]] = {
+                e.get("config_names", e.get("config_name")): e["config_value"] for e in entries
+            }
+    return configs

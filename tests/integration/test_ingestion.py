@@ -1,0 +1,111 @@
+"""Raw topics -> worker -> ClickHouse + DLQ: exactly once in effect, whatever the arrival order,
+even when the worker is killed mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from schemas.control import DeadLetter
+from streams.config import CHANNELS
+from tests.integration.harness import (
+    WorkerProcess,
+    committed,
+    query,
+    read_all,
+    wait_caught_up,
+    worker_env,
+)
+from tests.integration.traffic import MERGED_SQL, Traffic, build_traffic, expected_row, produce
+
+TARGET_EVENTS = 20_000
+
+
+@pytest.fixture(scope="module")
+def traffic() -> Traffic:
+    return build_traffic(seed=4, target_events=TARGET_EVENTS)
+
+
+async def _check_final_state(
+    bootstrap: str, prefix: str, env: dict[str, str], traffic: Traffic, log_text: str
+) -> None:
+    merged, counts = query(
+        env,
+        MERGED_SQL,
+        "SELECT count(), uniqExact(event_id) FROM contact_events FINAL",
+    )
+    expected = sorted(expected_row(c) for c in traffic.contacts.values())
+    assert len(merged) == len(expected), "exactly the expected contacts"
+    assert [tuple(row) for row in merged] == expected, "merged fields as expected"
+    assert counts == [[len(traffic.event_ids), len(traffic.event_ids)]], "each event stored once"
+
+    letters = [DeadLetter.from_json(r.value) for r in await read_all(bootstrap, f"{prefix}.dlq")]
+    by_payload = {letter.original: letter for letter in letters}
+    assert len(by_payload) == len(traffic.invalid), "every invalid event in the DLQ"
+    for payload, code in traffic.invalid.items():
+        letter = by_payload[payload]
+        assert letter.error_code == code
+        assert letter.topic.startswith(f"{prefix}.raw.")
+        assert letter.offset >= 0
+    assert len(letters) == len(traffic.invalid), "and none twice"
+
+    consumed = sum((await committed(bootstrap, env["CONTACTSTREAM_APP_ID"])).values())
+    assert consumed == len(traffic.messages), "the counts add up"
+    leaked = [v for v in traffic.personal_values() if v in log_text]
+    assert not leaked, f"{len(leaked)} personal values in the worker's log"
+    for letter in letters:
+        assert not any(v in letter.reason for v in traffic.personal_values())
+
+
+async def test_all_channels_ingested_exactly_once(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, traffic: Traffic
+) -> None:
+    env = worker_env(kafka_bootstrap, unique_name, tmp_path)
+    topics = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        await _wait_for_topics(kafka_bootstrap, topics, worker)
+        await produce(kafka_bootstrap, unique_name, traffic.messages)
+        await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], topics, 240, worker)
+        worker.stop()
+    await _check_final_state(kafka_bootstrap, unique_name, env, traffic, worker.log_text())
+
+
+async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, traffic: Traffic
+) -> None:
+    env = worker_env(
+        kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_SINK_BATCH_MAX_ROWS="2000"
+    )
+    topics = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
+    group = env["CONTACTSTREAM_APP_ID"]
+    log_path = tmp_path / "worker.log"
+    half = len(traffic.messages) // 2
+    with WorkerProcess(env, log_path) as first:
+        await _wait_for_topics(kafka_bootstrap, topics, first)
+        await produce(kafka_bootstrap, unique_name, traffic.messages[:half])
+        while sum((await committed(kafka_bootstrap, group)).values()) == 0:
+            assert first.returncode is None, first.log_text()[-3000:]
+            await asyncio.sleep(0.05)
+        first.kill()  # batches may be stored in ClickHouse but not yet committed in Kafka
+    progress = sum((await committed(kafka_bootstrap, group)).values())
+    assert 0 < progress < len(traffic.messages), "killed mid-stream"
+    await produce(kafka_bootstrap, unique_name, traffic.messages[half:])
+    with WorkerProcess(env, log_path) as second:
+        await wait_caught_up(kafka_bootstrap, group, topics, 240, second)
+        second.stop()
+    await _check_final_state(kafka_bootstrap, unique_name, env, traffic, second.log_text())
+
+
+async def _wait_for_topics(bootstrap: str, topics: list[str], worker: WorkerProcess) -> None:
+    """The worker creates its topics at start-up; produce only once they exist."""
+    from tests.integration.harness import end_offsets
+
+    for _ in range(240):
+        assert worker.returncode is None, worker.log_text()[-3000:]
+        ends = await end_offsets(bootstrap, topics)
+        if {tp.topic for tp in ends} == set(topics):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError("topics were not created")
