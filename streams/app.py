@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from streams.agents import normalizer
+from streams.agents import normalizer, redaction, retention, subjects
 from streams.config import broker_urls
 from streams.runtime import Runtime
 
@@ -37,4 +37,7 @@ def create_app(runtime: Runtime) -> faust.App:
         producer_acks=-1,
     )
     normalizer.register(app, runtime)
+    retention.register(app, runtime)
+    redaction.register(app, runtime)
+    subjects.register(app, runtime)
     return app

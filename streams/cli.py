@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from streams.commands.retention import retention
+from streams.commands.subject import subject
 from streams.config import Settings
 from streams.errors import ContactstreamError
 from streams.localkafka import LocalBroker
@@ -182,6 +184,10 @@ def worker(setup: bool) -> None:
     from streams.worker import run_worker
 
     run_worker(settings(), setup=setup)
+
+
+app.add_command(retention)
+app.add_command(subject)
 
 
 def _settings_error_line(exc: ValidationError) -> str:

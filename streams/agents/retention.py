@@ -1,0 +1,132 @@
+"""Retention: on the leader, find contacts past their retention time that still hold personal
+data and emit one tombstone each (privacy rules P2, P4). Idempotent: a tick that overlaps a
+leadership move, or a re-run, at worst re-emits tombstones that the redaction agent ignores."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+
+from schemas.control import Tombstone
+from streams.runtime import Runtime
+from streams.storage.redaction import due_contacts, retention_counts
+
+log = logging.getLogger(__name__)
+# A tombstone emitted less than this long ago is not emitted again (redaction is still running).
+_REEMIT_AFTER = timedelta(minutes=10)
+_EXPORT_MAX_AGE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class RetentionRun:
+    run_at: datetime
+    due_found: int
+    tombstones: int
+    overdue: int
+    due_30d: int
+    duration_ms: int
+
+
+class RetentionJob:
+    def __init__(self, runtime: Runtime, tombstones: Any) -> None:
+        self.runtime = runtime
+        self.tombstones = tombstones
+        self._emitted: dict[str, datetime] = {}
+
+    async def run_once(self, now: datetime | None = None) -> RetentionRun:
+        started = time.monotonic()
+        now = now or datetime.now(UTC)
+        settings = self.runtime.settings
+        store = self.runtime.store
+        due = await store.call(
+            lambda c: due_contacts(c, now, settings.retention_months, settings.retention_batch_size)
+        )
+        fresh = [
+            (cid, at)
+            for cid, at in due
+            if now - self._emitted.get(cid, now - _REEMIT_AFTER) >= _REEMIT_AFTER
+        ]
+        await self._emit(fresh, now)
+        overdue, due_30d = await store.call(
+            lambda c: retention_counts(c, now, settings.retention_months)
+        )
+        run = RetentionRun(
+            now, len(due), len(fresh), overdue, due_30d, int((time.monotonic() - started) * 1000)
+        )
+        await store.call(lambda c: _record(c, run, settings.retention_months))
+        self._observe(run)
+        purge_exports(self.runtime.settings.exports_path, now)
+        return run
+
+    async def _emit(self, due: list[tuple[str, datetime]], now: datetime) -> None:
+        futures = []
+        for contact_id, due_at in due:
+            tombstone = Tombstone(
+                contact_id=contact_id,
+                reason="retention",
+                issued_at=now,
+                due_at=due_at.replace(tzinfo=UTC),
+            )
+            futures.append(
+                await self.tombstones.send(key=contact_id.encode(), value=tombstone.to_json())
+            )
+        for future in futures:
+            await future
+        self._emitted = {cid: at for cid, at in self._emitted.items() if now - at < _REEMIT_AFTER}
+        self._emitted.update((cid, now) for cid, _ in due)
+
+    def _observe(self, run: RetentionRun) -> None:
+        metrics = self.runtime.metrics
+        metrics.tombstones_emitted.labels("retention").inc(run.tombstones)
+        metrics.retention_overdue_contacts.set(run.overdue)
+        metrics.retention_due_30d_contacts.set(run.due_30d)
+        metrics.retention_last_success.set(run.run_at.timestamp())
+        log.info(
+            "retention run: %d due, %d tombstones emitted, %d overdue, %d due in 30 days",
+            run.due_found,
+            run.tombstones,
+            run.overdue,
+            run.due_30d,
+        )
+
+
+def _record(client: Any, run: RetentionRun, months: int) -> None:
+    client.insert(
+        "retention_runs",
+        [[run.run_at, months, run.due_found, run.tombstones, run.duration_ms]],
+        column_names=["run_at", "retention_months", "due_found", "tombstones", "duration_ms"],
+    )
+
+
+def purge_exports(directory: Any, now: datetime) -> int:
+    """Subject exports hold personal data too (P3): remove those older than a week."""
+    removed = 0
+    if not directory.exists():
+        return 0
+    cutoff = (now - _EXPORT_MAX_AGE).timestamp()
+    for path in directory.glob("*.json"):
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def register(app: faust.App, runtime: Runtime) -> None:
+    settings = runtime.settings
+    topic = app.topic(settings.topic("tombstones"), key_serializer="raw", value_serializer="raw")
+    job = RetentionJob(runtime, topic)
+
+    async def retention_tick() -> None:
+        try:
+            await job.run_once()
+        except Exception as exc:
+            log.error("retention run failed: %s", type(exc).__name__)
+
+    app.timer(settings.retention_interval_seconds, on_leader=True, name="contactstream.retention")(
+        retention_tick
+    )

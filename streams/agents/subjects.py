@@ -1,0 +1,190 @@
+"""Data-subject requests (privacy rule P5): erasure, access/portability exports, rectification.
+
+Each request is executed once (a re-delivered request re-announces its recorded result), audited
+without the subject's identifier, and answered on the results topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from pydantic import ValidationError
+
+from schemas.contact import subject_key
+from schemas.control import SubjectRequest, SubjectResult, Tombstone
+from streams.errors import ContactstreamError
+from streams.runtime import Runtime
+from streams.storage.subjects import (
+    audit_request,
+    export_data,
+    finished_request,
+    rectify,
+    subject_contacts,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SubjectRequests:
+    def __init__(self, runtime: Runtime, tombstones: Any, results: Any) -> None:
+        self.runtime = runtime
+        self.tombstones = tombstones
+        self.results = results
+
+    async def handle(self, value: bytes) -> None:
+        """Execute one request until it succeeds; a malformed request is logged and dropped."""
+        try:
+            request = SubjectRequest.from_json(value)
+        except ValidationError:
+            log.warning("ignored a subject request that does not validate")
+            return
+        delay = 0.5
+        while True:
+            try:
+                await self._execute(request)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                detail = str(exc) if isinstance(exc, ContactstreamError) else type(exc).__name__
+                log.error(
+                    "subject request %s failed (%s); retrying in %.1fs",
+                    request.request_id,
+                    detail,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.runtime.settings.sink_retry_max_seconds)
+
+    async def _execute(self, request: SubjectRequest) -> None:
+        store = self.runtime.store
+        previous = await store.call(lambda c: finished_request(c, request.request_id))
+        if previous is not None:
+            status, count, detail, _ = previous
+            await self._announce(request, status, count, detail, self._export_path(request))
+            return
+        field, value = ("phone", request.phone) if request.phone else ("email", request.email)
+        assert value is not None  # SubjectRequest guarantees exactly one identifier
+        ids = await store.call(lambda c: subject_contacts(c, field, value))  # type: ignore[arg-type]
+        detail, export = await self._dispatch(request, ids)
+        now = datetime.now(UTC)
+        await store.call(
+            lambda c: audit_request(
+                c,
+                [
+                    request.request_id,
+                    request.kind,
+                    "done",
+                    len(ids),
+                    request.verified_by,
+                    request.requested_at,
+                    now,
+                    detail,
+                ],
+            )
+        )
+        self.runtime.metrics.subject_requests.labels(request.kind, "done").inc()
+        log.info("subject request %s (%s) done: %s", request.request_id, request.kind, detail)
+        await self._announce(request, "done", len(ids), detail, export)
+
+    async def _dispatch(self, request: SubjectRequest, ids: list[str]) -> tuple[str, str | None]:
+        if request.kind == "erasure":
+            await self._erase(request, ids)
+            return f"{len(ids)} contacts: tombstones emitted, redaction follows", None
+        if request.kind == "rectification":
+            return await self._rectify(request, ids), None
+        data = await self.runtime.store.call(lambda c: export_data(c, ids))
+        path = self._write_export(request, data)
+        return f"{len(ids)} contacts exported", path
+
+    async def _erase(self, request: SubjectRequest, ids: list[str]) -> None:
+        now = datetime.now(UTC)
+        futures = []
+        for contact_id in ids:
+            tombstone = Tombstone(
+                contact_id=contact_id,
+                reason="erasure",
+                issued_at=now,
+                request_id=request.request_id,
+            )
+            futures.append(
+                await self.tombstones.send(key=contact_id.encode(), value=tombstone.to_json())
+            )
+        for future in futures:
+            await future
+        self.runtime.metrics.tombstones_emitted.labels("erasure").inc(len(ids))
+
+    async def _rectify(self, request: SubjectRequest, ids: list[str]) -> str:
+        correction = request.correction
+        assert correction is not None  # required for rectification by the model
+        targets = [i for i in ids if correction.contact_id in (None, i)]
+        if targets:
+            key = subject_key(correction.value, self.runtime.salt)
+            await self.runtime.store.call(
+                lambda c: rectify(c, targets, correction.field, correction.value, key)
+            )
+        return f"{correction.field} corrected on {len(targets)} contacts"
+
+    def _export_path(self, request: SubjectRequest) -> str | None:
+        if request.kind not in ("access", "portability"):
+            return None
+        return str(self.runtime.settings.exports_path / f"{request.request_id}.json")
+
+    def _write_export(self, request: SubjectRequest, data: dict[str, Any]) -> str:
+        path = self.runtime.settings.exports_path / f"{request.request_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "request_id": request.request_id,
+            "kind": request.kind,
+            "generated_at": datetime.now(UTC),
+            "subject": {"phone": request.phone, "email": request.email},
+            **data,
+        }
+        # Exports hold personal data: readable by the service account only.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(
+                orjson.dumps(
+                    document, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+                )
+            )
+        return str(path)
+
+    async def _announce(
+        self, request: SubjectRequest, status: str, count: int, detail: str, export: str | None
+    ) -> None:
+        result = SubjectResult(
+            request_id=request.request_id,
+            kind=request.kind,
+            status=status,
+            contacts=count,
+            export_path=export,
+            detail=detail,
+            completed_at=datetime.now(UTC),
+        )
+        future = await self.results.send(key=request.request_id.encode(), value=result.to_json())
+        await future
+
+
+def register(app: faust.App, runtime: Runtime) -> None:
+    settings = runtime.settings
+
+    def raw_topic(name: str) -> Any:
+        return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
+
+    handler = SubjectRequests(runtime, raw_topic("tombstones"), raw_topic("subject-results"))
+
+    async def subject_requests(stream: Any) -> None:
+        async for events in stream.noack_take(100, within=0.5):
+            for event in events:
+                await handler.handle(event.message.value or b"")
+            for event in events:
+                await stream.ack(event)
+
+    app.agent(raw_topic("subject-requests"), name="contactstream.subjects")(subject_requests)

@@ -1,0 +1,177 @@
+"""`contactstream subject export|erase|rectify`: data-subject requests through the worker.
+
+The request goes to the subject-requests topic (the worker owns ClickHouse), the command waits
+for the worker's answer on the results topic and prints it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+
+from schemas.control import SubjectRequest, SubjectResult
+from streams.config import Settings
+from streams.errors import ContactstreamError
+
+
+def _identity(func: Any) -> Any:
+    func = click.option(
+        "--verified-by",
+        default=None,
+        help="Who verified the person's identity (default: your user name).",
+    )(func)
+    func = click.option(
+        "--timeout",
+        type=click.FloatRange(min=1),
+        default=120.0,
+        show_default=True,
+        help="Seconds to wait for the worker's answer.",
+    )(func)
+    func = click.option("--email", default=None, help="The person's email address.")(func)
+    return click.option("--phone", default=None, help="The person's phone number.")(func)
+
+
+@click.group("subject")
+def subject() -> None:
+    """Data-subject requests: export (access/portability), erase, rectify."""
+
+
+@subject.command("export")
+@_identity
+@click.option(
+    "--kind",
+    type=click.Choice(["portability", "access"]),
+    default="portability",
+    show_default=True,
+    help="Right exercised; both give a machine-readable JSON export.",
+)
+def export(
+    phone: str | None, email: str | None, timeout: float, verified_by: str | None, kind: str
+) -> None:
+    """Export everything held about a person to a JSON file; print its path."""
+    result = _request(kind, phone, email, verified_by, timeout)
+    click.echo(f"{result.detail}: {result.export_path}")
+
+
+@subject.command("erase")
+@_identity
+def erase(phone: str | None, email: str | None, timeout: float, verified_by: str | None) -> None:
+    """Redact all of a person's contacts now (right to be forgotten)."""
+    click.echo(_request("erasure", phone, email, verified_by, timeout).detail)
+
+
+@subject.command("rectify")
+@_identity
+@click.option(
+    "--field",
+    "field_name",
+    type=click.Choice(["phone", "email"]),
+    required=True,
+    help="The field to correct.",
+)
+@click.option("--value", required=True, help="The correct value.")
+@click.option("--contact-id", default=None, help="Correct only this contact.")
+def rectify(
+    phone: str | None,
+    email: str | None,
+    timeout: float,
+    verified_by: str | None,
+    field_name: str,
+    value: str,
+    contact_id: str | None,
+) -> None:
+    """Correct a person's phone number or email address on their contacts."""
+    correction = {"field": field_name, "value": value, "contact_id": contact_id}
+    click.echo(_request("rectification", phone, email, verified_by, timeout, correction).detail)
+
+
+def _request(
+    kind: str,
+    phone: str | None,
+    email: str | None,
+    verified_by: str | None,
+    timeout: float,
+    correction: dict[str, Any] | None = None,
+) -> SubjectResult:
+    if (phone is None) == (email is None):
+        raise click.UsageError("give exactly one of --phone or --email")
+    try:
+        request = SubjectRequest.model_validate(
+            {
+                "request_id": f"req-{uuid.uuid4().hex[:16]}",
+                "kind": kind,
+                "phone": phone,
+                "email": email,
+                "correction": correction,
+                "verified_by": verified_by or getpass.getuser(),
+                "requested_at": datetime.now(UTC),
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        raise click.UsageError(f"invalid {where}: {first['msg']}") from None
+    result = asyncio.run(_send_and_wait(Settings(), request, timeout))
+    if result.status != "done":
+        raise ContactstreamError(f"request {request.request_id} failed: {result.detail}")
+    return result
+
+
+async def _send_and_wait(
+    settings: Settings, request: SubjectRequest, wait_seconds: float
+) -> SubjectResult:
+    results = settings.topic("subject-results")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(results, p) for p in sorted(await _partitions(consumer, results))
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve the position now, before the request is sent
+            await consumer.position(tp)
+        await _send(settings, request)
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for record in (r for batch in batches.values() for r in batch):
+                result = SubjectResult.from_json(record.value)
+                if result.request_id == request.request_id:
+                    return result
+    finally:
+        await consumer.stop()
+    raise ContactstreamError(
+        f"no answer to request {request.request_id} within {wait_seconds:.0f}s; "
+        "is a worker running? (the request stays queued)"
+    )
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    for _ in range(20):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return set(found)
+        await consumer._client.force_metadata_update()
+    raise ContactstreamError(f"topic {topic} does not exist; run 'contactstream topics ensure'")
+
+
+async def _send(settings: Settings, request: SubjectRequest) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topic("subject-requests"), request.to_json(), key=request.request_id.encode()
+        )
+    finally:
+        await producer.stop()

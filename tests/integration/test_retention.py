@@ -1,0 +1,280 @@
+"""Retention and data-subject rights against the real broker and ClickHouse engine (P2-P7)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from calendar import monthrange
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from schemas.control import RecordingDeletion, Tombstone
+from streams.config import CHANNELS
+from streams.simulator.events import encode
+from tests.conftest import cli
+from tests.integration.harness import (
+    WorkerProcess,
+    end_offsets,
+    query,
+    read_all,
+    wait_caught_up,
+    worker_env,
+)
+from tests.integration.traffic import produce
+
+NOW = datetime.now(UTC)
+
+
+def months_ago(moment: datetime, months: int) -> datetime:
+    """Calendar months back, clamping the day like ClickHouse's addMonths."""
+    year, month = divmod(moment.year * 12 + moment.month - 1 - months, 12)
+    day = min(moment.day, monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def phone_events(
+    cid: str, phone: str, queued: datetime, answered: datetime | None, ended: datetime
+) -> list[dict[str, Any]]:
+    base = {"contact_id": cid, "channel": "phone", "schema_version": 1, "source": "acd"}
+    events = [
+        {
+            **base,
+            "event_id": f"{cid}-q",
+            "event_type": "queued",
+            "occurred_at": stamp(queued),
+            "caller_phone": phone,
+            "reason": "billing",
+            "queue": "billing",
+        }
+    ]
+    if answered:
+        events.append(
+            {
+                **base,
+                "event_id": f"{cid}-a",
+                "event_type": "answered",
+                "occurred_at": stamp(answered),
+                "advisor_id": "adv-001",
+            }
+        )
+    events.append(
+        {
+            **base,
+            "event_id": f"{cid}-e",
+            "event_type": "ended",
+            "occurred_at": stamp(ended),
+            "advisor_id": "adv-001" if answered else None,
+            "recording_ref": f"rec://acd/{cid}.opus" if answered else None,
+        }
+    )
+    return [{k: v for k, v in e.items() if v is not None} for e in events]
+
+
+def message_events(
+    cid: str,
+    channel: str,
+    who: dict[str, str],
+    received: datetime,
+    handled: datetime | None,
+    content: str,
+) -> list[dict[str, Any]]:
+    base = {"contact_id": cid, "channel": channel, "schema_version": 1, "source": "mail"}
+    events = [
+        {
+            **base,
+            "event_id": f"{cid}-r",
+            "event_type": "received",
+            "occurred_at": stamp(received),
+            "content": content,
+            "reason": "delivery_problem",
+            **who,
+        }
+    ]
+    if handled:
+        events.append(
+            {
+                **base,
+                "event_id": f"{cid}-h",
+                "event_type": "handled",
+                "occurred_at": stamp(handled),
+                "advisor_id": "adv-002",
+            }
+        )
+    return events
+
+
+def to_messages(events: list[dict[str, Any]]) -> list[tuple[str, bytes | None, bytes]]:
+    return [(e["channel"], e["contact_id"].encode(), encode(e)) for e in events]
+
+
+async def wait_for_redaction(
+    bootstrap: str, env: dict[str, str], prefix: str, tombstones: int, worker: WorkerProcess
+) -> None:
+    """Until at least `tombstones` were emitted and the redaction agent consumed them all."""
+    topic = f"{prefix}.tombstones"
+    for _ in range(240):
+        assert worker.returncode is None, worker.log_text()[-3000:]
+        if sum((await end_offsets(bootstrap, [topic])).values()) >= tombstones:
+            break
+        await asyncio.sleep(0.5)
+    await wait_caught_up(bootstrap, env["CONTACTSTREAM_APP_ID"], [topic], 120, worker)
+
+
+def all_values(env: dict[str, str]) -> str:
+    """Every value of every column of every table and view of the database, as one text."""
+    columns = query(
+        env,
+        "SELECT table, name, type FROM system.columns "
+        "WHERE database = currentDatabase() ORDER BY table, position",
+    )[0]
+    selects: dict[str, list[str]] = {}
+    for table, name, kind in columns:
+        value = (
+            f"finalizeAggregation(`{name}`)"
+            if kind.startswith("AggregateFunction")
+            else f"`{name}`"
+        )
+        selects.setdefault(table, []).append(f"toString({value})")
+    dumps = query(
+        env, *[f"SELECT {', '.join(cols)} FROM `{table}`" for table, cols in selects.items()]
+    )
+    return json.dumps(dumps, default=str)
+
+
+async def test_retention_redacts_due_contacts_everywhere_and_only_them(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    due_handled = months_ago(NOW, 18) - timedelta(days=1)
+    kept_handled = months_ago(NOW, 18) + timedelta(days=1)
+    planted = {
+        "+358501110001",
+        "kaukana@example.com",
+        "vanha viesti 1",
+        "tuore viesti 2",
+        "+358501110003",
+        "rec://acd/old-call.opus",
+    }
+    events = [
+        *phone_events(
+            "old-call",
+            "+358501110001",
+            due_handled - timedelta(minutes=10),
+            due_handled - timedelta(minutes=5),
+            due_handled,
+        ),
+        *message_events(
+            "old-unanswered",
+            "email",
+            {"sender_email": "kaukana@example.com"},
+            due_handled - timedelta(hours=1),
+            None,
+            "vanha viesti 1",
+        ),
+        *message_events(
+            "recent-sms",
+            "sms",
+            {"sender_phone": "+358501110003"},
+            kept_handled - timedelta(hours=1),
+            kept_handled,
+            "tuore viesti 2",
+        ),
+        # handled recently although it arrived long ago: the clock starts at handling (P2)
+        *message_events(
+            "late-handled",
+            "email",
+            {"sender_email": "myohassa@example.org"},
+            due_handled - timedelta(days=40),
+            kept_handled,
+            "odotti kauan",
+        ),
+    ]
+    env = worker_env(
+        kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_RETENTION_INTERVAL_SECONDS="2"
+    )
+    raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        await _until_topics(kafka_bootstrap, raw, worker)
+        await produce(kafka_bootstrap, unique_name, to_messages(events))
+        await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], raw, 120, worker)
+        await wait_for_redaction(kafka_bootstrap, env, unique_name, 2, worker)
+        worker.stop()
+    first_log = worker.log_text()
+
+    merged = {
+        r[0]: r[1:]
+        for r in query(
+            env,
+            "SELECT contact_id, phone, email, content, "
+            "recording_ref, redaction_reason, redacted_at IS NOT NULL "
+            "FROM contacts_merged",
+        )[0]
+    }
+    assert merged["old-call"] == [None, None, None, None, "retention", 1]
+    assert merged["old-unanswered"] == [None, None, None, None, "retention", 1]
+    assert merged["recent-sms"][:3] == ["+358501110003", None, "tuore viesti 2"]
+    assert merged["late-handled"][1:3] == ["myohassa@example.org", "odotti kauan"]
+    everything = all_values(env)
+    for value in (
+        "+358501110001",
+        "kaukana@example.com",
+        "vanha viesti 1",
+        "rec://acd/old-call.opus",
+    ):
+        assert value not in everything, "a redacted value is still stored somewhere"
+    assert "tuore viesti 2" in everything
+    audit = query(env, "SELECT contact_id, reason FROM redaction_log ORDER BY contact_id")[0]
+    assert audit == [["old-call", "retention"], ["old-unanswered", "retention"]]
+    deletions = [
+        RecordingDeletion.from_json(r.value)
+        for r in await read_all(kafka_bootstrap, f"{unique_name}.recording-deletions")
+    ]
+    assert [(d.contact_id, d.recording_ref) for d in deletions] == [
+        ("old-call", "rec://acd/old-call.opus")
+    ]
+
+    # Re-running retention and re-delivering tombstones changes nothing (idempotent).
+    before = query(env, "SELECT contact_id, redacted_at FROM contacts_merged ORDER BY 1")[0]
+    await _send_tombstones(kafka_bootstrap, unique_name, ["old-call", "old-unanswered"])
+    with WorkerProcess(env, tmp_path / "worker2.log") as again:
+        await wait_for_redaction(kafka_bootstrap, env, unique_name, 4, again)
+        await asyncio.sleep(3)  # at least one more retention tick
+        again.stop()
+    assert query(env, "SELECT contact_id, redacted_at FROM contacts_merged ORDER BY 1")[0] == before
+    assert query(env, "SELECT count() FROM redaction_log")[0] == [[2]]
+    runs = query(env, "SELECT count() FROM retention_runs")[0][0][0]
+    assert runs >= 2, "the timer ran on the leader"
+    for text in (first_log, again.log_text()):
+        assert not [v for v in planted if v in text], "personal data in the worker log"
+
+    status = cli("retention", "status", env=env)
+    assert "past due with personal data: 0" in status.stdout
+    assert "retention 2" in status.stdout
+    dry = cli("retention", "run", "--dry-run", env=env)
+    assert "0 contacts would be redacted now" in dry.stdout
+
+
+async def _send_tombstones(bootstrap: str, prefix: str, ids: list[str]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for cid in ids:
+            tomb = Tombstone(contact_id=cid, reason="retention", issued_at=datetime.now(UTC))
+            await producer.send_and_wait(f"{prefix}.tombstones", tomb.to_json(), key=cid.encode())
+    finally:
+        await producer.stop()
+
+
+async def _until_topics(bootstrap: str, topics: list[str], worker: WorkerProcess) -> None:
+    for _ in range(240):
+        assert worker.returncode is None, worker.log_text()[-3000:]
+        if {tp.topic for tp in await end_offsets(bootstrap, topics)} == set(topics):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError("topics were not created")
