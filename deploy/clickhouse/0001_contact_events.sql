@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS contact_events
     kafka_offset        UInt64,
     ingested_at         DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX idx_phone phone TYPE bloom_filter(0.01) GRANULARITY 4,
-    INDEX idx_email email TYPE bloom_filter(0.01) GRANULARITY 4,
+    INDEX idx_email lower(email) TYPE bloom_filter(0.01) GRANULARITY 4,
     INDEX idx_subject_key subject_key TYPE bloom_filter(0.01) GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree

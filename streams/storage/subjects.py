@@ -15,10 +15,14 @@ _MUTATION_SETTINGS = {"mutations_sync": 2, "max_query_size": 16 * 1024 * 1024}
 
 
 def subject_contacts(client: Client, field: Identifier, value: str) -> list[str]:
-    """Every contact of the person with this normalized phone number or email address."""
-    column = {"phone": "phone", "email": "email"}[field]  # never interpolate anything else
+    """Every contact of the person with this normalized phone number or email address.
+
+    Email addresses match case-insensitively: mail systems treat the local part so, and a
+    subject request must not miss a contact because of capitals (idx_email is on lower(email)).
+    """
+    condition = {"phone": "phone = {v:String}", "email": "lower(email) = lower({v:String})"}
     rows = client.query(
-        f"SELECT DISTINCT contact_id FROM contact_events WHERE {column} = {{v:String}} "
+        f"SELECT DISTINCT contact_id FROM contact_events WHERE {condition[field]} "
         "ORDER BY contact_id",
         parameters={"v": value},
     ).result_rows
