@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 import click
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from streams.commands.retention import retention
@@ -13,6 +15,7 @@ from streams.commands.subject import subject
 from streams.config import Settings
 from streams.errors import ContactstreamError
 from streams.localkafka import LocalBroker
+from streams.logs import install_scrubbing
 
 _DATA_DIR = click.option(
     "--data-dir",
@@ -199,6 +202,9 @@ def _settings_error_line(exc: ValidationError) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps every expected failure to one line and an exit code."""
+    install_scrubbing()
+    # A command reports a Kafka failure in one line of its own; aiokafka's retry chatter is noise.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         result = app.main(args=argv, prog_name="contactstream", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
@@ -213,6 +219,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except ContactstreamError as exc:
         click.echo(f"contactstream: error: {exc}", err=True)
+        sys.exit(1)
+    except KafkaError as exc:
+        bootstrap = Settings().kafka_bootstrap
+        click.echo(f"contactstream: error: Kafka at {bootstrap} failed: {type(exc).__name__} "
+                   "(is the broker running? 'contactstream broker start')", err=True)
         sys.exit(1)
     except (click.Abort, KeyboardInterrupt):
         click.echo("contactstream: interrupted", err=True)

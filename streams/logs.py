@@ -50,6 +50,7 @@ def install_scrubbing() -> None:
 
 def setup_logging(level: str) -> None:
     install_scrubbing()
+    logging.getLogger("aiokafka").setLevel(logging.NOTSET)  # the worker logs Kafka trouble
     logging.basicConfig(
         level=_LEVELS.get(level, logging.INFO),
         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",

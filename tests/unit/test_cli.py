@@ -1,0 +1,103 @@
+"""The command line: help everywhere, one-line errors with exit code 2, no tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+from streams.cli import app, main
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+@pytest.mark.parametrize("command", _commands(app))
+def test_every_command_has_help(
+    capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    assert out.startswith("Usage: contactstream")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("broker", "start", "--port", "abc"),
+        ("broker", "start", "--port", "70000"),
+        ("broker", "--bogus"),
+        ("nosuchcommand",),
+        ("simulate", "--duration", "5"),
+        ("simulate", "--invalid-fraction", "2"),
+        ("subject", "erase", "--phone", "+358 12", "--email", "a@example.com"),
+        ("subject", "erase", "--phone", "+358 12"),
+        ("subject", "rectify", "--phone", "0501234567", "--field", "name", "--value", "x"),
+    ],
+)
+def test_wrong_arguments_give_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "error:" in lines[0]
+    assert "Traceback" not in err
+
+
+def test_an_invalid_phone_is_named_without_being_echoed(capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, err = run(capsys, "subject", "erase", "--phone", "+358 12 39")
+    assert "phone" in err
+    assert "12 39" not in err
+
+
+def test_unreachable_kafka_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTACTSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    code, _, err = run(capsys, "topics", "ensure")
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "contactstream: error: Kafka at 127.0.0.1:1 failed: KafkaConnectionError "
+        "(is the broker running? 'contactstream broker start')"
+    ]
+
+
+def test_bad_environment_setting_is_one_line_without_its_value(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTACTSTREAM_RETENTION_MONTHS", "eighteen-secret")
+    code, _, err = run(capsys, "retention", "status")
+    assert code == 2
+    assert err.strip().startswith(
+        "contactstream: error: invalid setting CONTACTSTREAM_RETENTION_MONTHS"
+    )
+    assert "eighteen-secret" not in err
+
+
+def test_missing_java_is_said_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither java nor mvn can be found
+    code, _, err = run(capsys, "broker", "start", "--port", "0", "--data-dir", str(tmp_path))
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "contactstream: error: 'java' is not installed or not on PATH: install a JDK 17+ "
+        "(e.g. apt-get install openjdk-17-jre-headless)"
+    ]

@@ -1,0 +1,129 @@
+"""Plain unit tests of the pure functions the agents wire together."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.contact import PERSONAL_FIELDS, ContactEvent
+from schemas.control import Tombstone
+from streams.agents.normalizer import batch_token
+from streams.agents.redaction import latest_tombstones
+from streams.config import Settings, redact_dsn
+from streams.logs import scrub
+from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row, strip_personal
+from streams.storage.redaction import id_list, redaction_sql
+from streams.topics import TopicSpec, config_drift, declared_topics
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _event(**extra: object) -> ContactEvent:
+    return ContactEvent.model_validate(
+        {
+            "event_id": "e1",
+            "contact_id": "c1",
+            "channel": "form",
+            "event_type": "received",
+            "occurred_at": NOW,
+            "schema_version": 1,
+            "source": "web",
+            "phone": "+358501234567",
+            "email": "a@example.com",
+            "content": "hei",
+            "form_fields": {"b": "2", "a": "1"},
+            **extra,
+        }
+    )
+
+
+def test_personal_columns_come_from_the_one_declaration() -> None:
+    assert set(PERSONAL_COLUMNS) == PERSONAL_FIELDS
+    assert all(c in EVENT_COLUMNS for c in PERSONAL_COLUMNS)
+
+
+def test_event_row_keys_the_subject_by_phone_and_strip_removes_every_personal_value() -> None:
+    row = event_row(_event(), Origin("contacts.raw.form", 2, 40), b"salt")
+    values = dict(zip(EVENT_COLUMNS, row, strict=True))
+    assert values["form_fields"] == '{"a":"1","b":"2"}'
+    assert values["subject_key"] is not None
+    assert (
+        event_row(_event(), Origin("t", 0, 0), b"salt")[EVENT_COLUMNS.index("subject_key")]
+        == values["subject_key"]
+    ), "the key is stable for the same person"
+    stripped = dict(zip(EVENT_COLUMNS, strip_personal(row), strict=True))
+    assert all(stripped[c] is None for c in PERSONAL_COLUMNS)
+    assert stripped["contact_id"] == "c1"
+    assert stripped["kafka_offset"] == 40
+
+
+def test_batch_token_names_the_exact_offset_range_per_partition() -> None:
+    origins = [Origin("t", 1, 7), Origin("t", 0, 3), Origin("t", 1, 5), Origin("t", 0, 4)]
+    assert batch_token("sms", origins) == "sms|0:3-4,1:5-7"
+    assert batch_token("sms", list(reversed(origins))) == batch_token("sms", origins)
+
+
+@given(st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=20))
+@settings(max_examples=100, deadline=None)
+def test_redaction_sql_quotes_every_id(ids: list[str]) -> None:
+    sql = redaction_sql("contact_events", ids, "retention", NOW)
+    assert sql.startswith("ALTER TABLE contact_events UPDATE ")
+    assert sql.endswith(f"WHERE contact_id IN {id_list(ids)}")
+    for column in PERSONAL_COLUMNS:
+        assert f"{column} = NULL" in sql
+
+
+def test_redaction_marks_the_contact_row_only_once() -> None:
+    sql = redaction_sql("contacts", ["c1"], "erasure", NOW)
+    assert "redacted_at = coalesce(redacted_at, toDateTime64('2026-01-02 03:04:05.000'" in sql
+    assert "redaction_reason = coalesce(redaction_reason, 'erasure')" in sql
+    assert "redacted_at" not in redaction_sql("contact_events", ["c1"], "erasure", NOW)
+
+
+def test_erasure_outranks_retention_for_the_same_contact() -> None:
+    retention = Tombstone(contact_id="c1", reason="retention", issued_at=NOW).to_json()
+    erasure = Tombstone(contact_id="c1", reason="erasure", issued_at=NOW, request_id="r").to_json()
+    chosen = latest_tombstones([retention, erasure, retention, b"not json"])
+    assert chosen["c1"].reason == "erasure"
+
+
+def test_topic_drift_flags_personal_data_kept_longer() -> None:
+    spec = TopicSpec(
+        "contacts.raw.sms", 4, True, {"retention.ms": "604800000", "cleanup.policy": "delete"}
+    )
+    lines = config_drift(spec, {"retention.ms": "-1", "cleanup.policy": "delete"})
+    assert lines == [
+        "contacts.raw.sms: retention.ms=-1 but declared 604800000 "
+        "(personal data kept longer than declared)"
+    ]
+    assert config_drift(spec, {"retention.ms": "604800000", "cleanup.policy": "delete"}) == []
+
+
+def test_declared_topics_keep_personal_data_under_short_time_retention() -> None:
+    for spec in declared_topics(Settings()):
+        if spec.personal_data:
+            assert spec.configs["cleanup.policy"] == "delete"
+            assert int(spec.configs["retention.ms"]) <= 30 * 24 * 3600 * 1000
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("caller +358501234567 done", "caller [phone] done"),
+        ("from matti.meikalainen@example.com", "from [email]"),
+        ("local 050 1234567", "local [phone]"),
+        ("offset 1234567 of partition 3", "offset 1234567 of partition 3"),
+    ],
+)
+def test_log_scrubbing(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+def test_dsn_passwords_never_shown() -> None:
+    assert redact_dsn("http://writer:s3cret@ch:8123/db") == "http://writer:***@ch:8123/db"
+    settings_ = Settings(clickhouse_dsn="https://u:pw@host:8443/x")
+    assert "pw" not in settings_.dsn_for_display
+    assert "pw" not in repr(settings_)
