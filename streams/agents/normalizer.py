@@ -53,6 +53,7 @@ class ChannelNormalizer:
 
     async def handle(self, events: Sequence[Any]) -> None:
         """Process one batch until it succeeds; never raises except on cancellation."""
+        self.runtime.metrics.events_consumed.labels(self.channel).inc(len(events))
         delay = 0.5
         while True:
             try:
@@ -74,8 +75,6 @@ class ChannelNormalizer:
     async def _process(self, events: Sequence[Any]) -> None:
         messages = [event.message for event in events]
         origins = [Origin(m.topic, m.partition, m.offset) for m in messages]
-        metrics = self.runtime.metrics
-        metrics.events_consumed.labels(self.channel).inc(len(messages))
         results = parse_events(
             self.channel, [m.value or b"" for m in messages], self.runtime.limits
         )
@@ -134,12 +133,22 @@ def register(app: faust.App, runtime: Runtime) -> None:
     dlq = DeadLetterWriter(
         app.topic(settings.topic("dlq"), key_serializer="raw", value_serializer="raw")
     )
+    lag = LagTracker(app, runtime, {settings.topic(f"raw.{ch}") for ch in CHANNELS})
+    metrics = runtime.metrics
     for channel in CHANNELS:
-        _register_channel(app, runtime, channel, dlq)
+        # Series exist from the start, so "nothing accepted while lagging" alerts can fire.
+        for counter in (metrics.events_consumed, metrics.events_accepted, metrics.dlq_writes):
+            counter.labels(channel)
+        _register_channel(app, runtime, channel, dlq, lag)
+
+    async def refresh_lag() -> None:
+        lag.refresh()
+
+    app.timer(5.0, name="contactstream.lag")(refresh_lag)
 
 
 def _register_channel(
-    app: faust.App, runtime: Runtime, channel: Channel, dlq: DeadLetterWriter
+    app: faust.App, runtime: Runtime, channel: Channel, dlq: DeadLetterWriter, lag: LagTracker
 ) -> None:
     settings = runtime.settings
     topic = app.topic(
@@ -154,18 +163,39 @@ def _register_channel(
             await normalizer.handle(events)
             for event in events:  # in offset order, the whole batch: no gaps to commit past
                 await stream.ack(event)
-            _record_lag(app, runtime, events)
+            lag.acked(events)
 
     app.agent(topic, name=f"contactstream.normalize.{channel}")(normalize)
 
 
-def _record_lag(app: faust.App, runtime: Runtime, events: Sequence[Any]) -> None:
-    last: dict[Any, int] = {}
-    for event in events:
-        last[event.message.tp] = event.message.offset
-    for tp, offset in last.items():
-        highwater = app.consumer.highwater(tp)
-        if highwater is not None:
-            runtime.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, highwater - offset - 1)
-            )
+class LagTracker:
+    """Consumer lag per assigned raw partition: highwater minus the next offset to process.
+
+    Refreshed by a timer as well as after each batch, so a stuck worker shows growing lag, and
+    partitions that moved to another worker drop their series here.
+    """
+
+    def __init__(self, app: faust.App, runtime: Runtime, topics: set[str]) -> None:
+        self.app = app
+        self.gauge = runtime.metrics.consumer_lag
+        self.topics = topics
+        self.next_offset: dict[Any, int] = {}
+        self.shown: set[Any] = set()
+
+    def acked(self, events: Sequence[Any]) -> None:
+        for event in events:
+            self.next_offset[event.message.tp] = event.message.offset + 1
+        self.refresh()
+
+    def refresh(self) -> None:
+        consumer = self.app.consumer
+        assigned = {tp for tp in consumer.assignment() if tp.topic in self.topics}
+        for tp in self.shown - assigned:
+            self.gauge.remove(tp.topic, str(tp.partition))
+            self.next_offset.pop(tp, None)
+        self.shown &= assigned
+        for tp in assigned:
+            highwater, position = consumer.highwater(tp), self.next_offset.get(tp)
+            if highwater is not None and position is not None:
+                self.gauge.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+                self.shown.add(tp)

@@ -1,0 +1,59 @@
+-- Access control for a ClickHouse server (privacy rule P6: need to know). Not a migration: chDB
+-- has no users or grants. docker/clickhouse/apply-roles.sh fills the password placeholders
+-- from the environment (SQL-escaped) and runs this file as the admin user; it is safe to run
+-- again: passwords are reset to the environment's, and each role's privileges are revoked and
+-- granted anew, so a grant removed from this file is removed from the server.
+-- tests/integration/test_kpi_views.py parses every statement with ClickHouse's parser and checks
+-- that the analyst role reaches no table or view with a personal column.
+
+CREATE DATABASE IF NOT EXISTS contactstream;
+
+-- analyst: SELECT on the analyst views only (0004_analyst_views.sql). Those views run with their
+-- definer's rights (SQL SECURITY DEFINER), so no grant on contacts, contacts_merged or
+-- contact_events is needed, and none is given.
+CREATE ROLE IF NOT EXISTS analyst;
+REVOKE ALL ON *.* FROM analyst;
+GRANT SELECT ON contactstream.analyst_contacts TO analyst;
+GRANT SELECT ON contactstream.kpi_hourly TO analyst;
+GRANT SELECT ON contactstream.kpi_daily TO analyst;
+GRANT SELECT ON contactstream.kpi_service_level TO analyst;
+GRANT SELECT ON contactstream.kpi_backlog TO analyst;
+
+-- writer: the workers and `contactstream migrate`. Reads and writes every table of the database
+-- (events, contacts, audit logs, the migration ledger), redacts with ALTER UPDATE, and creates
+-- the tables and views of new migrations.
+CREATE ROLE IF NOT EXISTS writer;
+REVOKE ALL ON *.* FROM writer;
+GRANT SELECT, INSERT, ALTER UPDATE ON contactstream.* TO writer;
+GRANT CREATE DATABASE, CREATE TABLE, CREATE VIEW ON contactstream.* TO writer;
+
+-- dpo: reads everything in the database, personal columns and audit tables included, to answer
+-- data-subject requests and show that retention is enforced. Changes go through the workers.
+CREATE ROLE IF NOT EXISTS dpo;
+REVOKE ALL ON *.* FROM dpo;
+GRANT SELECT ON contactstream.* TO dpo;
+
+-- Analysts' queries are read-only and bounded. readonly = 2 still lets clients set per-query
+-- settings (Grafana's ClickHouse plugin sets max_execution_time), within the MAX constraints.
+CREATE SETTINGS PROFILE OR REPLACE analyst_profile
+    SETTINGS readonly = 2, max_execution_time = 120 MAX 600,
+             max_memory_usage = 4000000000 MAX 8000000000;
+
+CREATE USER IF NOT EXISTS analyst_user
+    IDENTIFIED WITH sha256_password BY '${ANALYST_PASSWORD}' DEFAULT DATABASE contactstream;
+ALTER USER analyst_user
+    IDENTIFIED WITH sha256_password BY '${ANALYST_PASSWORD}' SETTINGS PROFILE 'analyst_profile';
+GRANT analyst TO analyst_user;
+ALTER USER analyst_user DEFAULT ROLE analyst;
+
+CREATE USER IF NOT EXISTS worker_user
+    IDENTIFIED WITH sha256_password BY '${WORKER_PASSWORD}' DEFAULT DATABASE contactstream;
+ALTER USER worker_user IDENTIFIED WITH sha256_password BY '${WORKER_PASSWORD}';
+GRANT writer TO worker_user;
+ALTER USER worker_user DEFAULT ROLE writer;
+
+CREATE USER IF NOT EXISTS dpo_user
+    IDENTIFIED WITH sha256_password BY '${DPO_PASSWORD}' DEFAULT DATABASE contactstream;
+ALTER USER dpo_user IDENTIFIED WITH sha256_password BY '${DPO_PASSWORD}';
+GRANT dpo TO dpo_user;
+ALTER USER dpo_user DEFAULT ROLE dpo;

@@ -1,0 +1,123 @@
+"""The demo's report: KPI summary per channel, retention status, a chart and CSV files.
+
+All figures are read from ClickHouse's analyst views (definitions in docs/kpis.md), so what is
+printed is what ClickHouse holds.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from streams.storage.client import classify
+from streams.storage.redaction import retention_counts
+
+KPI_COLUMNS = (
+    "channel",
+    "contacts",
+    "answered",
+    "abandoned",
+    "abandonment_rate",
+    "avg_speed_of_answer_s",
+    "avg_handle_time_s",
+    "service_level_60s",
+    "repeat_rate_7d",
+)
+
+# Last 30 days per channel, from the analyst view (no personal column is read).
+KPI_SQL = """
+SELECT channel,
+       count() AS n_contacts,
+       sum(answered) AS n_answered,
+       sum(abandoned) AS n_abandoned,
+       round(if(sum(queued) > 0, sum(abandoned) / sum(queued), NULL), 4) AS r_abandonment,
+       round(avgIf(wait_seconds, channel = 'phone' AND answered = 1), 1) AS s_answer,
+       round(avgIf(handle_seconds, handle_seconds IS NOT NULL), 1) AS s_handle,
+       round(if(sum(queued) > 0,
+                countIf(queued = 1 AND answered = 1 AND wait_seconds <= 60) / sum(queued),
+                NULL), 4) AS r_service_level,
+       round(if(sum(repeat_eligible) > 0, sum(is_repeat_7d) / sum(repeat_eligible), NULL), 4)
+           AS r_repeat
+FROM analyst_contacts
+WHERE contact_at >= {since:DateTime64(3, 'UTC')}
+GROUP BY channel ORDER BY channel
+"""
+DAILY_SQL = """
+SELECT toDate(contact_at) AS day, channel, count() AS contacts
+FROM analyst_contacts GROUP BY day, channel ORDER BY day, channel
+"""
+
+
+@dataclass(frozen=True)
+class Report:
+    kpis: list[tuple[Any, ...]]
+    daily: list[tuple[Any, ...]]
+    overdue: int
+    due_30d: int
+    redacted: dict[str, int]
+    contacts: int
+
+
+def collect(client: Client, now: datetime, since: datetime, months: int) -> Report:
+    try:
+        return _collect(client, now, since, months)
+    except Exception as exc:
+        raise classify(exc) from None
+
+
+def _collect(client: Client, now: datetime, since: datetime, months: int) -> Report:
+    kpis = [tuple(r) for r in client.query(KPI_SQL, parameters={"since": since}).result_rows]
+    daily = [tuple(r) for r in client.query(DAILY_SQL).result_rows]
+    overdue, due_30d = retention_counts(client, now, months)
+    redacted = {
+        str(r): int(n)
+        for r, n in client.query(
+            "SELECT reason, count() FROM redaction_log GROUP BY reason"
+        ).result_rows
+    }
+    total = int(client.query("SELECT count() FROM contacts_merged").result_rows[0][0])
+    return Report(kpis, daily, overdue, due_30d, redacted, total)
+
+
+def write(report: Report, directory: Path) -> list[Path]:
+    """kpi_by_channel.csv, daily_contacts.csv and daily_contacts.png in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    kpi_csv = directory / "kpi_by_channel.csv"
+    _csv(kpi_csv, KPI_COLUMNS, report.kpis)
+    daily_csv = directory / "daily_contacts.csv"
+    _csv(daily_csv, ("day", "channel", "contacts"), report.daily)
+    chart = directory / "daily_contacts.png"
+    _chart(report.daily, chart)
+    return [kpi_csv, daily_csv, chart]
+
+
+def _csv(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _chart(daily: list[tuple[Any, ...]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(11, 4.5), dpi=110)
+    for channel in sorted({row[1] for row in daily}):
+        points = [(row[0], row[2]) for row in daily if row[1] == channel]
+        axes.plot([p[0] for p in points], [p[1] for p in points], label=channel, linewidth=1)
+    axes.set_title("Contacts per day and channel (backfilled history, then today's live traffic)")
+    axes.set_ylabel("contacts (log scale)")
+    axes.set_yscale("log")
+    axes.legend(loc="upper left")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)

@@ -1,0 +1,488 @@
+"""Analyst views and KPIs (deploy/clickhouse/0004_analyst_views.sql) on a hand-computed data set,
+and the access roles (deploy/clickhouse/roles.sql) parsed by ClickHouse's own parser.
+
+The data set (UTC, 2025; keys K1..K6 stand for salted subject keys, one person each):
+
+    contact channel  arrived/queued      started    handled    key  notes
+    E1      email    03-03 09:10:00      09:15:00   09:20:00   K2
+    F1      form     03-03 09:59:59.999  10:10:00   10:20:00   K3
+    P1      phone    03-10 09:00:00      09:00:30   09:05:30   K1   events out of order, one twice
+    P2      phone    03-10 09:10:00      09:11:30   09:21:30   K2   complete record; E1 7 d before
+    S1      sms      03-10 09:15:00      09:45:00   09:50:00   K1
+    P3      phone    03-10 09:20:00      -          09:22:00   K1   abandoned: ended unanswered
+    R1      sms      03-10 09:30:00      -          -          K1   redacted: no key, no backlog
+    P4      phone    03-10 10:00:00      -          -          K3   abandoned: last seen > 1 h ago;
+                                                                    F1 is 7 d + 1 ms before
+    P5      phone    03-10 10:30:00      10:30:45   10:38:45   K2
+    S2      sms      03-11 08:00:00      -          -          K4   open, not started
+    E2      email    03-11 09:00:00      09:30:00   -          K5   open, in handling
+    P6      phone    now - 60 s          -          -          K6   still in the queue
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from schemas.contact import PERSONAL_FIELDS
+from streams.config import Settings
+from streams.storage import migrate, open_client
+from streams.storage.migrations import MIGRATIONS_DIR, Migration, load_migrations
+
+REPO = Path(__file__).resolve().parents[2]
+ANALYST_SQL = MIGRATIONS_DIR / "0004_analyst_views.sql"
+ROLES_SQL = MIGRATIONS_DIR / "roles.sql"
+APPLY_ROLES = REPO / "docker" / "clickhouse" / "apply-roles.sh"
+GRAFANA_ANALYST = REPO / "deploy" / "grafana" / "dashboards" / "analyst.json"
+
+EVENT_COLUMNS = (
+    "event_id", "contact_id", "channel", "event_type", "occurred_at", "schema_version", "source",
+    "advisor_id", "queue", "reason", "arrived_at", "handling_started_at", "handled_at", "phone",
+    "email", "subject", "content", "form_fields", "recording_ref", "subject_key", "kafka_topic",
+    "kafka_partition", "kafka_offset",
+)
+PERSONAL_DEFAULTS = {"phone": "+358501234567", "email": "someone@example.com",
+                     "subject": "A subject", "content": "Some text", "form_fields": '{"a":"b"}',
+                     "recording_ref": "rec://1"}
+
+
+def at(day: int, clock: str, month: int = 3) -> datetime:
+    hours, minutes, seconds = clock.split(":")
+    whole, _, millis = seconds.partition(".")
+    return datetime(2025, month, day, int(hours), int(minutes), int(whole),
+                    int(millis or 0) * 1000, tzinfo=UTC)
+
+
+def event(contact: str, channel: str, event_type: str, occurred: datetime, **fields: Any) -> dict[
+        str, Any]:
+    """One contact_events row; personal columns get a placeholder value unless given."""
+    row: dict[str, Any] = dict.fromkeys(EVENT_COLUMNS)
+    personal = {"phone": "phone", "sms": "phone", "email": "email", "form": "email"}[channel]
+    row.update({
+        "event_id": f"{contact}-{event_type}", "contact_id": contact, "channel": channel,
+        "event_type": event_type, "occurred_at": occurred, "schema_version": 1, "source": "test",
+        personal: PERSONAL_DEFAULTS[personal], "kafka_topic": f"contacts.raw.{channel}",
+        "kafka_partition": 0, "kafka_offset": 0,
+    })
+    row.update(fields)
+    return row
+
+
+def dataset(now: datetime) -> list[dict[str, Any]]:
+    billing_q1 = {"queue": "q1", "reason": "billing"}
+    tech_q2 = {"queue": "q2", "reason": "tech"}
+    msg = {"queue": "q-msg"}
+    p1_queued = event("P1", "phone", "queued", at(10, "09:00:00"), arrived_at=at(10, "09:00:00"),
+                      subject_key="K1", **billing_q1)
+    return [
+        event("E1", "email", "complete", at(3, "09:20:00"), arrived_at=at(3, "09:10:00"),
+              handling_started_at=at(3, "09:15:00"), handled_at=at(3, "09:20:00"),
+              advisor_id="a3", reason="billing", subject_key="K2", content="Hello", **msg),
+        event("F1", "form", "received", at(3, "09:59:59.999"),
+              arrived_at=at(3, "09:59:59.999"), subject_key="K3", reason="tech", **msg),
+        event("F1", "form", "handling_started", at(3, "10:10:00"),
+              handling_started_at=at(3, "10:10:00"), advisor_id="a3"),
+        event("F1", "form", "handled", at(3, "10:20:00"), handled_at=at(3, "10:20:00")),
+        # P1 arrives out of order, its queued event twice.
+        event("P1", "phone", "ended", at(10, "09:05:30"), handled_at=at(10, "09:05:30"),
+              advisor_id="a1", recording_ref="rec://p1", **billing_q1),
+        p1_queued,
+        event("P1", "phone", "answered", at(10, "09:00:30"),
+              handling_started_at=at(10, "09:00:30"), advisor_id="a1", **billing_q1),
+        p1_queued,
+        event("P2", "phone", "complete", at(10, "09:21:30"), arrived_at=at(10, "09:10:00"),
+              handling_started_at=at(10, "09:11:30"), handled_at=at(10, "09:21:30"),
+              advisor_id="a1", subject_key="K2", **billing_q1),
+        event("S1", "sms", "received", at(10, "09:15:00"), arrived_at=at(10, "09:15:00"),
+              subject_key="K1", reason="billing", content="Hi", **msg),
+        event("S1", "sms", "handling_started", at(10, "09:45:00"),
+              handling_started_at=at(10, "09:45:00"), advisor_id="a1"),
+        event("S1", "sms", "handled", at(10, "09:50:00"), handled_at=at(10, "09:50:00")),
+        event("P3", "phone", "queued", at(10, "09:20:00"), arrived_at=at(10, "09:20:00"),
+              subject_key="K1", **billing_q1),
+        event("P3", "phone", "ended", at(10, "09:22:00"), handled_at=at(10, "09:22:00")),
+        event("R1", "sms", "received", at(10, "09:30:00"), arrived_at=at(10, "09:30:00"),
+              subject_key="K1", reason="billing", content="Call me", **msg),
+        event("P4", "phone", "queued", at(10, "10:00:00"), arrived_at=at(10, "10:00:00"),
+              subject_key="K3", **tech_q2),
+        event("P5", "phone", "complete", at(10, "10:38:45"), arrived_at=at(10, "10:30:00"),
+              handling_started_at=at(10, "10:30:45"), handled_at=at(10, "10:38:45"),
+              advisor_id="a2", subject_key="K2", **tech_q2),
+        event("S2", "sms", "received", at(11, "08:00:00"), arrived_at=at(11, "08:00:00"),
+              subject_key="K4", reason="tech", **msg),
+        event("E2", "email", "received", at(11, "09:00:00"), arrived_at=at(11, "09:00:00"),
+              subject_key="K5", reason="billing", **msg),
+        event("E2", "email", "handling_started", at(11, "09:30:00"),
+              handling_started_at=at(11, "09:30:00"), advisor_id="a3"),
+        event("P6", "phone", "queued", now - timedelta(seconds=60),
+              arrived_at=now - timedelta(seconds=60), subject_key="K6", **billing_q1),
+    ]
+
+
+def redact(client: Client, contact_id: str) -> None:
+    """What the redaction agent does to a contact (privacy rule P3), in both tables."""
+    personal = ", ".join(f"{name} = NULL" for name in sorted(PERSONAL_FIELDS))
+    for table in ("contact_events", "contacts"):
+        extra = (", redacted_at = now64(3), redaction_reason = 'retention'"
+                 if table == "contacts" else "")
+        client.command(
+            f"ALTER TABLE {table} UPDATE {personal}{extra} WHERE contact_id = {{id:String}}",
+            parameters={"id": contact_id}, settings={"mutations_sync": 2},
+        )
+
+
+@pytest.fixture
+def client(chdb_settings: Settings) -> Client:
+    client = open_client(chdb_settings)
+    migrate(client, chdb_settings)
+    rows = dataset(datetime.now(UTC))
+    client.insert("contact_events", [[row[c] for c in EVENT_COLUMNS] for row in rows],
+                  column_names=list(EVENT_COLUMNS))
+    redact(client, "R1")
+    return client
+
+
+def query(client: Client, sql: str, **parameters: Any) -> list[dict[str, Any]]:
+    """Rows as dicts; the driver's naive datetimes (UTC columns) made UTC-aware."""
+    result = client.query(sql, parameters=parameters)
+    return [{name: _aware(value) for name, value in zip(result.column_names, row, strict=True)}
+            for row in result.result_rows]
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def one(client: Client, sql: str, **parameters: Any) -> dict[str, Any]:
+    rows = query(client, sql, **parameters)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def analyst_views() -> list[str]:
+    return re.findall(r"CREATE VIEW IF NOT EXISTS (\w+)", ANALYST_SQL.read_text())
+
+
+def parameterized(view: str) -> bool:
+    """Whether `view` is an analyst view that takes parameters (it can only be read by a call)."""
+    _, found, body = ANALYST_SQL.read_text().partition(f"CREATE VIEW IF NOT EXISTS {view}\n")
+    return bool(found) and "{sl_seconds:" in body.split(";\n", 1)[0]
+
+
+def select_all(view: str) -> str:
+    return f"SELECT * FROM {view}" + ("(sl_seconds = 60)" if parameterized(view) else "")
+
+
+# ---------------------------------------------------------------- analyst_contacts
+
+
+FLAGS = ("queued", "answered", "abandoned", "in_queue", "wait_seconds", "handle_seconds",
+         "repeat_eligible", "is_repeat_7d", "redacted")
+EXPECTED_FLAGS = {
+    "E1": (0, 1, 0, 0, 300.0, 300.0, 1, 0, 0),
+    "F1": (0, 1, 0, 0, 600.001, 600.0, 1, 0, 0),
+    "P1": (1, 1, 0, 0, 30.0, 300.0, 1, 0, 0),
+    "P2": (1, 1, 0, 0, 90.0, 600.0, 1, 1, 0),  # E1 exactly 7 days earlier: a repeat
+    "S1": (0, 1, 0, 0, 1800.0, 300.0, 1, 1, 0),
+    "P3": (1, 0, 1, 0, None, None, 1, 1, 0),
+    "R1": (0, 0, 0, 0, None, None, 0, 0, 1),
+    "P4": (1, 0, 1, 0, None, None, 1, 0, 0),  # F1 7 days and 1 ms earlier: not a repeat
+    "P5": (1, 1, 0, 0, 45.0, 480.0, 1, 1, 0),
+    "S2": (0, 0, 0, 0, None, None, 1, 0, 0),
+    "E2": (0, 1, 0, 0, 1800.0, None, 1, 0, 0),
+    "P6": (1, 0, 0, 1, None, None, 1, 0, 0),
+}
+
+
+def test_analyst_contacts_has_one_row_per_contact_with_derived_flags(client: Client) -> None:
+    rows = query(client, f"SELECT contact_id, {', '.join(FLAGS)} FROM analyst_contacts")
+    got = {row["contact_id"]: tuple(row[f] for f in FLAGS) for row in rows}
+    assert got == EXPECTED_FLAGS
+
+
+def test_analyst_contacts_merges_lifecycle_and_latest_labels(client: Client) -> None:
+    p1 = one(client, "SELECT * FROM analyst_contacts WHERE contact_id = 'P1'")
+    assert (p1["arrived_at"], p1["handling_started_at"], p1["handled_at"]) == (
+        at(10, "09:00:00"), at(10, "09:00:30"), at(10, "09:05:30"))
+    assert (p1["advisor_id"], p1["queue"], p1["reason"]) == ("a1", "q1", "billing")
+    assert p1["contact_at"] == at(10, "09:00:00")
+
+
+# ---------------------------------------------------------------- kpi_daily / kpi_hourly
+
+DAILY_TOTALS = """
+SELECT sum(contacts) AS contacts, sum(offered_calls) AS offered, sum(answered_calls) AS answered,
+       sum(abandoned_calls) AS abandoned, sum(calls_in_queue) AS in_queue,
+       sum(answered_within_60s) AS within_60s,
+       sum(answer_wait_seconds_sum) / sum(answer_wait_count) AS asa,
+       sum(handle_seconds_sum) / sum(handle_count) AS aht,
+       sum(abandoned_calls) / sum(offered_calls) AS abandonment,
+       sum(answered_within_60s) / sum(offered_calls) AS service_level,
+       sum(repeat_contacts_7d) AS repeats, sum(repeat_eligible_contacts) AS eligible
+FROM kpi_daily WHERE period_start = {day:DateTime} AND channel LIKE {channel:String}
+"""
+
+
+def test_phone_kpis_of_a_day(client: Client) -> None:
+    got = one(client, DAILY_TOTALS, day=at(10, "00:00:00"), channel="phone")
+    # P1, P2, P5 answered (waits 30, 90, 45 s; handled 300, 600, 480 s); P3, P4 abandoned.
+    assert got["contacts"] == 5
+    assert (got["offered"], got["answered"], got["abandoned"], got["in_queue"]) == (5, 3, 2, 0)
+    assert got["asa"] == pytest.approx(55.0)
+    assert got["aht"] == pytest.approx(460.0)
+    assert got["abandonment"] == pytest.approx(0.4)
+    assert got["within_60s"] == 2
+    assert got["service_level"] == pytest.approx(0.4)
+
+
+def test_volume_handle_time_and_repeat_rate_of_a_day_over_all_channels(client: Client) -> None:
+    got = one(client, DAILY_TOTALS, day=at(10, "00:00:00"), channel="%")
+    assert got["contacts"] == 7  # P1..P5, S1, R1
+    assert got["aht"] == pytest.approx((300 + 600 + 480 + 300) / 4)  # P1, P2, P5, S1
+    # Repeats P2, S1, P3, P5 among the six contacts with a key (R1 was redacted).
+    assert (got["repeats"], got["eligible"]) == (4, 6)
+    volume = query(client, "SELECT toDate(period_start) AS day, channel, sum(contacts) AS n "
+                           "FROM kpi_daily GROUP BY day, channel ORDER BY day, channel")
+    by_day = {(str(r["day"]), r["channel"]): r["n"] for r in volume}
+    p6 = one(client, "SELECT toDate(contact_at) AS day FROM analyst_contacts "
+                     "WHERE contact_id = 'P6'")
+    today = str(p6["day"])  # about now, whatever the clock says at midnight
+    assert by_day == {("2025-03-03", "email"): 1, ("2025-03-03", "form"): 1,
+                      ("2025-03-10", "phone"): 5, ("2025-03-10", "sms"): 2,
+                      ("2025-03-11", "email"): 1, ("2025-03-11", "sms"): 1,
+                      (today, "phone"): 1}
+
+
+def test_ratio_columns_of_single_rows(client: Client) -> None:
+    row = "SELECT * FROM kpi_hourly WHERE period_start = {h:DateTime} AND channel = 'phone' "
+    answered = one(client, row + "AND advisor_id = 'a1'", h=at(10, "09:00:00"))
+    assert answered["contacts"] == 2  # P1, P2
+    assert answered["avg_speed_of_answer_seconds"] == pytest.approx(60.0)
+    assert answered["avg_handle_seconds"] == pytest.approx(450.0)
+    assert answered["service_level_60s"] == pytest.approx(0.5)
+    assert answered["abandonment_rate"] == pytest.approx(0.0)
+    assert answered["repeat_rate_7d"] == pytest.approx(0.5)  # P2 yes, P1 no
+    abandoned = one(client, row + "AND advisor_id IS NULL", h=at(10, "09:00:00"))
+    assert abandoned["contacts"] == 1  # P3
+    assert abandoned["abandonment_rate"] == pytest.approx(1.0)
+    assert abandoned["service_level_60s"] == pytest.approx(0.0)
+    assert abandoned["avg_speed_of_answer_seconds"] is None
+    assert abandoned["avg_handle_seconds"] is None
+    waiting = one(client, "SELECT * FROM kpi_hourly WHERE channel = 'phone' "
+                          "AND period_start > {d:DateTime}", d=at(12, "00:00:00"))
+    assert (waiting["calls_in_queue"], waiting["offered_calls"]) == (1, 0)  # P6
+    assert waiting["abandonment_rate"] is None
+
+
+ADDITIVE = ("contacts", "offered_calls", "answered_calls", "abandoned_calls", "calls_in_queue",
+            "answered_within_60s", "answer_wait_count", "answer_wait_seconds_sum", "handle_count",
+            "handle_seconds_sum", "repeat_eligible_contacts", "repeat_contacts_7d")
+
+
+def test_hourly_rows_add_up_to_the_daily_rows(client: Client) -> None:
+    keys = "channel, reason, queue, advisor_id"
+    sums = ", ".join(f"sum({c}) AS {c}_total" for c in ADDITIVE)
+    hourly = query(client, f"SELECT toStartOfDay(period_start) AS d, {keys}, {sums} "
+                           f"FROM kpi_hourly GROUP BY d, {keys} ORDER BY ALL")
+    daily = query(client, f"SELECT toStartOfDay(period_start) AS d, {keys}, {sums} "
+                          f"FROM kpi_daily GROUP BY d, {keys} ORDER BY ALL")
+    assert hourly == daily
+    assert len(daily) > 5
+
+
+def test_service_level_threshold_is_a_view_parameter(client: Client) -> None:
+    sql = ("SELECT sum(answered_within_sl) AS within, sum(offered_calls) AS offered "
+           "FROM kpi_service_level(sl_seconds = {n:UInt32}) WHERE toDate(period_start) = "
+           "'2025-03-10'")
+    # Answered calls waited 30, 90 and 45 s; five calls were offered.
+    for seconds, within in ((29, 0), (30, 1), (60, 2), (89, 2), (90, 3), (3600, 3)):
+        assert one(client, sql, n=seconds) == {"within": within, "offered": 5}, seconds
+
+
+def test_backlog_counts_open_messages_and_their_oldest_age(client: Client) -> None:
+    rows = {r["channel"]: r for r in query(client, "SELECT * FROM kpi_backlog")}
+    assert set(rows) == {"sms", "email", "form"}
+    sms, email, form = rows["sms"], rows["email"], rows["form"]
+    # S2 waits; R1 was never handled but is redacted, so it is not work any more.
+    assert (sms["open_contacts"], sms["not_started"], sms["in_handling"]) == (1, 1, 0)
+    assert sms["oldest_arrived_at"] == at(11, "08:00:00")
+    assert (email["open_contacts"], email["not_started"], email["in_handling"]) == (1, 0, 1)
+    assert email["oldest_arrived_at"] == at(11, "09:00:00")
+    assert (form["open_contacts"], form["oldest_arrived_at"], form["oldest_age_seconds"]) == (
+        0, None, None)
+    expected_age = (datetime.now(UTC) - at(11, "08:00:00")).total_seconds()
+    assert sms["oldest_age_seconds"] == pytest.approx(expected_age, abs=120)
+
+
+# ---------------------------------------------------------------- privacy (P6)
+
+
+def test_no_analyst_view_exposes_a_personal_column(client: Client) -> None:
+    views = analyst_views()
+    assert {"analyst_contacts", "kpi_hourly", "kpi_daily", "kpi_backlog"} <= set(views)
+    for view in views:
+        columns = {r["name"] for r in query(client, f"DESCRIBE ({select_all(view)})")}
+        assert columns, view
+        assert not columns & PERSONAL_FIELDS, view
+        query(client, select_all(view))  # and it can be read
+    # The check would notice: the merged contact does hold personal columns.
+    merged = {r["name"] for r in query(client, "DESCRIBE contacts_merged")}
+    assert merged >= PERSONAL_FIELDS
+
+
+def test_analyst_views_run_with_their_definers_rights(client: Client) -> None:
+    for view in analyst_views():
+        ddl = client.command(f"SHOW CREATE TABLE {view}")
+        assert "SQL SECURITY DEFINER" in str(ddl), view
+
+
+def test_migrations_are_idempotent(client: Client, chdb_settings: Settings) -> None:
+    assert migrate(client, chdb_settings) == []
+    assert "0004_analyst_views.sql" in [m.name for m in load_migrations()]
+
+
+def grafana_queries() -> list[tuple[str, str]]:
+    """(panel title, SQL) of the analyst dashboard, its macros filled in as Grafana would."""
+    board = json.loads(GRAFANA_ANALYST.read_text())
+    found = []
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            sql = re.sub(r"\$__timeFilter\((\w+)\)",
+                         r"\1 >= toDateTime('2025-01-01', 'UTC') AND \1 <= now()",
+                         target["rawSql"])
+            sql = sql.replace("${sl_seconds}", "60").replace("contactstream.", "")
+            found.append((panel["title"], sql))
+    return found
+
+
+def test_grafana_analyst_queries_run_on_the_views(client: Client) -> None:
+    queries = grafana_queries()
+    assert len(queries) >= 8
+    for title, sql in queries:
+        assert "$" not in sql, title
+        rows = query(client, sql)
+        assert rows, f"panel {title!r} shows nothing on the test data"
+    sl = dict(queries)["Service level (answered within $sl_seconds s)"]
+    by_hour = {r["time"]: r["service_level"] for r in query(client, sl)}
+    assert by_hour[at(10, "09:00:00")] == pytest.approx(1 / 3)  # P1 of P1, P2, P3
+    assert by_hour[at(10, "10:00:00")] == pytest.approx(1 / 2)  # P5 of P4, P5
+
+
+# ---------------------------------------------------------------- roles.sql
+
+
+def statements(text: str) -> list[str]:
+    """roles.sql split the way migrations are: on ';' + newline, '--' lines dropped."""
+    return Migration(0, "roles.sql", text).statements({})
+
+
+def formatted(client: Client, sql: str) -> str:
+    """ClickHouse's own parse of one statement, printed back in its canonical form."""
+    return str(client.query("SELECT formatQuery({q:String})", parameters={"q": sql})
+               .result_rows[0][0])
+
+
+def personal_objects(client: Client) -> dict[str, bool]:
+    """Every table and view of the migrated database -> whether it has a personal column.
+
+    Derived from the DDL as ClickHouse applied it (parameterized views described through a call).
+    """
+    names = client.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+    found = {}
+    for name in map(str, names.result_columns[0]):
+        columns = {r["name"] for r in query(client, f"DESCRIBE ({select_all(name)})")}
+        found[name] = bool(columns & PERSONAL_FIELDS)
+    return found
+
+
+GRANT = re.compile(r"^GRANT (?P<privileges>.+) ON (?P<target>\S+) TO (?P<grantees>.+)$")
+
+
+def grants_to(client: Client, grantee: str) -> list[tuple[str, str]]:
+    found = []
+    for statement in statements(ROLES_SQL.read_text()):
+        match = GRANT.match(formatted(client, statement))
+        if match and grantee in [g.strip() for g in match["grantees"].split(",")]:
+            found.append((match["privileges"], match["target"]))
+    return found
+
+
+def test_every_roles_statement_parses(client: Client) -> None:
+    parsed = [formatted(client, s) for s in statements(ROLES_SQL.read_text())]
+    assert len(parsed) > 10
+    for kind in ("CREATE ROLE IF NOT EXISTS analyst", "CREATE ROLE IF NOT EXISTS writer",
+                 "CREATE ROLE IF NOT EXISTS dpo", "CREATE USER IF NOT EXISTS analyst_user",
+                 "CREATE USER IF NOT EXISTS worker_user", "CREATE USER IF NOT EXISTS dpo_user"):
+        assert any(p.startswith(kind) for p in parsed), kind
+
+
+def test_analyst_role_reaches_no_personal_column(client: Client) -> None:
+    has_personal = personal_objects(client)
+    assert has_personal["contacts_merged"]
+    assert has_personal["contact_events"]
+    grants = grants_to(client, "analyst")
+    granted = set()
+    for privileges, target in grants:
+        assert privileges == "SELECT", (privileges, target)
+        database, _, name = target.partition(".")
+        assert database == "contactstream", target
+        assert "*" not in name, f"wildcard grant to analyst: {target}"
+        assert name in has_personal, f"{target} does not exist in the DDL"
+        assert not has_personal[name], f"analyst may read personal columns of {target}"
+        granted.add(name)
+    assert granted == set(analyst_views()), "every analyst view granted, nothing else"
+
+
+def test_service_and_dpo_roles(client: Client) -> None:
+    writer = grants_to(client, "writer")
+    assert {target for _, target in writer} == {"contactstream.*"}
+    privileges = {p for granted, _ in writer for p in granted.split(", ")}
+    assert privileges >= {"SELECT", "INSERT", "ALTER UPDATE", "CREATE TABLE", "CREATE VIEW"}
+    assert grants_to(client, "dpo") == [("SELECT", "contactstream.*")]
+    parsed = [formatted(client, s) for s in statements(ROLES_SQL.read_text())]
+    for user, role in (("analyst_user", "analyst"), ("worker_user", "writer"),
+                       ("dpo_user", "dpo")):
+        assert grants_to(client, user) == [], "users get privileges through their role only"
+        assert f"GRANT {role} TO {user}" in parsed
+        assert f"ALTER USER {user} DEFAULT ROLE {role}" in parsed
+
+
+def test_no_password_is_committed_and_the_filled_file_parses(client: Client) -> None:
+    text = ROLES_SQL.read_text()
+    literals = re.findall(r"IDENTIFIED WITH \w+ BY '([^']*)'", text)
+    assert literals, "users have passwords"
+    assert all(re.fullmatch(r"\$\{[A-Z]+_PASSWORD\}", value) for value in literals), literals
+    tricky = "it's a \\ pass & $word"
+    env = {**os.environ, "ANALYST_PASSWORD": tricky, "WORKER_PASSWORD": "w", "DPO_PASSWORD": "d",
+           "ROLES_SQL": str(ROLES_SQL), "CLICKHOUSE_CLIENT": "cat"}
+    filled = subprocess.run(["bash", str(APPLY_ROLES)], env=env, capture_output=True,
+                            text=True, check=True, timeout=30).stdout
+    assert "${" not in filled
+    parsed = [formatted(client, s) for s in statements(filled)]
+    users = [p for p in parsed if re.search(r"USER (IF NOT EXISTS )?analyst_user IDENTIFIED", p)]
+    assert len(users) == 2
+    for user in users:
+        literal = re.search(r"BY ('(?:[^'\\]|\\.)*')", user)
+        assert literal, user
+        assert client.query(f"SELECT {literal[1]}").result_rows[0][0] == tricky
+
+
+def test_apply_roles_refuses_a_missing_password() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_PASSWORD")}
+    env.update({"ROLES_SQL": str(ROLES_SQL), "CLICKHOUSE_CLIENT": "cat",
+                "ANALYST_PASSWORD": "a", "WORKER_PASSWORD": "w"})
+    result = subprocess.run(["bash", str(APPLY_ROLES)], env=env, capture_output=True, text=True,
+                            check=False, timeout=30)
+    assert result.returncode == 2
+    assert "DPO_PASSWORD is not set" in result.stderr
+    assert result.stdout == ""

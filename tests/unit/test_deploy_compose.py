@@ -1,0 +1,264 @@
+"""docker-compose.yml, .env.example and docker/: checked against the code, since no Docker engine
+runs here. The file parses; the services are there; every CONTACTSTREAM_* variable is a real
+setting with a valid value; ports agree with the settings' defaults; every mounted or copied file
+exists; images are pinned; every ${VAR} has an entry in .env.example; secrets stay out.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from streams.cli import app
+from streams.config import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+DOCKERFILE = REPO / "docker" / "Dockerfile"
+ROLES_SQL = REPO / "deploy" / "clickhouse" / "roles.sql"
+GRAFANA_PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
+
+SERVICES = {"kafka", "clickhouse", "clickhouse-init", "setup", "worker-1", "worker-2",
+            "prometheus", "grafana"}
+WORKERS = ("worker-1", "worker-2")
+_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
+_INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
+
+
+@cache
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def services() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = compose()["services"]
+    return found
+
+
+def environment(service: str) -> dict[str, str]:
+    """A service's environment as written (with ${VAR} references)."""
+    env = services()[service].get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def interpolated(value: str) -> str:
+    """`value` as compose would pass it with .env copied from .env.example."""
+    example = env_example()
+    return _INTERPOLATION.sub(lambda m: example[m[1]], value)
+
+
+def env_example() -> dict[str, str]:
+    lines = [line for line in ENV_EXAMPLE.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def setting_name(variable: str) -> str:
+    return variable.removeprefix("CONTACTSTREAM_").lower()
+
+
+def default(field: str) -> Any:
+    return Settings.model_fields[field].default
+
+
+def test_compose_file_has_every_service() -> None:
+    assert set(services()) >= SERVICES
+    assert compose()["name"] == "contactstream"
+
+
+def test_every_contactstream_variable_is_a_setting_with_a_valid_value() -> None:
+    seen = 0
+    for service in services():
+        for name, value in environment(service).items():
+            if not name.startswith("CONTACTSTREAM_"):
+                continue
+            seen += 1
+            field = setting_name(name)
+            assert field in Settings.model_fields, f"{service}: {name} is not a setting"
+            # Raises when the value (with .env.example's values filled in) is invalid.
+            Settings.model_validate({field: interpolated(value)})
+    assert seen >= 10
+
+
+def test_workers_and_setup_share_one_configuration() -> None:
+    env = environment("worker-1")
+    assert environment("worker-2") == env == environment("setup")
+    assert env["CONTACTSTREAM_APP_ID"], "one consumer group for every worker"
+    for name in ("CONTACTSTREAM_KAFKA_BOOTSTRAP", "CONTACTSTREAM_CLICKHOUSE_DSN",
+                 "CONTACTSTREAM_SUBJECT_KEY_SALT", "CONTACTSTREAM_METRICS_PORT"):
+        assert name in env, name
+
+
+def test_ports_agree_with_the_settings_defaults() -> None:
+    env = environment("worker-1")
+    metrics_port = default("metrics_port")
+    assert int(env["CONTACTSTREAM_METRICS_PORT"]) == metrics_port == 9464
+    for worker in WORKERS:
+        assert str(metrics_port) in [str(p) for p in services()[worker]["expose"]]
+    kafka_port = int(default("kafka_bootstrap").rsplit(":", 1)[1])
+    assert kafka_port == 9092
+    host, port = env["CONTACTSTREAM_KAFKA_BOOTSTRAP"].split(":")
+    assert (host, int(port)) == ("kafka", kafka_port)
+    kafka = environment("kafka")
+    assert f"PLAINTEXT://kafka:{kafka_port}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"PLAINTEXT://:{kafka_port}" in kafka["KAFKA_LISTENERS"]
+    # The host's clients use the default bootstrap 127.0.0.1:9092 too.
+    published = [str(p) for p in services()["kafka"]["ports"]]
+    assert any(p.startswith(f"127.0.0.1:{kafka_port}:") for p in published), published
+    assert f"localhost:{kafka_port}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_prometheus_scrapes_every_worker_service() -> None:
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "contactstream-worker")
+    targets = {t for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {f"{w}:{default('metrics_port')}" for w in WORKERS}
+    for worker in WORKERS:
+        assert services()[worker]["hostname"] == worker
+
+
+def test_workers_start_after_setup_without_setting_up_again() -> None:
+    for worker in WORKERS:
+        service = services()[worker]
+        assert service["command"] == ["contactstream", "worker", "--no-setup"]
+        assert service["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    setup = " ".join(services()["setup"]["command"])
+    assert "contactstream topics ensure" in setup
+    assert "contactstream migrate" in setup
+    worker_cmd = app.commands["worker"]
+    assert any("--no-setup" in p.secondary_opts for p in worker_cmd.params if p.name == "setup")
+    assert "migrate" in app.commands
+    topics = app.commands["topics"]
+    assert "ensure" in getattr(topics, "commands", {})
+
+
+def test_every_mounted_file_exists() -> None:
+    mounts = 0
+    for name, service in services().items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            if source.startswith(("./", "../", "/")):
+                mounts += 1
+                assert (REPO / source).exists(), f"{name}: {source} does not exist"
+        build = service.get("build")
+        if build:
+            assert (REPO / build["context"] / build["dockerfile"]).is_file(), name
+    assert mounts >= 6
+
+
+def test_images_are_pinned() -> None:
+    for name, service in services().items():
+        image = service["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository, f"{name}: {image} has no tag"
+        assert tag, f"{name}: {image} has no tag"
+        assert "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image}"
+    assert services()["kafka"]["image"] == "apache/kafka:4.4.0"
+
+
+def test_every_interpolated_variable_is_in_env_example() -> None:
+    used = set(_VARIABLE.findall(COMPOSE.read_text()))
+    example = env_example()
+    assert used, "secrets come from .env"
+    assert used <= set(example), f"missing from .env.example: {sorted(used - set(example))}"
+    assert set(example) <= used, f"unused in compose: {sorted(set(example) - used)}"
+
+
+def test_no_secret_is_committed() -> None:
+    for name, value in env_example().items():
+        if name.endswith(("PASSWORD", "SALT")):
+            assert value.startswith("change-me"), name
+    text = COMPOSE.read_text()
+    for line in text.splitlines():
+        if re.search(r"(PASSWORD|SALT)\w*:", line):
+            assert "${" in line, f"literal secret in compose: {line.strip()}"
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_clickhouse_users_and_dsn_agree_with_roles_sql() -> None:
+    env = environment("worker-1")
+    dsn = urlsplit(interpolated(env["CONTACTSTREAM_CLICKHOUSE_DSN"]))
+    assert (dsn.scheme, dsn.hostname, dsn.port) == ("http", "clickhouse", 8123)
+    assert dsn.username == "worker_user"
+    assert dsn.password == env_example()["WORKER_PASSWORD"]
+    assert dsn.path == "/" + env["CONTACTSTREAM_CLICKHOUSE_DATABASE"] == "/contactstream"
+    roles = ROLES_SQL.read_text()
+    assert "GRANT writer TO worker_user" in roles
+    assert "CREATE DATABASE IF NOT EXISTS contactstream" in roles
+    placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", roles))
+    init = environment("clickhouse-init")
+    assert placeholders <= set(init), sorted(placeholders - set(init))
+    assert environment("clickhouse")["CLICKHOUSE_USER"] == init["CLICKHOUSE_ADMIN_USER"]
+    mounted = {str(v).split(":")[1] for v in services()["clickhouse-init"]["volumes"]}
+    assert init["ROLES_SQL"] in mounted
+    assert services()["setup"]["depends_on"]["clickhouse-init"]["condition"] == (
+        "service_completed_successfully")
+
+
+def test_grafana_gets_what_its_provisioning_needs() -> None:
+    env = environment("grafana")
+    for path in GRAFANA_PROVISIONING.rglob("*.yml"):
+        for variable in _VARIABLE.findall(path.read_text()):
+            assert variable in env, f"{path.name} needs {variable} in grafana's environment"
+    provider = yaml.safe_load((GRAFANA_PROVISIONING / "dashboards" / "contactstream.yml")
+                              .read_text())["providers"][0]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in services()["grafana"]["volumes"]}
+    assert mounts[provider["options"]["path"]] == "./deploy/grafana/dashboards"
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    assert "grafana-clickhouse-datasource@" in env["GF_PLUGINS_PREINSTALL_SYNC"]
+    assert env["GF_ANALYTICS_REPORTING_ENABLED"] == "false"  # no usage tracking (P6)
+
+
+def test_prometheus_gets_its_config_and_rules() -> None:
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0]
+              for v in services()["prometheus"]["volumes"]}
+    assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
+    assert mounts["/etc/prometheus/rules"] == "./deploy/prometheus/rules"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services()["prometheus"]["command"]
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [(line.split()[0].upper(), line.split(None, 1)[1]) for line in lines
+            if line and not line.startswith("#")]
+
+
+def test_dockerfile_builds_the_worker_from_this_repository() -> None:
+    instructions = dockerfile_instructions()
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    copies = [shlex.split(arg)[:-1] for op, arg in instructions if op == "COPY"]
+    assert copies
+    for sources in copies:
+        for source in sources:
+            matches = list(REPO.glob(source))
+            if any(ch in source for ch in "*?["):
+                continue  # a glob may match nothing (README.m[d]); the others must exist
+            assert matches, f"COPY {source}: not in the repository"
+    copied = {source for sources in copies for source in sources}
+    assert {"pyproject.toml", "streams", "schemas", "deploy/clickhouse"} <= copied
+    runs = " ".join(arg for op, arg in instructions if op == "RUN")
+    assert "pip install -e ." in runs, "editable: migrations are read next to the source"
+    assert ("USER", "contactstream") in instructions
+    cmd = next(arg for op, arg in instructions if op == "CMD")
+    assert cmd == '["contactstream", "worker", "--no-setup"]'
+
+
+@pytest.mark.parametrize("script", ["docker/clickhouse/apply-roles.sh",
+                                    "deploy/prometheus/install-promtool.sh"])
+def test_shell_scripts_are_strict_bash(script: str) -> None:
+    text = (REPO / script).read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in text

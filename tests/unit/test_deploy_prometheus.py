@@ -1,0 +1,151 @@
+"""deploy/prometheus: the config and alert rules are valid, tested, and use real metric names.
+
+The promtool checks skip only when promtool is absent (deploy/prometheus/install-promtool.sh
+installs it; CI runs that first). The name checks need nothing but Python.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.config import Settings
+from tests.unit.test_metrics import exported_metric_names, metric_labels
+
+REPO = Path(__file__).resolve().parents[2]
+PROMETHEUS = REPO / "deploy" / "prometheus"
+RULES = PROMETHEUS / "rules" / "contactstream.rules.yml"
+RULES_TEST = PROMETHEUS / "rules" / "contactstream.rules.test.yml"
+OPERATING_MD = REPO / "docs" / "operating.md"
+PROMTOOL = shutil.which("promtool")
+
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None,
+    reason="promtool is not installed: run deploy/prometheus/install-promtool.sh",
+)
+
+# Series Prometheus itself adds to every scrape, usable in rules next to the workers' own.
+SCRAPE_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
+TARGET_LABELS = frozenset({"job", "instance"})
+_SELECTOR = re.compile(r"\b(contactstream_[a-zA-Z0-9_]+|up)\b(\{[^}]*\})?")
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def rules() -> list[dict[str, Any]]:
+    loaded = yaml.safe_load(RULES.read_text())
+    return [rule for group in loaded["groups"] for rule in group["rules"]]
+
+
+def selectors(expr: str) -> list[tuple[str, set[str]]]:
+    """(series name, label names matched) for each series selector of a PromQL expression."""
+    found = []
+    for match in _SELECTOR.finditer(expr):
+        labels = set(re.findall(r"([a-zA-Z_]\w*)\s*(?:=|!=|=~|!~)", match[2] or ""))
+        found.append((match[1], labels))
+    return found
+
+
+def check_selectors(expr: str) -> None:
+    """Every series in `expr` is exported by a worker, with labels that series has."""
+    exported = exported_metric_names()
+    declared = metric_labels()
+    for name, labels in selectors(expr):
+        if name in SCRAPE_SERIES:
+            assert labels <= TARGET_LABELS, (name, labels)
+            continue
+        assert name in exported, f"{name} is not a metric of streams/metrics.py"
+        allowed = declared[exported[name]] | TARGET_LABELS
+        if name.endswith("_bucket"):
+            allowed |= {"le"}
+        assert labels <= allowed, f"{name} has no label(s) {sorted(labels - allowed)}"
+
+
+@needs_promtool
+def test_prometheus_config_is_valid() -> None:
+    result = promtool("check", "config", "prometheus.yml", cwd=PROMETHEUS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_alert_rules_are_valid() -> None:
+    result = promtool("check", "rules", str(RULES.relative_to(PROMETHEUS)), cwd=PROMETHEUS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_alert_rules_pass_their_unit_tests() -> None:
+    result = promtool("test", "rules", RULES_TEST.name, cwd=RULES_TEST.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_rules_use_only_metrics_the_workers_export() -> None:
+    for rule in rules():
+        check_selectors(rule["expr"])
+    assert any("contactstream_" in rule["expr"] for rule in rules())
+
+
+def test_selector_check_notices_unknown_names_and_labels() -> None:
+    with pytest.raises(AssertionError, match="not a metric"):
+        check_selectors("rate(contactstream_events_accepted[5m])")  # missing _total
+    with pytest.raises(AssertionError, match="no label"):
+        check_selectors('contactstream_consumer_lag{channel="sms"}')
+
+
+def test_required_alerts_exist_and_each_is_tested_firing_and_documented() -> None:
+    by_name = {rule["alert"]: rule for rule in rules()}
+    required = {
+        "ContactstreamWorkerDown": "up",
+        "ContactstreamConsumerLagGrowing": "contactstream_consumer_lag",
+        "ContactstreamNoProgress": "contactstream_events_accepted_total",
+        "ContactstreamDeadLettersAboveNormal": "contactstream_dlq_writes_total",
+        "ContactstreamInsertsFailing": "contactstream_sink_insert_failures_total",
+        "ContactstreamRetentionOverdue": "contactstream_retention_overdue_contacts",
+        "ContactstreamRetentionRunStale": "contactstream_retention_last_success_timestamp_seconds",
+    }
+    for alert, metric in required.items():
+        assert alert in by_name, alert
+        assert metric in by_name[alert]["expr"], alert
+    tests = yaml.safe_load(RULES_TEST.read_text())
+    fired = {case["alertname"] for group in tests["tests"] for case in group["alert_rule_test"]
+             if case["exp_alerts"]}
+    docs = OPERATING_MD.read_text()
+    for alert, rule in by_name.items():
+        assert alert in fired, f"no test shows {alert} firing"
+        assert rule["labels"]["severity"] in {"warning", "critical"}, alert
+        assert rule["annotations"]["summary"], alert
+        assert f"`{alert}`" in docs, f"{alert} is not explained in docs/operating.md"
+
+
+def test_scrape_targets_use_the_workers_metrics_port() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = [t for sc in jobs["contactstream-worker"]["static_configs"] for t in sc["targets"]]
+    port = Settings.model_fields["metrics_port"].default
+    assert len(targets) >= 2
+    assert all(t.endswith(f":{port}") for t in targets), targets
+    assert jobs["contactstream-worker"].get("metrics_path", "/metrics") == "/metrics"
+    for rule_file in config["rule_files"]:
+        assert (PROMETHEUS / rule_file).is_file(), rule_file
+        assert not rule_file.endswith(".test.yml")
+
+
+def test_install_script_is_idempotent_when_promtool_exists(tmp_path: Path) -> None:
+    fake = tmp_path / "promtool"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    result = subprocess.run(["bash", str(PROMETHEUS / "install-promtool.sh")],
+                            env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True,
+                            text=True, timeout=30, check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
