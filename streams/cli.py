@@ -125,6 +125,21 @@ def topics_ensure(fix: bool) -> None:
         )
 
 
+@app.group("schemas")
+def schemas_group() -> None:
+    """The producers' contract: JSON Schemas of every topic."""
+
+
+@schemas_group.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def schemas_export(directory: Path) -> None:
+    """Write one JSON Schema per topic into DIRECTORY (committed copies: schemas/json/)."""
+    from schemas.jsonschema import export_json_schemas
+
+    for path in export_json_schemas(directory):
+        click.echo(f"wrote {path}")
+
+
 @app.command("migrate")
 def migrate_command() -> None:
     """Apply pending ClickHouse migrations from deploy/clickhouse/ (idempotent)."""

@@ -50,7 +50,8 @@ def install_scrubbing() -> None:
 
 def setup_logging(level: str) -> None:
     install_scrubbing()
-    logging.getLogger("aiokafka").setLevel(logging.NOTSET)  # the worker logs Kafka trouble
+    # The worker logs Kafka trouble (INFO and up); aiokafka's DEBUG is per message and costly.
+    logging.getLogger("aiokafka").setLevel(logging.INFO)
     logging.basicConfig(
         level=_LEVELS.get(level, logging.INFO),
         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
