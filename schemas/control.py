@@ -20,7 +20,8 @@ from pydantic_core import PydanticCustomError
 
 from schemas.base import JsonModel
 from schemas.limits import limits_of
-from schemas.normalize import normalize_email, normalize_phone
+from schemas.normalize import MAX_EMAIL_CHARS, normalize_email, normalize_phone
+from schemas.reasons import MAX_REASON_CHARS
 from schemas.types import (
     PERSONAL,
     EmailAddress,
@@ -33,7 +34,7 @@ from schemas.validate import Rejection
 
 RedactionReason = Literal["retention", "erasure"]
 RequestKind = Literal["access", "portability", "erasure", "rectification"]
-Detail = Annotated[str, Field(max_length=1024)]
+Detail = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
 ErrorCode = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -53,7 +54,7 @@ class Correction(JsonModel):
     """The corrected identifier of a rectification request."""
 
     field: Literal["phone", "email"]
-    value: str = Field(max_length=320, json_schema_extra=PERSONAL)
+    value: str = Field(max_length=MAX_EMAIL_CHARS, json_schema_extra=PERSONAL, repr=False)
     """The correct phone number or email address; normalized like the raw events'."""
     contact_id: Identifier | None = None
     """Correct only this contact; all of the subject's contacts when absent."""
@@ -76,8 +77,8 @@ class SubjectRequest(JsonModel):
 
     request_id: Identifier
     kind: RequestKind
-    phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL)
-    email: EmailAddress | None = Field(None, json_schema_extra=PERSONAL)
+    phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL, repr=False)
+    email: EmailAddress | None = Field(None, json_schema_extra=PERSONAL, repr=False)
     correction: Correction | None = None
     """Required when kind is rectification, refused otherwise."""
     verified_by: Identifier
@@ -137,12 +138,13 @@ Base64Bytes = Annotated[
 class DeadLetter(JsonModel):
     """An event the pipeline could not take, with where it came from and why; key = contact_id."""
 
-    original: Base64Bytes = Field(json_schema_extra=PERSONAL)
+    original: Base64Bytes = Field(json_schema_extra=PERSONAL, repr=False)
     """The record's value exactly as read (standard base64 in JSON)."""
     topic: str = Field(min_length=1, max_length=249)
     partition: int = Field(ge=0)
     offset: int = Field(ge=0)
-    key: str | None = Field(None, max_length=1024)
+    key: str | None = None
+    """The record's key as text (unbounded: it is whatever the producer sent)."""
     contact_id: Identifier | None = None
     error_code: ErrorCode
     """A rejection code (docs/producers.md) or a processing error's code."""
@@ -171,7 +173,7 @@ class DeadLetter(JsonModel):
             key=key,
             contact_id=rejection.contact_id,
             error_code=rejection.code,
-            reason=rejection.reason[:1024],
+            reason=rejection.reason,
             failed_at=failed_at or datetime.now(UTC),
         )
 
@@ -180,6 +182,6 @@ class RecordingDeletion(JsonModel):
     """Request to the recording store to delete one call recording; key = contact_id."""
 
     contact_id: Identifier
-    recording_ref: RecordingRef = Field(json_schema_extra=PERSONAL)
+    recording_ref: RecordingRef = Field(json_schema_extra=PERSONAL, repr=False)
     reason: RedactionReason
     requested_at: UtcDatetime

@@ -16,12 +16,13 @@ class EmailEvent(MessageEvent):
     identifier_fields: ClassVar = ("sender_email",)
 
     channel: Literal["email"]
-    sender_email: EmailAddress | None = Field(None, json_schema_extra=PERSONAL)
+    sender_email: EmailAddress | None = Field(None, json_schema_extra=PERSONAL, repr=False)
     """The sender's address; required on received and complete events."""
-    subject: Text | None = Field(None, json_schema_extra=PERSONAL)
-    """The subject line."""
-    content: Text | None = Field(None, json_schema_extra=PERSONAL)
-    """The message body as plain text."""
+    subject: Text | None = Field(None, json_schema_extra=PERSONAL, repr=False)
+    """The subject line, at most 65,536 bytes of UTF-8 unless the deployment sets another limit."""
+    content: Text | None = Field(None, json_schema_extra=PERSONAL, repr=False)
+    """The message body as plain text, at most 65,536 bytes of UTF-8 unless the
+    deployment sets another limit."""
 
     def _personal_data(self) -> dict[str, Any]:
         return {

@@ -48,6 +48,7 @@ class RawEvent(JsonModel):
     occurred_at: UtcDatetime
     """When the reported step happened, RFC 3339 with an offset."""
     schema_version: SchemaVersion
+    """Version of this contract the event follows; 1 is the only one so far."""
     source: Source
     """The producing system, e.g. acd-prod-1."""
     advisor_id: Label64 | None = None

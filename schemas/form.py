@@ -19,16 +19,18 @@ class FormEvent(MessageEvent):
     identifier_fields: ClassVar = ("sender_email", "sender_phone")
 
     channel: Literal["form"]
-    sender_email: EmailAddress | None = Field(None, json_schema_extra=PERSONAL)
+    sender_email: EmailAddress | None = Field(None, json_schema_extra=PERSONAL, repr=False)
     """The sender's address; this or sender_phone is required on received and complete."""
-    sender_phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL)
+    sender_phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL, repr=False)
     """The sender's number; this or sender_email is required on received and complete."""
     form_id: Label64 | None = None
     """Which form was used."""
-    fields: FormFields | None = Field(None, json_schema_extra=PERSONAL)
-    """The form's free-text fields by name (at most 50)."""
-    content: Text | None = Field(None, json_schema_extra=PERSONAL)
-    """The form's main message text."""
+    fields: FormFields | None = Field(None, json_schema_extra=PERSONAL, repr=False)
+    """The form's free-text fields by name: at most 50, names of 1 to 64 characters, each
+    value at most 65,536 bytes of UTF-8 unless the deployment sets another limit."""
+    content: Text | None = Field(None, json_schema_extra=PERSONAL, repr=False)
+    """The form's main message text, at most 65,536 bytes of UTF-8 unless the deployment
+    sets another limit."""
 
     def _personal_data(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,7 @@
 """JSON Schemas of every topic's messages, for producers (committed under schemas/json/).
 
-Regenerate after changing a model: `.venv/bin/python -m schemas.jsonschema` (a unit test fails
-while the committed copies differ from the models).
+Regenerate after changing a model: `.venv/bin/python -m schemas` (a unit test fails while the
+committed copies differ from the models).
 """
 
 from __future__ import annotations
@@ -68,7 +68,3 @@ def main(argv: list[str]) -> None:
     directory = Path(argv[0]) if argv else COMMITTED_DIR
     for path in export_json_schemas(directory):
         sys.stdout.write(f"{path}\n")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

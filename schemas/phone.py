@@ -19,15 +19,16 @@ class PhoneCallEvent(RawEvent):
 
     channel: Literal["phone"]
     event_type: PhoneEventType
-    caller_phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL)
-    """The caller's number; required on queued and complete events."""
+    caller_phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL, repr=False)
+    """The caller's number, any usual written form (E.164 preferred; national numbers are
+    read as Finnish); required on queued and complete events."""
     queued_at: UtcDatetime | None = None
     """When the call entered the queue; defaults to occurred_at on a queued event."""
     answered_at: UtcDatetime | None = None
     """When an advisor answered; defaults to occurred_at on an answered event."""
     ended_at: UtcDatetime | None = None
     """When the call ended; defaults to occurred_at on an ended event."""
-    recording_ref: RecordingRef | None = Field(None, json_schema_extra=PERSONAL)
+    recording_ref: RecordingRef | None = Field(None, json_schema_extra=PERSONAL, repr=False)
     """Reference (URI) to the call recording in the recording store; never the audio."""
 
     def _personal_data(self) -> dict[str, Any]:

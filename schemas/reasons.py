@@ -32,6 +32,7 @@ REJECTION_CODES: Final = (
 )
 _RANK: Final = {code: rank for rank, code in enumerate(REJECTION_CODES)}
 _MAX_LISTED = 5
+MAX_REASON_CHARS: Final = 1024
 
 # Error types our own validators raise carry the code as type and a value-free message.
 _OWN_TYPES: Final = frozenset(REJECTION_CODES)
@@ -89,11 +90,11 @@ def describe(exc: ValidationError, model: type[BaseModel]) -> tuple[str, str]:
     """(code, reason) for a failed validation of `model`: the most decisive code, all errors."""
     errors = exc.errors(include_url=False, include_input=False)
     names = _field_names(model)
-    codes = [_code(error) for error in errors] or ["invalid_field"]
+    codes = [_code(error) for error in errors]  # a ValidationError holds at least one
     reasons = [_reason(error, code, names) for error, code in zip(errors, codes, strict=True)]
     if len(reasons) > _MAX_LISTED:
         reasons[_MAX_LISTED:] = [f"and {len(reasons) - _MAX_LISTED} more"]
-    return min(codes, key=_RANK.__getitem__), "; ".join(reasons) or "invalid"
+    return min(codes, key=_RANK.__getitem__), "; ".join(reasons)[:MAX_REASON_CHARS]
 
 
 def _code(error: ErrorDetails) -> str:

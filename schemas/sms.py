@@ -16,10 +16,10 @@ class SmsEvent(MessageEvent):
     identifier_fields: ClassVar = ("sender_phone",)
 
     channel: Literal["sms"]
-    sender_phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL)
+    sender_phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL, repr=False)
     """The sender's number; required on received and complete events."""
-    content: Text | None = Field(None, json_schema_extra=PERSONAL)
-    """The message text."""
+    content: Text | None = Field(None, json_schema_extra=PERSONAL, repr=False)
+    """The message text, at most 65,536 bytes of UTF-8 unless the deployment sets another limit."""
 
     def _personal_data(self) -> dict[str, Any]:
         return {"phone": self.sender_phone, "content": self.content or None}

@@ -20,8 +20,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas.limits import MAX_FORM_FIELDS, limits_of
-from schemas.normalize import MAX_EMAIL_CHARS, MAX_PHONE_CHARS, normalize_email, normalize_phone
-from schemas.normalize import text_fits as _fits
+from schemas.normalize import (
+    MAX_EMAIL_CHARS,
+    MAX_PHONE_CHARS,
+    normalize_email,
+    normalize_phone,
+    text_fits,
+)
 
 SCHEMA_VERSION: Final = 1
 """The newest (and so far only) schema version of the raw events."""
@@ -100,7 +105,7 @@ def _too_large(limit: int) -> PydanticCustomError:
 
 def _text(value: str, info: ValidationInfo) -> str:
     limit = limits_of(info.context).max_text_bytes
-    if not _fits(value, limit):
+    if not text_fits(value, limit):
         raise _too_large(limit)
     return value
 
@@ -111,7 +116,7 @@ def _form_fields(value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
             "too_large", "more than {max_fields} fields", {"max_fields": MAX_FORM_FIELDS}
         )
     limit = limits_of(info.context).max_text_bytes
-    if not all(_fits(text, limit) for text in value.values()):
+    if not all(text_fits(text, limit) for text in value.values()):
         raise _too_large(limit)
     return value
 

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Channel = Literal["phone", "sms", "email", "form"]
-CHANNELS: tuple[Channel, ...] = ("phone", "sms", "email", "form")
+from schemas import CHANNELS, Channel
+
+__all__ = ["CHANNELS", "Channel", "Settings", "broker_urls", "redact_dsn"]
 
 DEFAULT_DATA_DIR = Path(".contactstream")
 

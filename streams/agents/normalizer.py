@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 from schemas.contact import ContactEvent
+from schemas.normalize import clear_caches
 from schemas.validate import Rejection, parse_events
 from streams.config import CHANNELS, Channel
 from streams.dlq import DeadLetterWriter, dead_letter
@@ -144,7 +145,13 @@ def register(app: faust.App, runtime: Runtime) -> None:
     async def refresh_lag() -> None:
         lag.refresh()
 
+    async def forget_identifiers() -> None:
+        # The normalization caches hold phone numbers and addresses: worker state with personal
+        # data (P3). Emptying them every retention interval bounds how long they linger.
+        clear_caches()
+
     app.timer(5.0, name="contactstream.lag")(refresh_lag)
+    app.timer(settings.retention_interval_seconds, name="contactstream.forget")(forget_identifiers)
 
 
 def _register_channel(
