@@ -98,8 +98,8 @@ class ChannelNormalizer:
                     row_contact_id(rows[index]),
                 )
             )
-        await self.dead_letters.send(letters)
-        self._observe(accepted, refused, letters)
+        skipped = await self.dead_letters.send(letters, messages)
+        self._observe(accepted, refused, letters, skipped)
 
     async def _rows(self, accepted: list[tuple[ContactEvent, Any]]) -> list[list[Any]]:
         salt = self.runtime.salt
@@ -112,14 +112,18 @@ class ChannelNormalizer:
         return rows
 
     def _observe(
-        self, accepted: list[tuple[ContactEvent, Any]], refused: list[int], letters: list[Any]
+        self,
+        accepted: list[tuple[ContactEvent, Any]],
+        refused: list[int],
+        letters: list[Any],
+        skipped: int,
     ) -> None:
         metrics = self.runtime.metrics
         stored = len(accepted) - len(refused)
         metrics.events_accepted.labels(self.channel).inc(stored)
         for letter in letters:
             metrics.events_rejected.labels(self.channel, letter.error_code).inc()
-        metrics.dlq_writes.labels(self.channel).inc(len(letters))
+        metrics.dlq_writes.labels(self.channel).inc(len(letters) - skipped)
         now = time.time()
         histogram = metrics.event_freshness_seconds.labels(self.channel)
         for event, _ in accepted:
@@ -132,7 +136,10 @@ def register(app: faust.App, runtime: Runtime) -> None:
     """One agent per channel topic."""
     settings = runtime.settings
     dlq = DeadLetterWriter(
-        app.topic(settings.topic("dlq"), key_serializer="raw", value_serializer="raw")
+        app.topic(settings.topic("dlq"), key_serializer="raw", value_serializer="raw"),
+        settings.kafka_bootstrap,
+        settings.topic("dlq"),
+        settings.raw_partitions,
     )
     lag = LagTracker(app, runtime, {settings.topic(f"raw.{ch}") for ch in CHANNELS})
     metrics = runtime.metrics

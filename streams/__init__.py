@@ -1,0 +1,1 @@
+"""contactstream: customer-service contacts from Kafka into ClickHouse, with retention built in."""

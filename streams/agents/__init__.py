@@ -1,0 +1,1 @@
+"""Faust agents: each module wires one concern onto the app around pure functions."""

@@ -1,0 +1,1 @@
+"""Sinks: where validated rows go (ClickHouse)."""
