@@ -71,6 +71,8 @@ def broker_start(port: int, data_dir: Path | None, fresh: bool, timeout: float) 
         click.echo(f"broker already running (pid {running.pid})")
     else:
         running = local.start(port=port, fresh=fresh, timeout=timeout)
+        click.echo("jars: downloaded from Maven Central" if local.downloaded
+                   else f"jars: cached in {local.jar_cache}")
         click.echo(
             f"broker started (Kafka {local.version}, pid {running.pid}, log {local.log_file})"
         )

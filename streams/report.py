@@ -17,34 +17,27 @@ from clickhouse_connect.driver.client import Client
 from streams.storage.client import classify
 from streams.storage.redaction import retention_counts
 
-KPI_COLUMNS = (
-    "channel",
-    "contacts",
-    "answered",
-    "abandoned",
-    "abandonment_rate",
-    "avg_speed_of_answer_s",
-    "avg_handle_time_s",
-    "service_level_60s",
-    "repeat_rate_7d",
-)
+KPI_COLUMNS = ("channel", "contacts", "offered_calls", "abandoned_calls", "abandonment_rate",
+               "avg_speed_of_answer_s", "avg_handle_time_s", "service_level_60s",
+               "repeat_rate_7d")
 
-# Last 30 days per channel, from the analyst view (no personal column is read).
+# Last 30 days per channel, rolled up from kpi_daily's additive columns (sum of numerators over
+# sum of denominators), so the figures follow docs/kpis.md exactly. No personal column is read.
 KPI_SQL = """
 SELECT channel,
-       count() AS n_contacts,
-       sum(answered) AS n_answered,
-       sum(abandoned) AS n_abandoned,
-       round(if(sum(queued) > 0, sum(abandoned) / sum(queued), NULL), 4) AS r_abandonment,
-       round(avgIf(wait_seconds, channel = 'phone' AND answered = 1), 1) AS s_answer,
-       round(avgIf(handle_seconds, handle_seconds IS NOT NULL), 1) AS s_handle,
-       round(if(sum(queued) > 0,
-                countIf(queued = 1 AND answered = 1 AND wait_seconds <= 60) / sum(queued),
-                NULL), 4) AS r_service_level,
-       round(if(sum(repeat_eligible) > 0, sum(is_repeat_7d) / sum(repeat_eligible), NULL), 4)
-           AS r_repeat
-FROM analyst_contacts
-WHERE contact_at >= {since:DateTime64(3, 'UTC')}
+       sum(contacts) AS n_contacts,
+       sum(offered_calls) AS n_offered,
+       sum(abandoned_calls) AS n_abandoned,
+       round(if(n_offered = 0, NULL, n_abandoned / n_offered), 4) AS r_abandonment,
+       round(if(sum(answer_wait_count) = 0, NULL,
+                sum(answer_wait_seconds_sum) / sum(answer_wait_count)), 1) AS s_answer,
+       round(if(sum(handle_count) = 0, NULL,
+                sum(handle_seconds_sum) / sum(handle_count)), 1) AS s_handle,
+       round(if(n_offered = 0, NULL, sum(answered_within_60s) / n_offered), 4) AS r_service,
+       round(if(sum(repeat_eligible_contacts) = 0, NULL,
+                sum(repeat_contacts_7d) / sum(repeat_eligible_contacts)), 4) AS r_repeat
+FROM kpi_daily
+WHERE period_start >= toStartOfDay({since:DateTime64(3, 'UTC')})
 GROUP BY channel ORDER BY channel
 """
 DAILY_SQL = """

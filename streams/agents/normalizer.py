@@ -6,7 +6,6 @@ in offset order, whole batches at a time (design section 9: take() would ack a f
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from schemas.normalize import clear_caches
 from schemas.validate import Rejection, parse_events
 from streams.config import CHANNELS, Channel
 from streams.dlq import DeadLetterWriter, dead_letter
+from streams.retry import until_done
 from streams.rows import EVENT_COLUMNS, Origin, event_row, row_contact_id, strip_personal
 from streams.runtime import Runtime
 from streams.sinks.clickhouse import ClickHouseSink
@@ -55,23 +55,11 @@ class ChannelNormalizer:
     async def handle(self, events: Sequence[Any]) -> None:
         """Process one batch until it succeeds; never raises except on cancellation."""
         self.runtime.metrics.events_consumed.labels(self.channel).inc(len(events))
-        delay = 0.5
-        while True:
-            try:
-                await self._process(events)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error(
-                    "batch of %d %s events failed (%s); retrying in %.1fs",
-                    len(events),
-                    self.channel,
-                    type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.runtime.settings.sink_retry_max_seconds)
+        await until_done(
+            lambda: self._process(events),
+            f"batch of {len(events)} {self.channel} events",
+            self.runtime.settings.sink_retry_max_seconds,
+        )
 
     async def _process(self, events: Sequence[Any]) -> None:
         messages = [event.message for event in events]

@@ -4,7 +4,6 @@ personal data any more and is marked redacted is left alone, and gets no second 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -15,7 +14,8 @@ import faust
 from pydantic import ValidationError
 
 from schemas.control import RecordingDeletion, Tombstone
-from streams.errors import ContactstreamError, StorageError
+from streams.errors import StorageError
+from streams.retry import until_done
 from streams.runtime import Runtime
 from streams.storage.redaction import needing_redaction, redact, remaining_personal
 
@@ -45,22 +45,11 @@ class Redactor:
 
     async def handle(self, values: Sequence[bytes]) -> int:
         """Redact the contacts of these tombstones; retry until done. Returns contacts redacted."""
-        delay = 0.5
-        while True:
-            try:
-                return await self._process(latest_tombstones(values))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                detail = str(exc) if isinstance(exc, ContactstreamError) else type(exc).__name__
-                log.error(
-                    "redaction of %d tombstones failed (%s); retrying in %.1fs",
-                    len(values),
-                    detail,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.runtime.settings.sink_retry_max_seconds)
+        return await until_done(
+            lambda: self._process(latest_tombstones(values)),
+            f"redaction of {len(values)} tombstones",
+            self.runtime.settings.sink_retry_max_seconds,
+        )
 
     async def _process(self, tombstones: dict[str, Tombstone]) -> int:
         store = self.runtime.store

@@ -6,7 +6,6 @@ without the subject's identifier, and answered on the results topic.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from pydantic import ValidationError
 
 from schemas.contact import subject_key
 from schemas.control import SubjectRequest, SubjectResult, Tombstone
-from streams.errors import ContactstreamError
+from streams.retry import until_done
 from streams.runtime import Runtime
 from streams.storage.subjects import (
     audit_request,
@@ -44,23 +43,11 @@ class SubjectRequests:
         except ValidationError:
             log.warning("ignored a subject request that does not validate")
             return
-        delay = 0.5
-        while True:
-            try:
-                await self._execute(request)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                detail = str(exc) if isinstance(exc, ContactstreamError) else type(exc).__name__
-                log.error(
-                    "subject request %s failed (%s); retrying in %.1fs",
-                    request.request_id,
-                    detail,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.runtime.settings.sink_retry_max_seconds)
+        await until_done(
+            lambda: self._execute(request),
+            f"subject request {request.request_id}",
+            self.runtime.settings.sink_retry_max_seconds,
+        )
 
     async def _execute(self, request: SubjectRequest) -> None:
         store = self.runtime.store

@@ -78,6 +78,7 @@ class LocalBroker:
         self.jar_cache = jar_cache
         self.version = version
         self.state_file = home / "broker.json"
+        self.downloaded = False  # whether the last start had to fetch the jars
         self.log_file = home / "broker.log"
 
     def status(self) -> BrokerState | None:
@@ -99,7 +100,7 @@ class LocalBroker:
         java = require_tool(
             "java", "install a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless)"
         )
-        jars, _ = ensure_jars(self.jar_cache, self.version)
+        jars, self.downloaded = ensure_jars(self.jar_cache, self.version)
         port = port or free_port()
         _check_port_free(port)
         controller_port = free_port()

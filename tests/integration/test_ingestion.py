@@ -4,12 +4,14 @@ even when the worker is killed mid-stream."""
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from schemas.control import DeadLetter
 from streams.config import CHANNELS
+from streams.localkafka.broker import free_port
 from tests.integration.harness import (
     WorkerProcess,
     committed,
@@ -62,13 +64,17 @@ async def _check_final_state(
 async def test_all_channels_ingested_exactly_once(
     kafka_bootstrap: str, unique_name: str, tmp_path: Path, traffic: Traffic
 ) -> None:
-    env = worker_env(kafka_bootstrap, unique_name, tmp_path)
+    port = free_port()
+    env = worker_env(kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_METRICS_PORT=str(port))
     topics = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         await _wait_for_topics(kafka_bootstrap, topics, worker)
         await produce(kafka_bootstrap, unique_name, traffic.messages)
         await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], topics, 240, worker)
+        metrics = await asyncio.to_thread(_scrape, port)
         worker.stop()
+    assert "contactstream_events_accepted_total" in metrics
+    assert not [v for v in traffic.personal_values() if v in metrics], "personal data in metrics"
     await _check_final_state(kafka_bootstrap, unique_name, env, traffic, worker.log_text())
 
 
@@ -96,6 +102,11 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
         await wait_caught_up(kafka_bootstrap, group, topics, 240, second)
         second.stop()
     await _check_final_state(kafka_bootstrap, unique_name, env, traffic, second.log_text())
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
 
 
 async def _wait_for_topics(bootstrap: str, topics: list[str], worker: WorkerProcess) -> None:

@@ -1,0 +1,83 @@
+"""The project's own broker starts twice without downloading again; topics ensure is idempotent
+and reports (then fixes) drift on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from tests.conftest import REPO, cli
+
+
+def test_broker_start_stop_twice_second_start_downloads_nothing(tmp_path: Path) -> None:
+    env = {"CONTACTSTREAM_JAR_CACHE": str(REPO / ".contactstream" / "jars")}
+    for _ in range(2):
+        started = cli("broker", "start", "--port", "0", "--data-dir", str(tmp_path), env=env)
+        lines = started.stdout.strip().splitlines()
+        assert lines[-1].startswith("bootstrap=127.0.0.1:")
+        assert any(line.startswith("jars: cached in") for line in lines), started.stdout
+        assert cli("broker", "status", "--data-dir", str(tmp_path), env=env).returncode == 0
+        assert (
+            cli("broker", "stop", "--data-dir", str(tmp_path), env=env).stdout.strip()
+            == "broker stopped"
+        )
+    status = cli("broker", "status", "--data-dir", str(tmp_path), env=env, check=False)
+    assert status.returncode == 3
+
+
+async def _set_retention(bootstrap: str, topic: str, millis: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    topic,
+                    {"retention.ms": millis, "cleanup.policy": "delete"},
+                )
+            ]
+        )
+    finally:
+        await admin.close()
+
+
+def test_topics_ensure_is_idempotent_and_reports_drift(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    env = {
+        "CONTACTSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CONTACTSTREAM_TOPIC_PREFIX": unique_name,
+    }
+    first = cli("topics", "ensure", env=env)
+    assert first.stdout.count("created") == 9
+    second = cli("topics", "ensure", env=env)
+    assert second.stdout.count("ok ") == 9
+    assert "created" not in second.stdout
+
+    asyncio.run(_set_retention(kafka_bootstrap, f"{unique_name}.raw.sms", "-1"))
+    drift = cli("topics", "ensure", env=env, check=False)
+    assert drift.returncode == 1
+    assert (
+        f"DRIFT     {unique_name}.raw.sms: retention.ms=-1 but declared 604800000 "
+        "(personal data kept longer than declared)" in drift.stdout
+    )
+    assert drift.stderr.strip().splitlines()[-1].startswith("contactstream: error: 1 topic")
+
+    fixed = cli("topics", "ensure", "--fix", env=env)
+    assert f"fixed     {unique_name}.raw.sms" in fixed.stdout
+    assert cli("topics", "ensure", env=env).stdout.count("ok ") == 9
+
+
+def test_migrate_twice_changes_nothing(tmp_path: Path, unique_name: str) -> None:
+    env = {
+        "CONTACTSTREAM_DATA_DIR": str(tmp_path),
+        "CONTACTSTREAM_CLICKHOUSE_DATABASE": unique_name,
+    }
+    first = cli("migrate", env=env)
+    assert "applied   0001_contact_events.sql" in first.stdout
+    second = cli("migrate", env=env)
+    assert "(0 migration(s) applied now)" in second.stdout
