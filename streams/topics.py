@@ -29,6 +29,7 @@ class EnsureReport:
     unchanged: list[str] = field(default_factory=list)
     fixed: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)  # one line per drifting setting
+    missing: list[str] = field(default_factory=list)  # only filled by a dry run
 
 
 def declared_topics(settings: Settings) -> list[TopicSpec]:
@@ -52,13 +53,22 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
     return specs
 
 
-async def ensure_topics(settings: Settings, fix: bool = False) -> EnsureReport:
-    """Create missing topics; report (or, with fix, correct) settings that drifted."""
+async def ensure_topics(
+    settings: Settings, fix: bool = False, dry_run: bool = False
+) -> EnsureReport:
+    """Create missing topics; report (or, with fix, correct) settings that drifted.
+
+    With dry_run nothing is created or changed: missing topics are listed in the report.
+    """
     report = EnsureReport()
     specs = declared_topics(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
+        if dry_run:
+            present = set(await admin.list_topics())
+            report.missing = [s.name for s in specs if s.name not in present]
+            return report
         response = await admin.create_topics(
             [
                 NewTopic(

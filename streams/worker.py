@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.app import create_app
 from streams.config import Settings
+from streams.errors import ConfigError
 from streams.logs import setup_logging
 from streams.metrics import Metrics, serve
 from streams.runtime import Runtime
@@ -29,12 +30,24 @@ def prepare(settings: Settings, store: Store) -> None:
         log.info("applied migrations: %s", ", ".join(applied))
 
 
+def check_topics(settings: Settings) -> None:
+    """Without set-up the declared topics must exist: faust would wait on a missing one silently."""
+    report = asyncio.run(ensure_topics(settings, dry_run=True))
+    if report.missing:
+        raise ConfigError(
+            f"topics missing: {', '.join(report.missing)}; run "
+            "'contactstream topics ensure' (or start the worker with --setup)"
+        )
+
+
 def run_worker(settings: Settings, setup: bool = True) -> None:
     setup_logging(settings.log_level)
     store = Store(settings)
     try:
         if setup:
             prepare(settings, store)
+        else:
+            check_topics(settings)
         registry = CollectorRegistry()
         runtime = Runtime(settings=settings, store=store, metrics=Metrics.create(registry))
         serve(registry, settings.metrics_port)

@@ -6,7 +6,11 @@ ClickHouse error code and name only, never the server's message.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +30,30 @@ RETRIABLE_CODES = frozenset({3, 159, 160, 164, 202, 209, 210, 241, 252, 285, 319
 _CODE = re.compile(r"Code: (\d+)\.?(?:.*?\(([A-Z_]+)\))?", re.DOTALL)
 
 
+@contextmanager
+def _native_stderr_silenced(active: bool) -> Iterator[None]:
+    """chDB's engine writes its start-up failures straight to file descriptor 2; our error says
+    the same in one line, so while the engine opens, fd 2 goes to /dev/null."""
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def open_client(settings: Settings, database: str | None = None) -> Client:
     """A client on `settings.dsn`; the database is created if missing (`database` overrides)."""
     db = database or settings.clickhouse_database
     try:
-        client = clickhouse_connect.get_client(dsn=settings.dsn, database="default")
+        with _native_stderr_silenced(settings.is_embedded):
+            client = clickhouse_connect.get_client(dsn=settings.dsn, database="default")
         client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
         client.database = db
         if settings.is_embedded:

@@ -11,6 +11,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from tests.conftest import cli
 from tests.integration.harness import WorkerProcess, worker_env
 
 
@@ -43,3 +44,14 @@ async def test_worker_joins_group_and_stops_on_signal(
         took = worker.stop(sig)
     assert took < 10, f"stopping took {took:.1f}s"
     assert worker.returncode in (0, -sig), worker.log_text()[-2000:]
+
+
+def test_worker_without_setup_names_missing_topics(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    env = worker_env(kafka_bootstrap, unique_name, tmp_path)
+    result = cli("worker", "--no-setup", env=env, check=False, timeout=60)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"contactstream: error: topics missing: {unique_name}.raw.phone")
+    assert "contactstream topics ensure" in last
