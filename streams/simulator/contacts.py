@@ -1,7 +1,9 @@
 """Realistic contacts of a Finnish media company's customer service (pure, seeded).
 
-Everything is synthetic: numbers are random in +358 50 / +358 40 mobile ranges and emails use the
-reserved example.com / example.org domains, so no real person is ever named.
+Everything is synthetic and made here: emails use the reserved example.com / example.org
+domains; numbers are random in the +358 40 / +358 50 mobile ranges (Finland has no range reserved
+for fiction that we know of), so one may coincide with a real subscriber's number, but nothing
+ties it to that person and the traffic only ever goes to the pipeline's own topics.
 """
 
 from __future__ import annotations

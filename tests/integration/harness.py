@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,9 @@ def query(env: dict[str, str], *sql: str) -> list[list[list[Any]]]:
         raise AssertionError(f"query failed:\n{result.stderr[-3000:]}")
     rows: list[list[list[Any]]] = json.loads(result.stdout)
     return rows
+
+
+def scrape_metrics(port: int) -> str:
+    """The worker's Prometheus exposition text."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())

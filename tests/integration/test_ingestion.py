@@ -4,7 +4,6 @@ even when the worker is killed mid-stream."""
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from tests.integration.harness import (
     committed,
     query,
     read_all,
+    scrape_metrics,
     wait_caught_up,
     worker_env,
 )
@@ -71,7 +71,7 @@ async def test_all_channels_ingested_exactly_once(
         await _wait_for_topics(kafka_bootstrap, topics, worker)
         await produce(kafka_bootstrap, unique_name, traffic.messages)
         await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], topics, 240, worker)
-        metrics = await asyncio.to_thread(_scrape, port)
+        metrics = await asyncio.to_thread(scrape_metrics, port)
         worker.stop()
     assert "contactstream_events_accepted_total" in metrics
     assert not [v for v in traffic.personal_values() if v in metrics], "personal data in metrics"
@@ -102,11 +102,6 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
         await wait_caught_up(kafka_bootstrap, group, topics, 240, second)
         second.stop()
     await _check_final_state(kafka_bootstrap, unique_name, env, traffic, second.log_text())
-
-
-def _scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return str(response.read().decode())
 
 
 async def _wait_for_topics(bootstrap: str, topics: list[str], worker: WorkerProcess) -> None:

@@ -8,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from streams.config import CHANNELS
+from streams.localkafka.broker import free_port
 from tests.conftest import cli
-from tests.integration.harness import WorkerProcess, query, wait_caught_up, worker_env
+from tests.integration.harness import (
+    WorkerProcess,
+    query,
+    scrape_metrics,
+    wait_caught_up,
+    worker_env,
+)
 from tests.integration.test_retention import (
     _until_topics,
     message_events,
@@ -44,7 +51,8 @@ def traffic() -> list[tuple[str, bytes | None, bytes]]:
 async def test_export_rectify_erase_touch_only_the_subject(
     kafka_bootstrap: str, unique_name: str, tmp_path: Path
 ) -> None:
-    env = worker_env(kafka_bootstrap, unique_name, tmp_path)
+    port = free_port()
+    env = worker_env(kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_METRICS_PORT=str(port))
     raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         await _until_topics(kafka_bootstrap, raw, worker)
@@ -89,7 +97,9 @@ async def test_export_rectify_erase_touch_only_the_subject(
         )
         assert erased.stdout.startswith("3 contacts")
         await wait_for_redaction(kafka_bootstrap, env, unique_name, 3, worker)
+        metrics = await asyncio.to_thread(scrape_metrics, port)
         worker.stop()
+    assert 'contactstream_redactions_applied_total{reason="erasure"} 3.0' in metrics
 
     rows = {
         r[0]: r[1:]
@@ -125,4 +135,5 @@ async def test_export_rectify_erase_touch_only_the_subject(
     log = worker.log_text()
     for value in (X_PHONE, Y_EMAIL, Z_PHONE, Z_NEW, "x:n viesti", "y:n viesti"):
         assert value not in dump, "personal data in an audit table"
+        assert value not in metrics, "personal data in the metrics output"
         assert value not in log, "personal data in the worker log"

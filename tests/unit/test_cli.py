@@ -101,3 +101,17 @@ def test_missing_java_is_said_in_one_line(
         "contactstream: error: 'java' is not installed or not on PATH: install a JDK 17+ "
         "(e.g. apt-get install openjdk-17-jre-headless)"
     ]
+
+
+def test_schemas_export_writes_what_is_committed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "schemas", "export", str(tmp_path))
+    assert code == 0
+    committed = Path(__file__).resolve().parents[2] / "schemas" / "json"
+    written = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert written == sorted(p.name for p in committed.glob("*.json"))
+    assert len(written) == 9
+    for name in written:
+        assert (tmp_path / name).read_text() == (committed / name).read_text()
+    assert out.count("wrote ") == 9
