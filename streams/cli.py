@@ -71,8 +71,11 @@ def broker_start(port: int, data_dir: Path | None, fresh: bool, timeout: float) 
         click.echo(f"broker already running (pid {running.pid})")
     else:
         running = local.start(port=port, fresh=fresh, timeout=timeout)
-        click.echo("jars: downloaded from Maven Central" if local.downloaded
-                   else f"jars: cached in {local.jar_cache}")
+        click.echo(
+            "jars: downloaded from Maven Central"
+            if local.downloaded
+            else f"jars: cached in {local.jar_cache}"
+        )
         click.echo(
             f"broker started (Kafka {local.version}, pid {running.pid}, log {local.log_file})"
         )
@@ -162,19 +165,47 @@ def migrate_command() -> None:
 
 
 @app.command("simulate")
-@click.option("--count", type=click.IntRange(min=1), default=None,
-              help="Contacts to produce (default 1000, or rate x duration).")
-@click.option("--rate", type=click.FloatRange(min=0.1), default=None,
-              help="Events per second (default: as fast as possible).")
-@click.option("--duration", type=click.FloatRange(min=1), default=None,
-              help="Seconds of traffic at --rate (instead of --count).")
-@click.option("--history-months", type=click.IntRange(0, 120), default=0, show_default=True,
-              help="Backfill contacts spread over this many past months (0: the last hour).")
-@click.option("--invalid-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Share of events spoiled on purpose (they go to the DLQ).")
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Contacts to produce (default 1000, or rate x duration).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Events per second (default: as fast as possible).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds of traffic at --rate (instead of --count).",
+)
+@click.option(
+    "--history-months",
+    type=click.IntRange(0, 120),
+    default=0,
+    show_default=True,
+    help="Backfill contacts spread over this many past months (0: the last hour).",
+)
+@click.option(
+    "--invalid-fraction",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of events spoiled on purpose (they go to the DLQ).",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Reproducible output.")
-def simulate_command(count: int | None, rate: float | None, duration: float | None,
-                     history_months: int, invalid_fraction: float, seed: int) -> None:
+def simulate_command(
+    count: int | None,
+    rate: float | None,
+    duration: float | None,
+    history_months: int,
+    invalid_fraction: float,
+    seed: int,
+) -> None:
     """Produce realistic synthetic contacts (fake people only) to the raw topics."""
     import asyncio
 
@@ -186,33 +217,71 @@ def simulate_command(count: int | None, rate: float | None, duration: float | No
         raise click.UsageError("give --count or --duration, not both")
     if duration is not None and rate is not None:
         count = max(1, int(rate * duration / 2.4))  # about 2.4 events per contact
-    report = asyncio.run(simulate(settings(), count or 1000, seed, history_months,
-                                  invalid_fraction, rate))
+    report = asyncio.run(
+        simulate(settings(), count or 1000, seed, history_months, invalid_fraction, rate)
+    )
     for line in report.lines():
         click.echo(line)
 
 
 @app.command("demo")
-@click.option("--duration", type=click.FloatRange(min=1), default=60.0, show_default=True,
-              help="Seconds of live traffic after the backfill.")
-@click.option("--rate", type=click.FloatRange(min=1), default=200.0, show_default=True,
-              help="Live events per second.")
-@click.option("--history-contacts", type=click.IntRange(min=0), default=20_000, show_default=True,
-              help="Contacts backfilled over the history.")
-@click.option("--history-months", type=click.IntRange(0, 120), default=24, show_default=True,
-              help="Months of backfilled history (older than 18 months gets redacted).")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds of live traffic after the backfill.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=1),
+    default=200.0,
+    show_default=True,
+    help="Live events per second.",
+)
+@click.option(
+    "--history-contacts",
+    type=click.IntRange(min=0),
+    default=20_000,
+    show_default=True,
+    help="Contacts backfilled over the history.",
+)
+@click.option(
+    "--history-months",
+    type=click.IntRange(0, 120),
+    default=24,
+    show_default=True,
+    help="Months of backfilled history (older than 18 months gets redacted).",
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="Reproducible traffic.")
-@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("reports"), show_default=True, help="Where run reports are written.")
-def demo(duration: float, rate: float, history_contacts: int, history_months: int,
-         seed: int, report_dir: Path) -> None:
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where run reports are written.",
+)
+def demo(
+    duration: float,
+    rate: float,
+    history_contacts: int,
+    history_months: int,
+    seed: int,
+    report_dir: Path,
+) -> None:
     """Run the whole system on the embedded defaults and report what ClickHouse holds."""
     from rich.console import Console
 
     from streams.demo import Demo, DemoOptions
 
-    options = DemoOptions(duration=duration, rate=rate, history_contacts=history_contacts,
-                          history_months=history_months, seed=seed, report_dir=report_dir)
+    options = DemoOptions(
+        duration=duration,
+        rate=rate,
+        history_contacts=history_contacts,
+        history_months=history_months,
+        seed=seed,
+        report_dir=report_dir,
+    )
     console = Console() if sys.stdout.isatty() else Console(width=140)
     sys.exit(Demo(settings(), options, console).run())
 
@@ -264,8 +333,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except KafkaError as exc:
         bootstrap = Settings().kafka_bootstrap
-        click.echo(f"contactstream: error: Kafka at {bootstrap} failed: {type(exc).__name__} "
-                   "(is the broker running? 'contactstream broker start')", err=True)
+        click.echo(
+            f"contactstream: error: Kafka at {bootstrap} failed: {type(exc).__name__} "
+            "(is the broker running? 'contactstream broker start')",
+            err=True,
+        )
         sys.exit(1)
     except (click.Abort, KeyboardInterrupt):
         click.echo("contactstream: interrupted", err=True)

@@ -17,9 +17,17 @@ from clickhouse_connect.driver.client import Client
 from streams.storage.client import classify
 from streams.storage.redaction import retention_counts
 
-KPI_COLUMNS = ("channel", "contacts", "offered_calls", "abandoned_calls", "abandonment_rate",
-               "avg_speed_of_answer_s", "avg_handle_time_s", "service_level_60s",
-               "repeat_rate_7d")
+KPI_COLUMNS = (
+    "channel",
+    "contacts",
+    "offered_calls",
+    "abandoned_calls",
+    "abandonment_rate",
+    "avg_speed_of_answer_s",
+    "avg_handle_time_s",
+    "service_level_60s",
+    "repeat_rate_7d",
+)
 
 # Last 30 days per channel, rolled up from kpi_daily's additive columns (sum of numerators over
 # sum of denominators), so the figures follow docs/kpis.md exactly. No personal column is read.

@@ -17,6 +17,7 @@ from schemas.control import RecordingDeletion, Tombstone
 from streams.errors import StorageError
 from streams.retry import until_done
 from streams.runtime import Runtime
+from streams.storage.queries import redacted_among
 from streams.storage.redaction import needing_redaction, redact, remaining_personal
 
 log = logging.getLogger(__name__)
@@ -103,13 +104,7 @@ def _audit(
     client: Any, need: dict[str, dict[str, Any]], tombstones: dict[str, Tombstone], now: datetime
 ) -> None:
     """One audit row per contact, the first time it is redacted (no personal data)."""
-    done = {
-        str(r[0])
-        for r in client.query(
-            "SELECT DISTINCT contact_id FROM redaction_log WHERE contact_id IN {ids:Array(String)}",
-            parameters={"ids": list(need)},
-        ).result_rows
-    }
+    done = redacted_among(client, list(need))
     rows = [
         [
             cid,

@@ -22,6 +22,19 @@ _REEMIT_AFTER = timedelta(minutes=10)
 _EXPORT_MAX_AGE = timedelta(days=7)
 
 
+def retention_tombstones(due: list[tuple[str, datetime]], now: datetime) -> list[Tombstone]:
+    """One retention tombstone per due contact (ClickHouse returns UTC times without a zone)."""
+    return [
+        Tombstone(
+            contact_id=contact_id,
+            reason="retention",
+            issued_at=now,
+            due_at=due_at.replace(tzinfo=UTC),
+        )
+        for contact_id, due_at in due
+    ]
+
+
 @dataclass(frozen=True)
 class RetentionRun:
     run_at: datetime
@@ -65,15 +78,11 @@ class RetentionJob:
 
     async def _emit(self, due: list[tuple[str, datetime]], now: datetime) -> None:
         futures = []
-        for contact_id, due_at in due:
-            tombstone = Tombstone(
-                contact_id=contact_id,
-                reason="retention",
-                issued_at=now,
-                due_at=due_at.replace(tzinfo=UTC),
-            )
+        for tombstone in retention_tombstones(due, now):
             futures.append(
-                await self.tombstones.send(key=contact_id.encode(), value=tombstone.to_json())
+                await self.tombstones.send(
+                    key=tombstone.contact_id.encode(), value=tombstone.to_json()
+                )
             )
         for future in futures:
             await future

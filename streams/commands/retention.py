@@ -10,7 +10,7 @@ from typing import Any
 import click
 from aiokafka import AIOKafkaProducer
 
-from schemas.control import Tombstone
+from streams.agents.retention import retention_tombstones
 from streams.config import Settings
 from streams.errors import StorageLocked
 from streams.storage import open_client
@@ -121,15 +121,9 @@ async def _emit(settings: Settings, due: list[tuple[str, datetime]], now: dateti
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        for contact_id, due_at in due:
-            tombstone = Tombstone(
-                contact_id=contact_id,
-                reason="retention",
-                issued_at=now,
-                due_at=due_at.replace(tzinfo=UTC),
-            )
+        for tombstone in retention_tombstones(due, now):
             await producer.send(
-                settings.topic("tombstones"), tombstone.to_json(), key=contact_id.encode()
+                settings.topic("tombstones"), tombstone.to_json(), key=tombstone.contact_id.encode()
             )
         await producer.flush()
     finally:

@@ -25,13 +25,17 @@ class SimulationReport:
 
     def lines(self) -> list[str]:
         total = sum(self.events.values()) + sum(self.invalid.values())
-        rows = [f"{ch:6} contacts={self.contacts[ch]:6} events={self.events[ch]:7} "
-                f"invalid={self.invalid[ch]:5}" for ch in sorted(self.contacts)]
+        rows = [
+            f"{ch:6} contacts={self.contacts[ch]:6} events={self.events[ch]:7} "
+            f"invalid={self.invalid[ch]:5}"
+            for ch in sorted(self.contacts)
+        ]
         return [*rows, f"produced {total} messages in {self.seconds:.1f}s"]
 
 
-def plan(count: int, seed: int, start: datetime, end: datetime,
-         invalid_fraction: float) -> tuple[list[tuple[str, bytes, bytes]], SimulationReport]:
+def plan(
+    count: int, seed: int, start: datetime, end: datetime, invalid_fraction: float
+) -> tuple[list[tuple[str, bytes, bytes]], SimulationReport]:
     """The messages to send, in send order (a contact's steps in time order), and the tally."""
     rng = random.Random(seed + 1)
     report = SimulationReport()
@@ -51,11 +55,13 @@ def plan(count: int, seed: int, start: datetime, end: datetime,
     return [(ch, key, payload) for _, ch, key, payload in timed], report
 
 
-async def send(settings: Settings, messages: list[tuple[str, bytes, bytes]],
-               rate: float | None) -> float:
+async def send(
+    settings: Settings, messages: list[tuple[str, bytes, bytes]], rate: float | None
+) -> float:
     """Send at `rate` messages/s (None: as fast as the broker takes them); return seconds."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_idempotence=True, linger_ms=20)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=20
+    )
     started = time.monotonic()
     await producer.start()
     try:
@@ -71,9 +77,15 @@ async def send(settings: Settings, messages: list[tuple[str, bytes, bytes]],
     return time.monotonic() - started
 
 
-async def simulate(settings: Settings, count: int, seed: int, history_months: int,
-                   invalid_fraction: float, rate: float | None,
-                   now: datetime | None = None) -> SimulationReport:
+async def simulate(
+    settings: Settings,
+    count: int,
+    seed: int,
+    history_months: int,
+    invalid_fraction: float,
+    rate: float | None,
+    now: datetime | None = None,
+) -> SimulationReport:
     """Backfill `count` contacts over the past `history_months` (or the last hour when 0)."""
     end = now or datetime.now(UTC)
     start = end - (timedelta(days=30.44 * history_months) if history_months else timedelta(hours=1))
