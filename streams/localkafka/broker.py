@@ -241,6 +241,8 @@ def _alive(pid: int) -> bool:
 
 def _check_port_free(port: int) -> None:
     with socket.socket() as sock:
+        # As the broker will: a port whose old connections linger in TIME_WAIT is free to use.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

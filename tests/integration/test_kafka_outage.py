@@ -1,0 +1,44 @@
+"""A Kafka outage mid-stream: the worker waits, and when the broker is back it finishes the
+stream with nothing lost and nothing stored twice (design section 7)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from streams.config import CHANNELS
+from streams.localkafka import LocalBroker
+from streams.localkafka.broker import free_port
+from tests.conftest import REPO
+from tests.integration.harness import WorkerProcess, committed, wait_caught_up, worker_env
+from tests.integration.test_ingestion import _check_final_state, _wait_for_topics
+from tests.integration.traffic import build_traffic, produce
+
+
+async def test_broker_outage_pauses_and_resumes_without_loss(
+    unique_name: str, tmp_path: Path
+) -> None:
+    broker = LocalBroker(tmp_path / "kafka", REPO / ".contactstream" / "jars")
+    port = free_port()
+    bootstrap = (await asyncio.to_thread(broker.start, port, True)).bootstrap
+    traffic = build_traffic(seed=9, target_events=6_000)
+    half = len(traffic.messages) // 2
+    env = worker_env(bootstrap, unique_name, tmp_path)
+    topics = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
+    group = env["CONTACTSTREAM_APP_ID"]
+    try:
+        with WorkerProcess(env, tmp_path / "worker.log") as worker:
+            await _wait_for_topics(bootstrap, topics, worker)
+            await produce(bootstrap, unique_name, traffic.messages[:half])
+            while sum((await committed(bootstrap, group)).values()) == 0:
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(broker.stop)  # the outage
+            await asyncio.sleep(8)
+            assert worker.returncode is None, "the worker survives the outage"
+            await asyncio.to_thread(broker.start, port)  # same data, same port
+            await produce(bootstrap, unique_name, traffic.messages[half:])
+            await wait_caught_up(bootstrap, group, topics, 240, worker)
+            worker.stop()
+        await _check_final_state(bootstrap, unique_name, env, traffic, worker.log_text())
+    finally:
+        await asyncio.to_thread(broker.stop)
