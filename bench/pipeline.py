@@ -7,7 +7,8 @@ then times, from process start until the consumer group has committed every offs
   1. the baseline: aiokafka getmany() + insert of (topic, partition, offset, key, value) into a
      chDB table, no validation (bench/baseline_consumer.py, its own process and chDB directory);
   2. `contactstream worker` (validate, normalize, DLQ, ClickHouse sink with dedup tokens).
-Prints events/s of both and the ratio worker/baseline. Not a test: nothing is asserted.
+  3. faust agents that only ack (bench/faust_ceiling.py): the ceiling of faust's per-event path.
+Prints events/s of each and the ratios. Not a test: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -32,24 +33,36 @@ from streams.topics import ensure_topics  # noqa: E402
 from tests.integration.harness import committed, end_offsets  # noqa: E402
 
 
-async def caught_up(bootstrap: str, group: str, topics: list[str], total: int) -> None:
+async def caught_up(
+    bootstrap: str, group: str, topics: list[str], total: int, proc: subprocess.Popen[bytes]
+) -> None:
     ends = await end_offsets(bootstrap, topics)
     assert sum(ends.values()) == total, (sum(ends.values()), total)
     while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"the measured process exited ({proc.returncode}); see its log")
         done = await committed(bootstrap, group)
         if all(done.get(tp, -1) >= end for tp, end in ends.items() if end > 0):
             return
         await asyncio.sleep(0.2)
 
 
-def timed_run(command: list[str], env: dict[str, str], bootstrap: str, group: str,
-              topics: list[str], total: int, log: Path) -> float:
+def timed_run(
+    command: list[str],
+    env: dict[str, str],
+    bootstrap: str,
+    group: str,
+    topics: list[str],
+    total: int,
+    log: Path,
+) -> float:
     started = time.monotonic()
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, env={**os.environ, **env}, cwd=REPO, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            command, env={**os.environ, **env}, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
+        )
         try:
-            asyncio.run(caught_up(bootstrap, group, topics, total))
+            asyncio.run(caught_up(bootstrap, group, topics, total, proc))
             return time.monotonic() - started
         finally:
             proc.terminate()
@@ -65,35 +78,76 @@ def main() -> None:
         broker = LocalBroker(work / "kafka", REPO / ".contactstream" / "jars")
         state = broker.start(port=0, fresh=True)
         try:
-            settings = Settings(kafka_bootstrap=state.bootstrap, topic_prefix="bench",
-                                data_dir=work)
+            settings = Settings(
+                kafka_bootstrap=state.bootstrap, topic_prefix="bench", data_dir=work
+            )
             asyncio.run(ensure_topics(settings))
-            messages, _ = plan(int(args.events / 2.45), 11, utc(2026, 1, 1), utc(2026, 11, 1),
-                               0.02)
+            messages, _ = plan(int(args.events / 2.45), 11, utc(2026, 1, 1), utc(2026, 11, 1), 0.02)
             asyncio.run(send(settings, messages, None))
             total = len(messages)
             topics = [settings.topic(f"raw.{ch}") for ch in CHANNELS]
             print(f"preloaded {total} events into {len(topics)} topics")
-            base_env = {"CONTACTSTREAM_KAFKA_BOOTSTRAP": state.bootstrap,
-                        "CONTACTSTREAM_TOPIC_PREFIX": "bench", "CONTACTSTREAM_METRICS_PORT": "0",
-                        "CONTACTSTREAM_LOG_LEVEL": "warn"}
+            base_env = {
+                "CONTACTSTREAM_KAFKA_BOOTSTRAP": state.bootstrap,
+                "CONTACTSTREAM_TOPIC_PREFIX": "bench",
+                "CONTACTSTREAM_METRICS_PORT": "0",
+                "CONTACTSTREAM_LOG_LEVEL": "warn",
+            }
             baseline = timed_run(
                 [sys.executable, str(REPO / "bench" / "baseline_consumer.py")],
-                {**base_env, "CONTACTSTREAM_DATA_DIR": str(work / "baseline"),
-                 "CONTACTSTREAM_APP_ID": "bench-baseline"},
-                state.bootstrap, "bench-baseline", topics, total, work / "baseline.log")
+                {
+                    **base_env,
+                    "CONTACTSTREAM_DATA_DIR": str(work / "baseline"),
+                    "CONTACTSTREAM_APP_ID": "bench-baseline",
+                },
+                state.bootstrap,
+                "bench-baseline",
+                topics,
+                total,
+                work / "baseline.log",
+            )
+            ceiling = timed_run(
+                [sys.executable, str(REPO / "bench" / "faust_ceiling.py")],
+                {
+                    **base_env,
+                    "CONTACTSTREAM_DATA_DIR": str(work / "ceiling"),
+                    "CONTACTSTREAM_APP_ID": "bench-ceiling",
+                },
+                state.bootstrap,
+                "bench-ceiling",
+                topics,
+                total,
+                work / "ceiling.log",
+            )
             worker = timed_run(
                 [sys.executable, "-m", "streams", "worker"],
-                {**base_env, "CONTACTSTREAM_DATA_DIR": str(work / "worker"),
-                 "CONTACTSTREAM_APP_ID": "bench-worker"},
-                state.bootstrap, "bench-worker", topics, total, work / "worker.log")
+                {
+                    **base_env,
+                    "CONTACTSTREAM_DATA_DIR": str(work / "worker"),
+                    "CONTACTSTREAM_APP_ID": "bench-worker",
+                },
+                state.bootstrap,
+                "bench-worker",
+                topics,
+                total,
+                work / "worker.log",
+            )
         finally:
             broker.stop()
-    print(f"baseline (getmany + raw insert): {total / baseline:10,.0f} events/s "
-          f"({baseline:.1f} s incl. start-up)")
-    print(f"contactstream worker:            {total / worker:10,.0f} events/s "
-          f"({worker:.1f} s incl. start-up)")
+    print(
+        f"baseline (getmany + raw insert): {total / baseline:10,.0f} events/s "
+        f"({baseline:.1f} s incl. start-up)"
+    )
+    print(
+        f"faust agents that only ack:      {total / ceiling:10,.0f} events/s "
+        f"({ceiling:.1f} s incl. start-up)"
+    )
+    print(
+        f"contactstream worker:            {total / worker:10,.0f} events/s "
+        f"({worker:.1f} s incl. start-up)"
+    )
     print(f"ratio worker / baseline:         {baseline / worker:10.2f}")
+    print(f"ratio worker / faust ceiling:    {ceiling / worker:10.2f}")
 
 
 if __name__ == "__main__":

@@ -37,15 +37,20 @@ def load(client: object, contacts: int) -> list[str]:
             assert isinstance(parsed, ContactEvent)
             rows.append(event_row(parsed, Origin("bench", 0, n), b"salt"))
     for start in range(0, len(rows), 50_000):
-        client.insert("contact_events", rows[start:start + 50_000],  # type: ignore[attr-defined]
-                      column_names=list(EVENT_COLUMNS))
+        client.insert(
+            "contact_events",
+            rows[start : start + 50_000],  # type: ignore[attr-defined]
+            column_names=list(EVENT_COLUMNS),
+        )
     return [s.contact_id for s in sims]
 
 
 def mutations(client: object) -> int:
-    return int(client.query(  # type: ignore[attr-defined]
-        "SELECT count() FROM system.mutations WHERE database = currentDatabase()"
-    ).result_rows[0][0])
+    return int(
+        client.query(  # type: ignore[attr-defined]
+            "SELECT count() FROM system.mutations WHERE database = currentDatabase()"
+        ).result_rows[0][0]
+    )
 
 
 def main() -> None:
@@ -59,7 +64,7 @@ def main() -> None:
         client = open_client(settings)
         migrate(client, settings)
         ids = load(client, args.contacts + args.sample)
-        sample, batched = ids[: args.sample], ids[args.sample:]
+        sample, batched = ids[: args.sample], ids[args.sample :]
         print(f"loaded {len(ids)} contacts")
         now = datetime.now(UTC)
 
@@ -73,19 +78,25 @@ def main() -> None:
         before = mutations(client)
         started = time.perf_counter()
         for start in range(0, len(batched), args.batch):
-            group = batched[start:start + args.batch]
+            group = batched[start : start + args.batch]
             need = list(needing_redaction(client, group))
             redact(client, need, "retention", now)
             assert remaining_personal(client, need) == 0
         batched_seconds = time.perf_counter() - started
         batch_mutations = mutations(client) - before
         client.close()
-    print(f"one per contact: {single_mutations} mutations for {len(sample)} contacts, "
-          f"{per_contact * 1000:.0f} ms per contact")
-    print(f"batched:         {batch_mutations} mutations for {len(batched)} contacts, "
-          f"{batched_seconds:.1f} s ({batched_seconds / len(batched) * 1000:.2f} ms per contact)")
-    print(f"per-contact cost ratio (one-by-one / batched): "
-          f"{per_contact / (batched_seconds / len(batched)):.0f}x")
+    print(
+        f"one per contact: {single_mutations} mutations for {len(sample)} contacts, "
+        f"{per_contact * 1000:.0f} ms per contact"
+    )
+    print(
+        f"batched:         {batch_mutations} mutations for {len(batched)} contacts, "
+        f"{batched_seconds:.1f} s ({batched_seconds / len(batched) * 1000:.2f} ms per contact)"
+    )
+    print(
+        f"per-contact cost ratio (one-by-one / batched): "
+        f"{per_contact / (batched_seconds / len(batched)):.0f}x"
+    )
 
 
 if __name__ == "__main__":
