@@ -27,6 +27,7 @@ from streams.errors import StorageError, StorageLocked, StorageUnavailable
 
 # ClickHouse error codes worth retrying: overload, timeouts, too many parts, memory, shutdown.
 RETRIABLE_CODES = frozenset({3, 159, 160, 164, 202, 209, 210, 241, 252, 285, 319, 425, 439, 999})
+_UNKNOWN_DATABASE = "UNKNOWN_DATABASE"
 _CODE = re.compile(r"Code: (\d+)\.?(?:.*?\(([A-Z_]+)\))?", re.DOTALL)
 
 
@@ -53,6 +54,12 @@ def open_client(settings: Settings, database: str | None = None) -> Client:
     db = database or settings.clickhouse_database
     try:
         with _native_stderr_silenced(settings.is_embedded):
+            try:
+                # A least-privilege server user may see only its own database: try that first.
+                return clickhouse_connect.get_client(dsn=settings.dsn, database=db)
+            except Exception as exc:
+                if _UNKNOWN_DATABASE not in str(exc):
+                    raise
             client = clickhouse_connect.get_client(dsn=settings.dsn, database="default")
         client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
         client.database = db
