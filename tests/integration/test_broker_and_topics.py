@@ -95,3 +95,32 @@ def test_a_held_chdb_directory_is_one_clear_line(chdb_settings: Settings) -> Non
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "is in use by another process (a running worker holds it)" in lines[0]
+
+
+async def _end_offsets_total(bootstrap: str, topics: list[str]) -> int:
+    from tests.integration.harness import end_offsets
+
+    return sum((await end_offsets(bootstrap, topics)).values())
+
+
+def test_simulate_produces_what_it_reports(kafka_bootstrap: str, unique_name: str) -> None:
+    env = {
+        "CONTACTSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CONTACTSTREAM_TOPIC_PREFIX": unique_name,
+    }
+    cli("topics", "ensure", env=env)
+    out = cli(
+        "simulate",
+        "--count",
+        "400",
+        "--history-months",
+        "3",
+        "--invalid-fraction",
+        "0.05",
+        "--seed",
+        "3",
+        env=env,
+    ).stdout
+    produced = int(out.strip().splitlines()[-1].split()[1])
+    topics = [f"{unique_name}.raw.{ch}" for ch in ("phone", "sms", "email", "form")]
+    assert asyncio.run(_end_offsets_total(kafka_bootstrap, topics)) == produced > 400
