@@ -184,3 +184,13 @@ def scrape_metrics(port: int) -> str:
     """The worker's Prometheus exposition text."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return str(response.read().decode())
+
+
+async def wait_for_topics(bootstrap: str, topics: list[str], worker: WorkerProcess) -> None:
+    """The worker creates its topics at start-up; produce only once they all exist."""
+    for _ in range(240):
+        assert worker.returncode is None, worker.log_text()[-3000:]
+        if {tp.topic for tp in await end_offsets(bootstrap, topics)} == set(topics):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError("topics were not created")

@@ -18,6 +18,7 @@ from tests.integration.harness import (
     read_all,
     scrape_metrics,
     wait_caught_up,
+    wait_for_topics,
     worker_env,
 )
 from tests.integration.traffic import MERGED_SQL, Traffic, build_traffic, expected_row, produce
@@ -68,7 +69,7 @@ async def test_all_channels_ingested_exactly_once(
     env = worker_env(kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_METRICS_PORT=str(port))
     topics = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
-        await _wait_for_topics(kafka_bootstrap, topics, worker)
+        await wait_for_topics(kafka_bootstrap, topics, worker)
         await produce(kafka_bootstrap, unique_name, traffic.messages)
         await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], topics, 240, worker)
         metrics = await asyncio.to_thread(scrape_metrics, port)
@@ -89,7 +90,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
     log_path = tmp_path / "worker.log"
     half = len(traffic.messages) // 2
     with WorkerProcess(env, log_path) as first:
-        await _wait_for_topics(kafka_bootstrap, topics, first)
+        await wait_for_topics(kafka_bootstrap, topics, first)
         await produce(kafka_bootstrap, unique_name, traffic.messages[:half])
         while sum((await committed(kafka_bootstrap, group)).values()) == 0:
             assert first.returncode is None, first.log_text()[-3000:]
@@ -102,16 +103,3 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
         await wait_caught_up(kafka_bootstrap, group, topics, 240, second)
         second.stop()
     await _check_final_state(kafka_bootstrap, unique_name, env, traffic, second.log_text())
-
-
-async def _wait_for_topics(bootstrap: str, topics: list[str], worker: WorkerProcess) -> None:
-    """The worker creates its topics at start-up; produce only once they exist."""
-    from tests.integration.harness import end_offsets
-
-    for _ in range(240):
-        assert worker.returncode is None, worker.log_text()[-3000:]
-        ends = await end_offsets(bootstrap, topics)
-        if {tp.topic for tp in ends} == set(topics):
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError("topics were not created")

@@ -10,8 +10,14 @@ from streams.config import CHANNELS
 from streams.localkafka import LocalBroker
 from streams.localkafka.broker import free_port
 from tests.conftest import REPO
-from tests.integration.harness import WorkerProcess, committed, wait_caught_up, worker_env
-from tests.integration.test_ingestion import _check_final_state, _wait_for_topics
+from tests.integration.harness import (
+    WorkerProcess,
+    committed,
+    wait_caught_up,
+    wait_for_topics,
+    worker_env,
+)
+from tests.integration.test_ingestion import _check_final_state
 from tests.integration.traffic import build_traffic, produce
 
 
@@ -28,7 +34,7 @@ async def test_broker_outage_pauses_and_resumes_without_loss(
     group = env["CONTACTSTREAM_APP_ID"]
     try:
         with WorkerProcess(env, tmp_path / "worker.log") as worker:
-            await _wait_for_topics(bootstrap, topics, worker)
+            await wait_for_topics(bootstrap, topics, worker)
             await produce(bootstrap, unique_name, traffic.messages[:half])
             while sum((await committed(bootstrap, group)).values()) == 0:
                 await asyncio.sleep(0.1)

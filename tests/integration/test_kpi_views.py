@@ -44,34 +44,69 @@ APPLY_ROLES = REPO / "docker" / "clickhouse" / "apply-roles.sh"
 GRAFANA_ANALYST = REPO / "deploy" / "grafana" / "dashboards" / "analyst.json"
 
 EVENT_COLUMNS = (
-    "event_id", "contact_id", "channel", "event_type", "occurred_at", "schema_version", "source",
-    "advisor_id", "queue", "reason", "arrived_at", "handling_started_at", "handled_at", "phone",
-    "email", "subject", "content", "form_fields", "recording_ref", "subject_key", "kafka_topic",
-    "kafka_partition", "kafka_offset",
+    "event_id",
+    "contact_id",
+    "channel",
+    "event_type",
+    "occurred_at",
+    "schema_version",
+    "source",
+    "advisor_id",
+    "queue",
+    "reason",
+    "arrived_at",
+    "handling_started_at",
+    "handled_at",
+    "phone",
+    "email",
+    "subject",
+    "content",
+    "form_fields",
+    "recording_ref",
+    "subject_key",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
 )
-PERSONAL_DEFAULTS = {"phone": "+358501234567", "email": "someone@example.com",
-                     "subject": "A subject", "content": "Some text", "form_fields": '{"a":"b"}',
-                     "recording_ref": "rec://1"}
+PERSONAL_DEFAULTS = {
+    "phone": "+358501234567",
+    "email": "someone@example.com",
+    "subject": "A subject",
+    "content": "Some text",
+    "form_fields": '{"a":"b"}',
+    "recording_ref": "rec://1",
+}
 
 
 def at(day: int, clock: str, month: int = 3) -> datetime:
     hours, minutes, seconds = clock.split(":")
     whole, _, millis = seconds.partition(".")
-    return datetime(2025, month, day, int(hours), int(minutes), int(whole),
-                    int(millis or 0) * 1000, tzinfo=UTC)
+    return datetime(
+        2025, month, day, int(hours), int(minutes), int(whole), int(millis or 0) * 1000, tzinfo=UTC
+    )
 
 
-def event(contact: str, channel: str, event_type: str, occurred: datetime, **fields: Any) -> dict[
-        str, Any]:
+def event(
+    contact: str, channel: str, event_type: str, occurred: datetime, **fields: Any
+) -> dict[str, Any]:
     """One contact_events row; personal columns get a placeholder value unless given."""
     row: dict[str, Any] = dict.fromkeys(EVENT_COLUMNS)
     personal = {"phone": "phone", "sms": "phone", "email": "email", "form": "email"}[channel]
-    row.update({
-        "event_id": f"{contact}-{event_type}", "contact_id": contact, "channel": channel,
-        "event_type": event_type, "occurred_at": occurred, "schema_version": 1, "source": "test",
-        personal: PERSONAL_DEFAULTS[personal], "kafka_topic": f"contacts.raw.{channel}",
-        "kafka_partition": 0, "kafka_offset": 0,
-    })
+    row.update(
+        {
+            "event_id": f"{contact}-{event_type}",
+            "contact_id": contact,
+            "channel": channel,
+            "event_type": event_type,
+            "occurred_at": occurred,
+            "schema_version": 1,
+            "source": "test",
+            personal: PERSONAL_DEFAULTS[personal],
+            "kafka_topic": f"contacts.raw.{channel}",
+            "kafka_partition": 0,
+            "kafka_offset": 0,
+        }
+    )
     row.update(fields)
     return row
 
@@ -80,50 +115,182 @@ def dataset(now: datetime) -> list[dict[str, Any]]:
     billing_q1 = {"queue": "q1", "reason": "billing"}
     tech_q2 = {"queue": "q2", "reason": "tech"}
     msg = {"queue": "q-msg"}
-    p1_queued = event("P1", "phone", "queued", at(10, "09:00:00"), arrived_at=at(10, "09:00:00"),
-                      subject_key="K1", **billing_q1)
+    p1_queued = event(
+        "P1",
+        "phone",
+        "queued",
+        at(10, "09:00:00"),
+        arrived_at=at(10, "09:00:00"),
+        subject_key="K1",
+        **billing_q1,
+    )
     return [
-        event("E1", "email", "complete", at(3, "09:20:00"), arrived_at=at(3, "09:10:00"),
-              handling_started_at=at(3, "09:15:00"), handled_at=at(3, "09:20:00"),
-              advisor_id="a3", reason="billing", subject_key="K2", content="Hello", **msg),
-        event("F1", "form", "received", at(3, "09:59:59.999"),
-              arrived_at=at(3, "09:59:59.999"), subject_key="K3", reason="tech", **msg),
-        event("F1", "form", "handling_started", at(3, "10:10:00"),
-              handling_started_at=at(3, "10:10:00"), advisor_id="a3"),
+        event(
+            "E1",
+            "email",
+            "complete",
+            at(3, "09:20:00"),
+            arrived_at=at(3, "09:10:00"),
+            handling_started_at=at(3, "09:15:00"),
+            handled_at=at(3, "09:20:00"),
+            advisor_id="a3",
+            reason="billing",
+            subject_key="K2",
+            content="Hello",
+            **msg,
+        ),
+        event(
+            "F1",
+            "form",
+            "received",
+            at(3, "09:59:59.999"),
+            arrived_at=at(3, "09:59:59.999"),
+            subject_key="K3",
+            reason="tech",
+            **msg,
+        ),
+        event(
+            "F1",
+            "form",
+            "handling_started",
+            at(3, "10:10:00"),
+            handling_started_at=at(3, "10:10:00"),
+            advisor_id="a3",
+        ),
         event("F1", "form", "handled", at(3, "10:20:00"), handled_at=at(3, "10:20:00")),
         # P1 arrives out of order, its queued event twice.
-        event("P1", "phone", "ended", at(10, "09:05:30"), handled_at=at(10, "09:05:30"),
-              advisor_id="a1", recording_ref="rec://p1", **billing_q1),
+        event(
+            "P1",
+            "phone",
+            "ended",
+            at(10, "09:05:30"),
+            handled_at=at(10, "09:05:30"),
+            advisor_id="a1",
+            recording_ref="rec://p1",
+            **billing_q1,
+        ),
         p1_queued,
-        event("P1", "phone", "answered", at(10, "09:00:30"),
-              handling_started_at=at(10, "09:00:30"), advisor_id="a1", **billing_q1),
+        event(
+            "P1",
+            "phone",
+            "answered",
+            at(10, "09:00:30"),
+            handling_started_at=at(10, "09:00:30"),
+            advisor_id="a1",
+            **billing_q1,
+        ),
         p1_queued,
-        event("P2", "phone", "complete", at(10, "09:21:30"), arrived_at=at(10, "09:10:00"),
-              handling_started_at=at(10, "09:11:30"), handled_at=at(10, "09:21:30"),
-              advisor_id="a1", subject_key="K2", **billing_q1),
-        event("S1", "sms", "received", at(10, "09:15:00"), arrived_at=at(10, "09:15:00"),
-              subject_key="K1", reason="billing", content="Hi", **msg),
-        event("S1", "sms", "handling_started", at(10, "09:45:00"),
-              handling_started_at=at(10, "09:45:00"), advisor_id="a1"),
+        event(
+            "P2",
+            "phone",
+            "complete",
+            at(10, "09:21:30"),
+            arrived_at=at(10, "09:10:00"),
+            handling_started_at=at(10, "09:11:30"),
+            handled_at=at(10, "09:21:30"),
+            advisor_id="a1",
+            subject_key="K2",
+            **billing_q1,
+        ),
+        event(
+            "S1",
+            "sms",
+            "received",
+            at(10, "09:15:00"),
+            arrived_at=at(10, "09:15:00"),
+            subject_key="K1",
+            reason="billing",
+            content="Hi",
+            **msg,
+        ),
+        event(
+            "S1",
+            "sms",
+            "handling_started",
+            at(10, "09:45:00"),
+            handling_started_at=at(10, "09:45:00"),
+            advisor_id="a1",
+        ),
         event("S1", "sms", "handled", at(10, "09:50:00"), handled_at=at(10, "09:50:00")),
-        event("P3", "phone", "queued", at(10, "09:20:00"), arrived_at=at(10, "09:20:00"),
-              subject_key="K1", **billing_q1),
+        event(
+            "P3",
+            "phone",
+            "queued",
+            at(10, "09:20:00"),
+            arrived_at=at(10, "09:20:00"),
+            subject_key="K1",
+            **billing_q1,
+        ),
         event("P3", "phone", "ended", at(10, "09:22:00"), handled_at=at(10, "09:22:00")),
-        event("R1", "sms", "received", at(10, "09:30:00"), arrived_at=at(10, "09:30:00"),
-              subject_key="K1", reason="billing", content="Call me", **msg),
-        event("P4", "phone", "queued", at(10, "10:00:00"), arrived_at=at(10, "10:00:00"),
-              subject_key="K3", **tech_q2),
-        event("P5", "phone", "complete", at(10, "10:38:45"), arrived_at=at(10, "10:30:00"),
-              handling_started_at=at(10, "10:30:45"), handled_at=at(10, "10:38:45"),
-              advisor_id="a2", subject_key="K2", **tech_q2),
-        event("S2", "sms", "received", at(11, "08:00:00"), arrived_at=at(11, "08:00:00"),
-              subject_key="K4", reason="tech", **msg),
-        event("E2", "email", "received", at(11, "09:00:00"), arrived_at=at(11, "09:00:00"),
-              subject_key="K5", reason="billing", **msg),
-        event("E2", "email", "handling_started", at(11, "09:30:00"),
-              handling_started_at=at(11, "09:30:00"), advisor_id="a3"),
-        event("P6", "phone", "queued", now - timedelta(seconds=60),
-              arrived_at=now - timedelta(seconds=60), subject_key="K6", **billing_q1),
+        event(
+            "R1",
+            "sms",
+            "received",
+            at(10, "09:30:00"),
+            arrived_at=at(10, "09:30:00"),
+            subject_key="K1",
+            reason="billing",
+            content="Call me",
+            **msg,
+        ),
+        event(
+            "P4",
+            "phone",
+            "queued",
+            at(10, "10:00:00"),
+            arrived_at=at(10, "10:00:00"),
+            subject_key="K3",
+            **tech_q2,
+        ),
+        event(
+            "P5",
+            "phone",
+            "complete",
+            at(10, "10:38:45"),
+            arrived_at=at(10, "10:30:00"),
+            handling_started_at=at(10, "10:30:45"),
+            handled_at=at(10, "10:38:45"),
+            advisor_id="a2",
+            subject_key="K2",
+            **tech_q2,
+        ),
+        event(
+            "S2",
+            "sms",
+            "received",
+            at(11, "08:00:00"),
+            arrived_at=at(11, "08:00:00"),
+            subject_key="K4",
+            reason="tech",
+            **msg,
+        ),
+        event(
+            "E2",
+            "email",
+            "received",
+            at(11, "09:00:00"),
+            arrived_at=at(11, "09:00:00"),
+            subject_key="K5",
+            reason="billing",
+            **msg,
+        ),
+        event(
+            "E2",
+            "email",
+            "handling_started",
+            at(11, "09:30:00"),
+            handling_started_at=at(11, "09:30:00"),
+            advisor_id="a3",
+        ),
+        event(
+            "P6",
+            "phone",
+            "queued",
+            now - timedelta(seconds=60),
+            arrived_at=now - timedelta(seconds=60),
+            subject_key="K6",
+            **billing_q1,
+        ),
     ]
 
 
@@ -131,11 +298,15 @@ def redact(client: Client, contact_id: str) -> None:
     """What the redaction agent does to a contact (privacy rule P3), in both tables."""
     personal = ", ".join(f"{name} = NULL" for name in sorted(PERSONAL_FIELDS))
     for table in ("contact_events", "contacts"):
-        extra = (", redacted_at = now64(3), redaction_reason = 'retention'"
-                 if table == "contacts" else "")
+        extra = (
+            ", redacted_at = now64(3), redaction_reason = 'retention'"
+            if table == "contacts"
+            else ""
+        )
         client.command(
             f"ALTER TABLE {table} UPDATE {personal}{extra} WHERE contact_id = {{id:String}}",
-            parameters={"id": contact_id}, settings={"mutations_sync": 2},
+            parameters={"id": contact_id},
+            settings={"mutations_sync": 2},
         )
 
 
@@ -144,8 +315,11 @@ def client(chdb_settings: Settings) -> Client:
     client = open_client(chdb_settings)
     migrate(client, chdb_settings)
     rows = dataset(datetime.now(UTC))
-    client.insert("contact_events", [[row[c] for c in EVENT_COLUMNS] for row in rows],
-                  column_names=list(EVENT_COLUMNS))
+    client.insert(
+        "contact_events",
+        [[row[c] for c in EVENT_COLUMNS] for row in rows],
+        column_names=list(EVENT_COLUMNS),
+    )
     redact(client, "R1")
     return client
 
@@ -153,8 +327,10 @@ def client(chdb_settings: Settings) -> Client:
 def query(client: Client, sql: str, **parameters: Any) -> list[dict[str, Any]]:
     """Rows as dicts; the driver's naive datetimes (UTC columns) made UTC-aware."""
     result = client.query(sql, parameters=parameters)
-    return [{name: _aware(value) for name, value in zip(result.column_names, row, strict=True)}
-            for row in result.result_rows]
+    return [
+        {name: _aware(value) for name, value in zip(result.column_names, row, strict=True)}
+        for row in result.result_rows
+    ]
 
 
 def _aware(value: Any) -> Any:
@@ -186,8 +362,17 @@ def select_all(view: str) -> str:
 # ---------------------------------------------------------------- analyst_contacts
 
 
-FLAGS = ("queued", "answered", "abandoned", "in_queue", "wait_seconds", "handle_seconds",
-         "repeat_eligible", "is_repeat_7d", "redacted")
+FLAGS = (
+    "queued",
+    "answered",
+    "abandoned",
+    "in_queue",
+    "wait_seconds",
+    "handle_seconds",
+    "repeat_eligible",
+    "is_repeat_7d",
+    "redacted",
+)
 EXPECTED_FLAGS = {
     "E1": (0, 1, 0, 0, 300.0, 300.0, 1, 0, 0),
     "F1": (0, 1, 0, 0, 600.001, 600.0, 1, 0, 0),
@@ -213,7 +398,10 @@ def test_analyst_contacts_has_one_row_per_contact_with_derived_flags(client: Cli
 def test_analyst_contacts_merges_lifecycle_and_latest_labels(client: Client) -> None:
     p1 = one(client, "SELECT * FROM analyst_contacts WHERE contact_id = 'P1'")
     assert (p1["arrived_at"], p1["handling_started_at"], p1["handled_at"]) == (
-        at(10, "09:00:00"), at(10, "09:00:30"), at(10, "09:05:30"))
+        at(10, "09:00:00"),
+        at(10, "09:00:30"),
+        at(10, "09:05:30"),
+    )
     assert (p1["advisor_id"], p1["queue"], p1["reason"]) == ("a1", "q1", "billing")
     assert p1["contact_at"] == at(10, "09:00:00")
 
@@ -251,16 +439,25 @@ def test_volume_handle_time_and_repeat_rate_of_a_day_over_all_channels(client: C
     assert got["aht"] == pytest.approx((300 + 600 + 480 + 300) / 4)  # P1, P2, P5, S1
     # Repeats P2, S1, P3, P5 among the six contacts with a key (R1 was redacted).
     assert (got["repeats"], got["eligible"]) == (4, 6)
-    volume = query(client, "SELECT toDate(period_start) AS day, channel, sum(contacts) AS n "
-                           "FROM kpi_daily GROUP BY day, channel ORDER BY day, channel")
+    volume = query(
+        client,
+        "SELECT toDate(period_start) AS day, channel, sum(contacts) AS n "
+        "FROM kpi_daily GROUP BY day, channel ORDER BY day, channel",
+    )
     by_day = {(str(r["day"]), r["channel"]): r["n"] for r in volume}
-    p6 = one(client, "SELECT toDate(contact_at) AS day FROM analyst_contacts "
-                     "WHERE contact_id = 'P6'")
+    p6 = one(
+        client, "SELECT toDate(contact_at) AS day FROM analyst_contacts WHERE contact_id = 'P6'"
+    )
     today = str(p6["day"])  # about now, whatever the clock says at midnight
-    assert by_day == {("2025-03-03", "email"): 1, ("2025-03-03", "form"): 1,
-                      ("2025-03-10", "phone"): 5, ("2025-03-10", "sms"): 2,
-                      ("2025-03-11", "email"): 1, ("2025-03-11", "sms"): 1,
-                      (today, "phone"): 1}
+    assert by_day == {
+        ("2025-03-03", "email"): 1,
+        ("2025-03-03", "form"): 1,
+        ("2025-03-10", "phone"): 5,
+        ("2025-03-10", "sms"): 2,
+        ("2025-03-11", "email"): 1,
+        ("2025-03-11", "sms"): 1,
+        (today, "phone"): 1,
+    }
 
 
 def test_ratio_columns_of_single_rows(client: Client) -> None:
@@ -278,32 +475,54 @@ def test_ratio_columns_of_single_rows(client: Client) -> None:
     assert abandoned["service_level_60s"] == pytest.approx(0.0)
     assert abandoned["avg_speed_of_answer_seconds"] is None
     assert abandoned["avg_handle_seconds"] is None
-    waiting = one(client, "SELECT * FROM kpi_hourly WHERE channel = 'phone' "
-                          "AND period_start > {d:DateTime}", d=at(12, "00:00:00"))
+    waiting = one(
+        client,
+        "SELECT * FROM kpi_hourly WHERE channel = 'phone' AND period_start > {d:DateTime}",
+        d=at(12, "00:00:00"),
+    )
     assert (waiting["calls_in_queue"], waiting["offered_calls"]) == (1, 0)  # P6
     assert waiting["abandonment_rate"] is None
 
 
-ADDITIVE = ("contacts", "offered_calls", "answered_calls", "abandoned_calls", "calls_in_queue",
-            "answered_within_60s", "answer_wait_count", "answer_wait_seconds_sum", "handle_count",
-            "handle_seconds_sum", "repeat_eligible_contacts", "repeat_contacts_7d")
+ADDITIVE = (
+    "contacts",
+    "offered_calls",
+    "answered_calls",
+    "abandoned_calls",
+    "calls_in_queue",
+    "answered_within_60s",
+    "answer_wait_count",
+    "answer_wait_seconds_sum",
+    "handle_count",
+    "handle_seconds_sum",
+    "repeat_eligible_contacts",
+    "repeat_contacts_7d",
+)
 
 
 def test_hourly_rows_add_up_to_the_daily_rows(client: Client) -> None:
     keys = "channel, reason, queue, advisor_id"
     sums = ", ".join(f"sum({c}) AS {c}_total" for c in ADDITIVE)
-    hourly = query(client, f"SELECT toStartOfDay(period_start) AS d, {keys}, {sums} "
-                           f"FROM kpi_hourly GROUP BY d, {keys} ORDER BY ALL")
-    daily = query(client, f"SELECT toStartOfDay(period_start) AS d, {keys}, {sums} "
-                          f"FROM kpi_daily GROUP BY d, {keys} ORDER BY ALL")
+    hourly = query(
+        client,
+        f"SELECT toStartOfDay(period_start) AS d, {keys}, {sums} "
+        f"FROM kpi_hourly GROUP BY d, {keys} ORDER BY ALL",
+    )
+    daily = query(
+        client,
+        f"SELECT toStartOfDay(period_start) AS d, {keys}, {sums} "
+        f"FROM kpi_daily GROUP BY d, {keys} ORDER BY ALL",
+    )
     assert hourly == daily
     assert len(daily) > 5
 
 
 def test_service_level_threshold_is_a_view_parameter(client: Client) -> None:
-    sql = ("SELECT sum(answered_within_sl) AS within, sum(offered_calls) AS offered "
-           "FROM kpi_service_level(sl_seconds = {n:UInt32}) WHERE toDate(period_start) = "
-           "'2025-03-10'")
+    sql = (
+        "SELECT sum(answered_within_sl) AS within, sum(offered_calls) AS offered "
+        "FROM kpi_service_level(sl_seconds = {n:UInt32}) WHERE toDate(period_start) = "
+        "'2025-03-10'"
+    )
     # Answered calls waited 30, 90 and 45 s; five calls were offered.
     for seconds, within in ((29, 0), (30, 1), (60, 2), (89, 2), (90, 3), (3600, 3)):
         assert one(client, sql, n=seconds) == {"within": within, "offered": 5}, seconds
@@ -319,7 +538,10 @@ def test_backlog_counts_open_messages_and_their_oldest_age(client: Client) -> No
     assert (email["open_contacts"], email["not_started"], email["in_handling"]) == (1, 0, 1)
     assert email["oldest_arrived_at"] == at(11, "09:00:00")
     assert (form["open_contacts"], form["oldest_arrived_at"], form["oldest_age_seconds"]) == (
-        0, None, None)
+        0,
+        None,
+        None,
+    )
     expected_age = (datetime.now(UTC) - at(11, "08:00:00")).total_seconds()
     assert sms["oldest_age_seconds"] == pytest.approx(expected_age, abs=120)
 
@@ -357,9 +579,11 @@ def grafana_queries() -> list[tuple[str, str]]:
     found = []
     for panel in board["panels"]:
         for target in panel.get("targets", []):
-            sql = re.sub(r"\$__timeFilter\((\w+)\)",
-                         r"\1 >= toDateTime('2025-01-01', 'UTC') AND \1 <= now()",
-                         target["rawSql"])
+            sql = re.sub(
+                r"\$__timeFilter\((\w+)\)",
+                r"\1 >= toDateTime('2025-01-01', 'UTC') AND \1 <= now()",
+                target["rawSql"],
+            )
             sql = sql.replace("${sl_seconds}", "60").replace("contactstream.", "")
             found.append((panel["title"], sql))
     return found
@@ -388,8 +612,9 @@ def statements(text: str) -> list[str]:
 
 def formatted(client: Client, sql: str) -> str:
     """ClickHouse's own parse of one statement, printed back in its canonical form."""
-    return str(client.query("SELECT formatQuery({q:String})", parameters={"q": sql})
-               .result_rows[0][0])
+    return str(
+        client.query("SELECT formatQuery({q:String})", parameters={"q": sql}).result_rows[0][0]
+    )
 
 
 def personal_objects(client: Client) -> dict[str, bool]:
@@ -420,9 +645,14 @@ def grants_to(client: Client, grantee: str) -> list[tuple[str, str]]:
 def test_every_roles_statement_parses(client: Client) -> None:
     parsed = [formatted(client, s) for s in statements(ROLES_SQL.read_text())]
     assert len(parsed) > 10
-    for kind in ("CREATE ROLE IF NOT EXISTS analyst", "CREATE ROLE IF NOT EXISTS writer",
-                 "CREATE ROLE IF NOT EXISTS dpo", "CREATE USER IF NOT EXISTS analyst_user",
-                 "CREATE USER IF NOT EXISTS worker_user", "CREATE USER IF NOT EXISTS dpo_user"):
+    for kind in (
+        "CREATE ROLE IF NOT EXISTS analyst",
+        "CREATE ROLE IF NOT EXISTS writer",
+        "CREATE ROLE IF NOT EXISTS dpo",
+        "CREATE USER IF NOT EXISTS analyst_user",
+        "CREATE USER IF NOT EXISTS worker_user",
+        "CREATE USER IF NOT EXISTS dpo_user",
+    ):
         assert any(p.startswith(kind) for p in parsed), kind
 
 
@@ -450,8 +680,7 @@ def test_service_and_dpo_roles(client: Client) -> None:
     assert privileges >= {"SELECT", "INSERT", "ALTER UPDATE", "CREATE TABLE", "CREATE VIEW"}
     assert grants_to(client, "dpo") == [("SELECT", "contactstream.*")]
     parsed = [formatted(client, s) for s in statements(ROLES_SQL.read_text())]
-    for user, role in (("analyst_user", "analyst"), ("worker_user", "writer"),
-                       ("dpo_user", "dpo")):
+    for user, role in (("analyst_user", "analyst"), ("worker_user", "writer"), ("dpo_user", "dpo")):
         assert grants_to(client, user) == [], "users get privileges through their role only"
         assert f"GRANT {role} TO {user}" in parsed
         assert f"ALTER USER {user} DEFAULT ROLE {role}" in parsed
@@ -463,10 +692,17 @@ def test_no_password_is_committed_and_the_filled_file_parses(client: Client) -> 
     assert literals, "users have passwords"
     assert all(re.fullmatch(r"\$\{[A-Z]+_PASSWORD\}", value) for value in literals), literals
     tricky = "it's a \\ pass & $word"
-    env = {**os.environ, "ANALYST_PASSWORD": tricky, "WORKER_PASSWORD": "w", "DPO_PASSWORD": "d",
-           "ROLES_SQL": str(ROLES_SQL), "CLICKHOUSE_CLIENT": "cat"}
-    filled = subprocess.run(["bash", str(APPLY_ROLES)], env=env, capture_output=True,
-                            text=True, check=True, timeout=30).stdout
+    env = {
+        **os.environ,
+        "ANALYST_PASSWORD": tricky,
+        "WORKER_PASSWORD": "w",
+        "DPO_PASSWORD": "d",
+        "ROLES_SQL": str(ROLES_SQL),
+        "CLICKHOUSE_CLIENT": "cat",
+    }
+    filled = subprocess.run(
+        ["bash", str(APPLY_ROLES)], env=env, capture_output=True, text=True, check=True, timeout=30
+    ).stdout
     assert "${" not in filled
     parsed = [formatted(client, s) for s in statements(filled)]
     users = [p for p in parsed if re.search(r"USER (IF NOT EXISTS )?analyst_user IDENTIFIED", p)]
@@ -479,10 +715,17 @@ def test_no_password_is_committed_and_the_filled_file_parses(client: Client) -> 
 
 def test_apply_roles_refuses_a_missing_password() -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_PASSWORD")}
-    env.update({"ROLES_SQL": str(ROLES_SQL), "CLICKHOUSE_CLIENT": "cat",
-                "ANALYST_PASSWORD": "a", "WORKER_PASSWORD": "w"})
-    result = subprocess.run(["bash", str(APPLY_ROLES)], env=env, capture_output=True, text=True,
-                            check=False, timeout=30)
+    env.update(
+        {
+            "ROLES_SQL": str(ROLES_SQL),
+            "CLICKHOUSE_CLIENT": "cat",
+            "ANALYST_PASSWORD": "a",
+            "WORKER_PASSWORD": "w",
+        }
+    )
+    result = subprocess.run(
+        ["bash", str(APPLY_ROLES)], env=env, capture_output=True, text=True, check=False, timeout=30
+    )
     assert result.returncode == 2
     assert "DPO_PASSWORD is not set" in result.stderr
     assert result.stdout == ""

@@ -19,6 +19,7 @@ from tests.integration.harness import (
     query,
     read_all,
     wait_caught_up,
+    wait_for_topics,
     worker_env,
 )
 from tests.integration.traffic import produce
@@ -198,7 +199,7 @@ async def test_retention_redacts_due_contacts_everywhere_and_only_them(
     )
     raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
-        await _until_topics(kafka_bootstrap, raw, worker)
+        await wait_for_topics(kafka_bootstrap, raw, worker)
         await produce(kafka_bootstrap, unique_name, to_messages(events))
         await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], raw, 120, worker)
         await wait_for_redaction(kafka_bootstrap, env, unique_name, 2, worker)
@@ -269,12 +270,3 @@ async def _send_tombstones(bootstrap: str, prefix: str, ids: list[str]) -> None:
             await producer.send_and_wait(f"{prefix}.tombstones", tomb.to_json(), key=cid.encode())
     finally:
         await producer.stop()
-
-
-async def _until_topics(bootstrap: str, topics: list[str], worker: WorkerProcess) -> None:
-    for _ in range(240):
-        assert worker.returncode is None, worker.log_text()[-3000:]
-        if {tp.topic for tp in await end_offsets(bootstrap, topics)} == set(topics):
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError("topics were not created")

@@ -47,9 +47,12 @@ def _count(store: Store, sql: str) -> Any:
 
 async def test_outage_pauses_then_stores_once(chdb_settings: Settings, metrics: Metrics) -> None:
     store = OutageStore(chdb_settings, outages=0)
-    store.call_sync(lambda c: c.command(
-        "CREATE TABLE t (n UInt64) ENGINE = MergeTree ORDER BY n "
-        "SETTINGS non_replicated_deduplication_window = 100"))
+    store.call_sync(
+        lambda c: c.command(
+            "CREATE TABLE t (n UInt64) ENGINE = MergeTree ORDER BY n "
+            "SETTINGS non_replicated_deduplication_window = 100"
+        )
+    )
     sink = ClickHouseSink(store, metrics, "t", ["n"], retry_max_seconds=0.2)
     rows = [[n] for n in range(1000)]
     store.outages = 3
@@ -63,9 +66,12 @@ async def test_outage_pauses_then_stores_once(chdb_settings: Settings, metrics: 
 
 async def test_refused_rows_are_isolated(chdb_settings: Settings, metrics: Metrics) -> None:
     store = Store(chdb_settings)
-    store.call_sync(lambda c: c.command(
-        "CREATE TABLE checked (n UInt64, CONSTRAINT small CHECK n < 990) "
-        "ENGINE = MergeTree ORDER BY n"))
+    store.call_sync(
+        lambda c: c.command(
+            "CREATE TABLE checked (n UInt64, CONSTRAINT small CHECK n < 990) "
+            "ENGINE = MergeTree ORDER BY n"
+        )
+    )
     sink = ClickHouseSink(store, metrics, "checked", ["n"])
     refused = await sink.write([[n] for n in range(1000)], "tok")
     assert refused == list(range(990, 1000))

@@ -15,10 +15,10 @@ from tests.integration.harness import (
     query,
     scrape_metrics,
     wait_caught_up,
+    wait_for_topics,
     worker_env,
 )
 from tests.integration.test_retention import (
-    _until_topics,
     message_events,
     phone_events,
     to_messages,
@@ -55,7 +55,7 @@ async def test_export_rectify_erase_touch_only_the_subject(
     env = worker_env(kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_METRICS_PORT=str(port))
     raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
-        await _until_topics(kafka_bootstrap, raw, worker)
+        await wait_for_topics(kafka_bootstrap, raw, worker)
         await produce(kafka_bootstrap, unique_name, traffic())
         await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], raw, 120, worker)
 
