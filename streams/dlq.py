@@ -56,8 +56,22 @@ class DeadLetterWriter:
         """Send the letters of one batch (`messages` is the whole batch); return skipped ones."""
         await self._check_replays(messages)
         fresh = [x for x in letters if x.offset not in self._sent.get((x.topic, x.partition), ())]
+        try:
+            await self._produce(fresh)
+        except BaseException:
+            # Some letters may have reached Kafka before the failure: the retry of this batch
+            # must read the DLQ tail first, as after a restart.
+            for message in messages:
+                self._next.pop((message.topic, message.partition), None)
+            raise
+        for message in messages:
+            origin = (message.topic, message.partition)
+            self._next[origin] = max(self._next.get(origin, 0), message.offset + 1)
+        return len(letters) - len(fresh)
+
+    async def _produce(self, letters: list[DeadLetter]) -> None:
         futures = []
-        for letter in fresh:
+        for letter in letters:
             key = (letter.contact_id or letter.key or "").encode() or None
             futures.append(
                 await self.topic.send(
@@ -66,10 +80,6 @@ class DeadLetterWriter:
             )
         if futures:
             await asyncio.gather(*futures)
-        for message in messages:
-            origin = (message.topic, message.partition)
-            self._next[origin] = max(self._next.get(origin, 0), message.offset + 1)
-        return len(letters) - len(fresh)
 
     async def _check_replays(self, messages: Sequence[Any]) -> None:
         first: dict[RawPartition, tuple[int, float]] = {}
