@@ -34,6 +34,7 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.contact import PERSONAL_FIELDS
 from streams.config import Settings
+from streams.rows import EVENT_COLUMNS
 from streams.storage import migrate, open_client
 from streams.storage.migrations import MIGRATIONS_DIR, Migration, load_migrations
 
@@ -43,31 +44,6 @@ ROLES_SQL = MIGRATIONS_DIR / "roles.sql"
 APPLY_ROLES = REPO / "docker" / "clickhouse" / "apply-roles.sh"
 GRAFANA_ANALYST = REPO / "deploy" / "grafana" / "dashboards" / "analyst.json"
 
-EVENT_COLUMNS = (
-    "event_id",
-    "contact_id",
-    "channel",
-    "event_type",
-    "occurred_at",
-    "schema_version",
-    "source",
-    "advisor_id",
-    "queue",
-    "reason",
-    "arrived_at",
-    "handling_started_at",
-    "handled_at",
-    "phone",
-    "email",
-    "subject",
-    "content",
-    "form_fields",
-    "recording_ref",
-    "subject_key",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-)
 PERSONAL_DEFAULTS = {
     "phone": "+358501234567",
     "email": "someone@example.com",
