@@ -93,45 +93,28 @@ def main() -> None:
                 "CONTACTSTREAM_METRICS_PORT": "0",
                 "CONTACTSTREAM_LOG_LEVEL": "warn",
             }
-            baseline = timed_run(
-                [sys.executable, str(REPO / "bench" / "baseline_consumer.py")],
-                {
-                    **base_env,
-                    "CONTACTSTREAM_DATA_DIR": str(work / "baseline"),
-                    "CONTACTSTREAM_APP_ID": "bench-baseline",
-                },
-                state.bootstrap,
-                "bench-baseline",
-                topics,
-                total,
-                work / "baseline.log",
-            )
-            ceiling = timed_run(
-                [sys.executable, str(REPO / "bench" / "faust_ceiling.py")],
-                {
-                    **base_env,
-                    "CONTACTSTREAM_DATA_DIR": str(work / "ceiling"),
-                    "CONTACTSTREAM_APP_ID": "bench-ceiling",
-                },
-                state.bootstrap,
-                "bench-ceiling",
-                topics,
-                total,
-                work / "ceiling.log",
-            )
-            worker = timed_run(
-                [sys.executable, "-m", "streams", "worker"],
-                {
-                    **base_env,
-                    "CONTACTSTREAM_DATA_DIR": str(work / "worker"),
-                    "CONTACTSTREAM_APP_ID": "bench-worker",
-                },
-                state.bootstrap,
-                "bench-worker",
-                topics,
-                total,
-                work / "worker.log",
-            )
+            contenders = {
+                "baseline": [sys.executable, str(REPO / "bench" / "baseline_consumer.py")],
+                "ceiling": [sys.executable, str(REPO / "bench" / "faust_ceiling.py")],
+                "worker": [sys.executable, "-m", "streams", "worker"],
+            }
+            seconds = {
+                name: timed_run(
+                    command,
+                    {
+                        **base_env,
+                        "CONTACTSTREAM_DATA_DIR": str(work / name),
+                        "CONTACTSTREAM_APP_ID": f"bench-{name}",
+                    },
+                    state.bootstrap,
+                    f"bench-{name}",
+                    topics,
+                    total,
+                    work / f"{name}.log",
+                )
+                for name, command in contenders.items()
+            }
+            baseline, ceiling, worker = (seconds[n] for n in contenders)
         finally:
             broker.stop()
     print(

@@ -8,31 +8,9 @@ import orjson
 
 from schemas.contact import PERSONAL_FIELDS, ContactEvent, subject_key
 
-EVENT_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "contact_id",
-    "channel",
-    "event_type",
-    "occurred_at",
-    "schema_version",
-    "source",
-    "advisor_id",
-    "queue",
-    "reason",
-    "arrived_at",
-    "handling_started_at",
-    "handled_at",
-    "phone",
-    "email",
-    "subject",
-    "content",
-    "form_fields",
-    "recording_ref",
-    "subject_key",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-)
+# contact_events columns: the ContactEvent fields in declaration order, then where it came from.
+_EVENT_FIELDS: tuple[str, ...] = tuple(ContactEvent.model_fields)
+EVENT_COLUMNS: tuple[str, ...] = (*_EVENT_FIELDS, "kafka_topic", "kafka_partition", "kafka_offset")
 # Derived from the one declaration in schemas.contact, never listed again by hand.
 PERSONAL_COLUMNS: tuple[str, ...] = tuple(c for c in EVENT_COLUMNS if c in PERSONAL_FIELDS)
 _PERSONAL_INDEXES = tuple(EVENT_COLUMNS.index(c) for c in PERSONAL_COLUMNS)
@@ -47,33 +25,14 @@ class Origin(NamedTuple):
 
 def event_row(event: ContactEvent, origin: Origin, salt: bytes) -> list[Any]:
     """One contact_events row; the subject key is the salted hash of the phone or email."""
-    identifier = event.phone or event.email
+    values = {name: getattr(event, name) for name in _EVENT_FIELDS}
     form_fields = event.form_fields
-    return [
-        event.event_id,
-        event.contact_id,
-        event.channel,
-        event.event_type,
-        event.occurred_at,
-        event.schema_version,
-        event.source,
-        event.advisor_id,
-        event.queue,
-        event.reason,
-        event.arrived_at,
-        event.handling_started_at,
-        event.handled_at,
-        event.phone,
-        event.email,
-        event.subject,
-        event.content,
-        orjson.dumps(form_fields, option=orjson.OPT_SORT_KEYS).decode() if form_fields else None,
-        event.recording_ref,
-        subject_key(identifier, salt) if identifier else None,
-        origin.topic,
-        origin.partition,
-        origin.offset,
-    ]
+    values["form_fields"] = (
+        orjson.dumps(form_fields, option=orjson.OPT_SORT_KEYS).decode() if form_fields else None
+    )
+    identifier = event.phone or event.email
+    values["subject_key"] = subject_key(identifier, salt) if identifier else None
+    return [*values.values(), origin.topic, origin.partition, origin.offset]
 
 
 def row_contact_id(row: list[Any]) -> str:

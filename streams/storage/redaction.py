@@ -15,7 +15,7 @@ from clickhouse_connect.driver.client import Client
 from streams.rows import PERSONAL_COLUMNS
 
 # Mutations carry the ids inline; allow large id lists (10,000 ids is ~0.5 MB of SQL).
-_MUTATION_SETTINGS = {"mutations_sync": 2, "max_query_size": 16 * 1024 * 1024}
+MUTATION_SETTINGS = {"mutations_sync": 2, "max_query_size": 16 * 1024 * 1024}
 REDACTABLE_TABLES = ("contact_events", "contacts")
 
 
@@ -102,7 +102,7 @@ WHERE contact_id IN {{ids:Array(String)}} AND (redacted_at IS NULL OR {holds_per
 def redact(client: Client, ids: Sequence[str], reason: str, at: datetime) -> None:
     """Clear the personal columns of `ids` in every table; returns when the mutations finished."""
     for table in REDACTABLE_TABLES:
-        client.command(redaction_sql(table, ids, reason, at), settings=_MUTATION_SETTINGS)
+        client.command(redaction_sql(table, ids, reason, at), settings=MUTATION_SETTINGS)
 
 
 def remaining_personal(client: Client, ids: Sequence[str]) -> int:

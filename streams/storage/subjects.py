@@ -8,10 +8,9 @@ from typing import Any, Literal
 
 from clickhouse_connect.driver.client import Client
 
-from streams.storage.redaction import REDACTABLE_TABLES, id_list, quote
+from streams.storage.redaction import MUTATION_SETTINGS, REDACTABLE_TABLES, id_list, quote
 
 Identifier = Literal["phone", "email"]
-_MUTATION_SETTINGS = {"mutations_sync": 2, "max_query_size": 16 * 1024 * 1024}
 
 
 def subject_contacts(client: Client, field: Identifier, value: str) -> list[str]:
@@ -78,7 +77,7 @@ def rectification_sql(
 def rectify(client: Client, ids: Sequence[str], field: Identifier, value: str, key: str) -> None:
     for table in REDACTABLE_TABLES:
         client.command(
-            rectification_sql(table, ids, field, value, key), settings=_MUTATION_SETTINGS
+            rectification_sql(table, ids, field, value, key), settings=MUTATION_SETTINGS
         )
 
 
