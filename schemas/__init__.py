@@ -9,6 +9,7 @@ from schemas.contact import (
     subject_key,
 )
 from schemas.control import (
+    DLQ_HEADER_PREFIX,
     Correction,
     DeadLetter,
     RecordingDeletion,
@@ -22,7 +23,7 @@ from schemas.jsonschema import TOPIC_MODELS, export_json_schemas
 from schemas.limits import DEFAULT_LIMITS, Limits
 from schemas.normalize import clear_caches, normalize_email, normalize_phone
 from schemas.phone import PhoneCallEvent
-from schemas.reasons import REJECTION_CODES
+from schemas.reasons import PROCESSING_CODES, REJECTION_CODES
 from schemas.sms import SmsEvent
 from schemas.types import CHANNELS, SCHEMA_VERSION, Channel
 from schemas.validate import CHANNEL_MODELS, Rejection, parse_event, parse_events, parse_model
@@ -31,7 +32,9 @@ __all__ = [
     "CHANNELS",
     "CHANNEL_MODELS",
     "DEFAULT_LIMITS",
+    "DLQ_HEADER_PREFIX",
     "PERSONAL_FIELDS",
+    "PROCESSING_CODES",
     "REJECTION_CODES",
     "SCHEMA_VERSION",
     "TOPIC_MODELS",

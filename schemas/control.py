@@ -3,19 +3,11 @@ recording-deletion requests."""
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    PlainSerializer,
-    ValidationInfo,
-    WithJsonSchema,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.base import JsonModel
@@ -113,64 +105,73 @@ class SubjectResult(JsonModel):
     completed_at: UtcDatetime
 
 
-def _from_base64(value: Any, info: ValidationInfo) -> Any:
-    # Only JSON carries base64; Python callers hand over the raw bytes themselves.
-    if info.mode != "json" or not isinstance(value, str):
-        return value
-    try:
-        return base64.b64decode(value, validate=True)
-    except binascii.Error:
-        raise PydanticCustomError("invalid_field", "must be standard base64") from None
+DLQ_HEADER_PREFIX: Final = "contactstream.error."
+"""Every dead-letter header is named `contactstream.error.<field>`."""
 
 
-def _to_base64(value: bytes) -> str:
-    return base64.b64encode(value).decode("ascii")
-
-
-Base64Bytes = Annotated[
-    bytes,
-    BeforeValidator(_from_base64),
-    PlainSerializer(_to_base64, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "contentEncoding": "base64"}),
-]
+def _header(field: str, **constraints: Any) -> Any:
+    """A DeadLetter field travelling as the header `contactstream.error.<field>`."""
+    return Field(alias=DLQ_HEADER_PREFIX + field, **constraints)
 
 
 class DeadLetter(JsonModel):
-    """An event the pipeline could not take, with where it came from and why; key = contact_id."""
+    """Why a record went to the DLQ, carried in the dead letter's headers.
 
-    original: Base64Bytes = Field(json_schema_extra=PERSONAL, repr=False)
-    """The record's value exactly as read (standard base64 in JSON)."""
-    topic: str = Field(min_length=1, max_length=249)
-    partition: int = Field(ge=0)
-    offset: int = Field(ge=0)
-    key: str | None = None
-    """The record's key as text (unbounded: it is whatever the producer sent)."""
-    contact_id: Identifier | None = None
-    error_code: ErrorCode
+    A dead letter's key and value are the original record's key and value bytes, unchanged (the
+    Kafka Connect convention), and its original headers are kept; this model is the error
+    context added as headers named `contactstream.error.<field>`, each value the UTF-8 text of
+    the field (integers in decimal, times in RFC 3339). So a letter is never larger than its
+    original plus a few hundred bytes of headers, and always fits the DLQ topic.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    topic: str = _header("topic", min_length=1, max_length=249)
+    """The raw topic the record was read from."""
+    partition: int = _header("partition", ge=0)
+    offset: int = _header("offset", ge=0)
+    timestamp: int | None = _header("timestamp", default=None, ge=0)
+    """The original record's Kafka timestamp, milliseconds since the epoch."""
+    contact_id: Identifier | None = _header("contact_id", default=None)
+    """The event's contact_id when it was a readable string of at most 128 characters."""
+    error_code: ErrorCode = _header("error_code")
     """A rejection code (docs/producers.md) or a processing error's code."""
-    reason: Detail
+    reason: Detail = _header("reason")
     """Which field broke which rule; never a value from the record."""
-    failed_at: UtcDatetime
+    failed_at: UtcDatetime = _header("failed_at")
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """The error context as Kafka headers (absent fields are left out)."""
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return [(name, str(value).encode()) for name, value in document.items()]
+
+    @classmethod
+    def from_headers(cls, headers: Iterable[tuple[str, bytes | None]]) -> Self:
+        """Read the context back from a dead letter's headers; raises ValidationError."""
+        found = {
+            name: value.decode("utf-8", "replace")
+            for name, value in headers
+            if name.startswith(DLQ_HEADER_PREFIX) and value is not None
+        }
+        return cls.model_validate(found)
 
     @classmethod
     def from_rejection(
         cls,
         rejection: Rejection,
         *,
-        original: bytes,
         topic: str,
         partition: int,
         offset: int,
-        key: str | None = None,
+        timestamp: int | None = None,
         failed_at: datetime | None = None,
     ) -> Self:
-        """The DLQ record of a payload `parse_event` rejected."""
+        """The DLQ context of a payload `parse_event` rejected."""
         return cls(
-            original=original,
             topic=topic,
             partition=partition,
             offset=offset,
-            key=key,
+            timestamp=timestamp,
             contact_id=rejection.contact_id,
             error_code=rejection.code,
             reason=rejection.reason,

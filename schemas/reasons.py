@@ -30,6 +30,8 @@ REJECTION_CODES: Final = (
     "time_order",
     "invalid_field",
 )
+PROCESSING_CODES: Final = ("future_timestamp", "storage_rejected")
+"""Codes of events that validated but that the pipeline still refused (docs/producers.md)."""
 _RANK: Final = {code: rank for rank, code in enumerate(REJECTION_CODES)}
 _MAX_LISTED = 5
 MAX_REASON_CHARS: Final = 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Final, NamedTuple, TypeVar
 
 import orjson
@@ -63,6 +64,21 @@ def parse_model(model: type[M], payload: bytes, limits: Limits = DEFAULT_LIMITS)
         return model.model_validate_json(payload, context=limits)
     except ValidationError as exc:
         return _reject(exc, payload, model)
+
+
+def too_far_ahead(event: ContactEvent, not_after: datetime) -> Rejection | None:
+    """Refuse an event with a time after `not_after` (the worker's clock plus the allowed skew):
+    its retention clock would start in the future, keeping personal data past 18 months of
+    any real handling, and its times would distort every KPI."""
+    times = (event.occurred_at, event.arrived_at, event.handling_started_at, event.handled_at)
+    if max(t for t in times if t is not None) <= not_after:
+        return None
+    return Rejection(
+        "future_timestamp",
+        "a timestamp is further in the future than the pipeline's clock allows",
+        event.contact_id,
+        event.event_id,
+    )
 
 
 def _model_for(channel: str) -> ChannelModel:

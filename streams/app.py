@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import faust
+import mode
 
 from streams.agents import normalizer, redaction, retention, subjects
 from streams.config import broker_urls
 from streams.runtime import Runtime
+from streams.topics import dlq_max_message_bytes
 
 
 def create_app(runtime: Runtime) -> faust.App:
@@ -26,8 +28,13 @@ def create_app(runtime: Runtime) -> faust.App:
         consumer_auto_offset_reset="earliest",
         # Storage is idempotent, so a stuck batch must not block a rebalance; it is re-read.
         stream_wait_empty=False,
-        stream_buffer_maxsize=max(4096, 2 * settings.sink_batch_max_rows),
-        broker_max_poll_records=min(5000, settings.sink_batch_max_rows),
+        # Memory: events queued per channel ahead of the batch, and the fetch size per partition
+        # (README, "Memory"); the batch itself is bounded in events and bytes (streams.batching).
+        stream_buffer_maxsize=settings.stream_buffer_events,
+        broker_max_poll_records=min(settings.stream_buffer_events, settings.sink_batch_max_rows),
+        consumer_max_fetch_size=settings.consumer_fetch_bytes,
+        # A dead letter is as large as its original (up to the raw topics' limit) plus headers.
+        producer_max_request_size=dlq_max_message_bytes(settings),
         # An outage retry waits inside the agent; give it time before the group evicts us.
         broker_max_poll_interval=600.0,
         broker_commit_interval=1.0,
@@ -40,4 +47,13 @@ def create_app(runtime: Runtime) -> faust.App:
     retention.register(app, runtime)
     redaction.register(app, runtime)
     subjects.register(app, runtime)
+
+    @app.service
+    class CloseClients(mode.Service):
+        """Closes what the agents opened, when faust stops the app."""
+
+        async def on_stop(self) -> None:
+            for hook in runtime.on_shutdown:
+                await hook()
+
     return app

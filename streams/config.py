@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -35,12 +35,29 @@ class Settings(BaseSettings):
     clickhouse_database: str = Field("contactstream", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     topic_prefix: str = Field("contacts", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
     app_id: str = Field("contactstream", description="Faust app id = Kafka consumer group")
-    log_level: Literal["debug", "info", "warn", "error"] = "info"
+    log_level: Literal["debug", "info", "warn", "warning", "error"] = "info"
 
     # Sink: ClickHouse prefers large, infrequent inserts (>= 1,000 rows, about one per second).
     sink_batch_max_rows: int = Field(20_000, ge=1, le=1_000_000)
     sink_batch_max_seconds: float = Field(1.0, gt=0, le=60)
+    sink_batch_max_bytes: int = Field(
+        16 * 1024**2, ge=1024**2, le=1024**3, description="Batch bound in bytes of raw records"
+    )
     sink_retry_max_seconds: float = Field(30.0, gt=0, description="Backoff ceiling on outages")
+
+    # Memory: what the worker holds besides the batch (see README, "Memory").
+    stream_buffer_events: int = Field(
+        1024, ge=64, le=131_072, description="Events queued per channel ahead of the batch"
+    )
+    consumer_fetch_bytes: int = Field(
+        1024**2, ge=64 * 1024, le=64 * 1024**2, description="Fetch size per partition"
+    )
+    raw_max_message_bytes: int = Field(
+        1_048_588, ge=64 * 1024, le=64 * 1024**2, description="max.message.bytes of raw topics"
+    )
+    max_future_skew_seconds: float = Field(
+        86_400.0, ge=0, description="Events dated further ahead go to the DLQ"
+    )
 
     # Validation limits (see docs/producers.md).
     max_text_bytes: int = Field(65_536, ge=256, description="Content and subject size limit")
@@ -90,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def exports_path(self) -> Path:
         return self.exports_dir or self.data_dir / "exports"
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """Connection settings every aiokafka client of the project takes."""
+        return {"bootstrap_servers": self.kafka_bootstrap}
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('raw.phone') -> 'contacts.raw.phone'."""

@@ -1,6 +1,11 @@
-"""Dead letters: an invalid event's bytes, its origin and why (a reason without personal data).
+"""Dead letters: the original record, unchanged, with why and where from in its headers.
 
-Exactly once in effect without Kafka transactions: a raw partition has one writer at a time, a
+The Kafka Connect convention: a dead letter's key, value and headers are the original record's,
+plus `contactstream.error.*` headers (schemas.control.DeadLetter). The DLQ topic accepts records
+a little larger than the raw topics do (streams.topics), so a letter always fits: a refused
+record can never stop its channel.
+
+Exactly once in effect without Kafka transactions: a raw partition has one reader at a time, a
 dead letter goes to the DLQ partition of the same number as its origin, and the writer remembers
 the next raw offset it expects per partition. When a batch does not continue where the last one
 ended (a restart or a rebalance re-reads from the committed offset), the writer first reads the
@@ -13,93 +18,107 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from schemas.control import DeadLetter
+from streams.records import RawRecord
 
 # Look this far before the oldest re-read raw record: a dead letter is produced after its origin.
 _REPLAY_SLACK_MS = 3_600_000
 RawPartition = tuple[str, int]
 
 
-def dead_letter(message: Any, code: str, reason: str, contact_id: str | None) -> DeadLetter:
-    """Build a DeadLetter from a faust/aiokafka message (topic, partition, offset, key, value)."""
-    key = message.key
-    return DeadLetter(
-        original=message.value or b"",
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
-        contact_id=contact_id,
-        error_code=code,
-        reason=reason,
-        failed_at=datetime.now(UTC),
+class Letter(NamedTuple):
+    """One record on its way to the DLQ: the original and the error context."""
+
+    record: RawRecord
+    context: DeadLetter
+
+
+def dead_letter(record: RawRecord, code: str, reason: str, contact_id: str | None) -> Letter:
+    """The dead letter of `record`: refused with `code` for `reason` (no personal data)."""
+    return Letter(
+        record,
+        DeadLetter(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp=record.timestamp_ms,
+            contact_id=contact_id,
+            error_code=code,
+            reason=reason,
+            failed_at=datetime.now(UTC),
+        ),
     )
 
 
 class DeadLetterWriter:
     """Produces dead letters, once per origin, and waits until Kafka acknowledged them."""
 
-    def __init__(self, topic: Any, bootstrap: str, dlq_name: str, partitions: int) -> None:
+    def __init__(
+        self, topic: Any, consumer_config: dict[str, Any], dlq_name: str, partitions: int
+    ) -> None:
         self.topic = topic
-        self.bootstrap = bootstrap
+        self.consumer_config = consumer_config
         self.dlq_name = dlq_name
         self.partitions = partitions
         self._next: dict[RawPartition, int] = {}
         self._sent: dict[RawPartition, set[int]] = {}
 
-    async def send(self, letters: list[DeadLetter], messages: Sequence[Any]) -> int:
-        """Send the letters of one batch (`messages` is the whole batch); return skipped ones."""
-        await self._check_replays(messages)
-        fresh = [x for x in letters if x.offset not in self._sent.get((x.topic, x.partition), ())]
+    async def send(self, letters: list[Letter], records: Sequence[RawRecord]) -> int:
+        """Send the letters of one batch (`records` is the whole batch); return skipped ones."""
+        await self._check_replays(records)
+        fresh = [x for x in letters if x.record.offset not in self._sent.get(_origin(x.record), ())]
         try:
             await self._produce(fresh)
         except BaseException:
             # Some letters may have reached Kafka before the failure: the retry of this batch
             # must read the DLQ tail first, as after a restart.
-            for message in messages:
-                self._next.pop((message.topic, message.partition), None)
+            for record in records:
+                self._next.pop(_origin(record), None)
             raise
-        for message in messages:
-            origin = (message.topic, message.partition)
-            self._next[origin] = max(self._next.get(origin, 0), message.offset + 1)
+        for record in records:
+            origin = _origin(record)
+            self._next[origin] = max(self._next.get(origin, 0), record.offset + 1)
         return len(letters) - len(fresh)
 
-    async def _produce(self, letters: list[DeadLetter]) -> None:
+    async def _produce(self, letters: list[Letter]) -> None:
         futures = []
-        for letter in letters:
-            key = (letter.contact_id or letter.key or "").encode() or None
+        for record, context in letters:
             futures.append(
                 await self.topic.send(
-                    key=key, value=letter.to_json(), partition=letter.partition % self.partitions
+                    key=record.key,
+                    value=record.value,
+                    partition=record.partition % self.partitions,
+                    headers=[*record.headers, *context.headers()],
                 )
             )
         if futures:
             await asyncio.gather(*futures)
 
-    async def _check_replays(self, messages: Sequence[Any]) -> None:
-        first: dict[RawPartition, tuple[int, float]] = {}
-        for m in messages:
-            origin = (m.topic, m.partition)
-            offset, stamp = first.get(origin, (m.offset, m.timestamp))
-            first[origin] = (min(offset, m.offset), min(stamp, m.timestamp or stamp))
+    async def _check_replays(self, records: Sequence[RawRecord]) -> None:
+        first: dict[RawPartition, tuple[int, int]] = {}
+        for record in records:
+            origin = _origin(record)
+            stamp = record.timestamp_ms or 0
+            offset, oldest = first.get(origin, (record.offset, stamp))
+            first[origin] = (min(offset, record.offset), min(oldest, stamp) if stamp else oldest)
         for origin, (offset, stamp) in first.items():
             if self._next.get(origin) != offset:  # not a continuation: maybe a re-read
                 self._sent[origin] = await self._sent_since(origin, offset, stamp)
 
-    async def _sent_since(self, origin: RawPartition, offset: int, stamp: float) -> set[int]:
+    async def _sent_since(self, origin: RawPartition, offset: int, stamp_ms: int) -> set[int]:
         """Origin offsets >= `offset` of this raw partition that already have a dead letter."""
         tp = TopicPartition(self.dlq_name, origin[1] % self.partitions)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await consumer.start()
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, **self.consumer_config)
         found: set[int] = set()
-        try:
+        try:  # stop() also when start() failed: no unclosed client left behind
+            await consumer.start()
             consumer.assign([tp])
-            since = int(stamp * 1000) - _REPLAY_SLACK_MS if stamp else 0
+            since = stamp_ms - _REPLAY_SLACK_MS if stamp_ms else 0
             start = (await consumer.offsets_for_times({tp: max(0, since)})).get(tp)
             end = (await consumer.end_offsets([tp]))[tp]
             if start is None:
@@ -108,9 +127,13 @@ class DeadLetterWriter:
             while await consumer.position(tp) < end:
                 for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
                     with contextlib.suppress(ValidationError):
-                        letter = DeadLetter.from_json(record.value)
+                        letter = DeadLetter.from_headers(record.headers or ())
                         if (letter.topic, letter.partition) == origin and letter.offset >= offset:
                             found.add(letter.offset)
         finally:
             await consumer.stop()
         return found
+
+
+def _origin(record: RawRecord) -> RawPartition:
+    return (record.topic, record.partition)

@@ -1,4 +1,9 @@
-"""One error root. Each error says whether retrying can help; messages never hold personal data."""
+"""One error root. Each error says whether retrying can help; messages never hold personal data.
+
+The failure rule (docs/operating.md, "Failure rule"): a failure is about *this event* (it goes to
+the DLQ and the batch goes on) or about *the system* (nothing is acked or rerouted; the batch
+waits with backoff). Only `StorageRejected` and validation rejections are about an event.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +27,23 @@ class BrokerError(ContactstreamError):
 
 
 class StorageError(ContactstreamError):
-    """ClickHouse refused or failed an operation that retrying will not fix."""
+    """ClickHouse failed an operation; `code` is ClickHouse's error code when it gave one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class StorageUnavailable(StorageError):  # noqa: N818 - reads as a state, like aiokafka's errors
-    """ClickHouse is unreachable or overloaded right now; pause and retry."""
+    """ClickHouse cannot store anything right now (down, disk full, read-only, overloaded)."""
 
     retriable = True
+
+
+class StorageRejected(StorageError):  # noqa: N818
+    """ClickHouse refused the values of the rows sent (a constraint, a value out of range):
+    the same rows will be refused again, other rows are fine. The only storage failure about
+    an event rather than the system."""
 
 
 class StorageLocked(StorageError):  # noqa: N818

@@ -7,8 +7,10 @@ exception text might add (ClickHouse and pydantic errors can quote input values)
 from __future__ import annotations
 
 import logging
+import logging.config
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from typing import Any
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -18,6 +20,7 @@ _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
     "warn": logging.WARNING,
+    "warning": logging.WARNING,
     "error": logging.ERROR,
 }
 
@@ -48,11 +51,87 @@ def install_scrubbing() -> None:
     logging.setLogRecordFactory(factory)
 
 
+class Throttle:
+    """At most one line per key per `interval` seconds; counts the lines held back."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[Hashable, float] = {}
+        self._held: dict[Hashable, int] = {}
+
+    def allow(self, key: Hashable) -> int | None:
+        """None: hold this line back. Else the number held back since the last one shown."""
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        if len(self._last) > 10_000:  # keys are bounded in practice; never let them grow
+            self._last.clear()
+        self._last[key] = now
+        return self._held.pop(key, 0)
+
+
+_DIGITS = re.compile(r"\d+")
+# aiokafka logs a coordinator that is still being elected (Kafka error 15) as ERROR, on every
+# first start of a group; it is retried at once and is no failure.
+_TRANSIENT_AT_START = ("Group Coordinator Request failed", "CoordinatorNotAvailable")
+
+
+class RepeatFilter(logging.Filter):
+    """Handler filter: a warning or error repeated with other numbers (a node id, a port, an
+    attempt) is shown once per interval with a count, so a broker outage is a line every 30 s,
+    not a hundred a second."""
+
+    def __init__(self, interval: float = 30.0) -> None:
+        super().__init__()
+        self.throttle = Throttle(interval)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR and all(s in message for s in _TRANSIENT_AT_START):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.levelno, _DIGITS.sub("N", message)[:200])
+        held = self.throttle.allow(key)
+        if held is None:
+            return False
+        if held:
+            record.msg, record.args = f"{message} (repeated {held} times since the last line)", ()
+        return True
+
+
+LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
+
+
+def level_number(level: str) -> int:
+    return _LEVELS.get(level, logging.INFO)
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """One handler, one format, repeats throttled: for logging.config.dictConfig and faust."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"repeats": {"()": RepeatFilter}},
+        "formatters": {"plain": {"format": LOG_FORMAT}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "plain",
+                "filters": ["repeats"],
+            }
+        },
+        "root": {"level": level_number(level), "handlers": ["stderr"]},
+        # aiokafka's INFO is a line per client start (the DLQ replay check starts one per
+        # partition) and its DEBUG one per message; the worker reports Kafka trouble itself.
+        "loggers": {"aiokafka": {"level": max(logging.WARNING, level_number(level))}},
+    }
+
+
 def setup_logging(level: str) -> None:
     install_scrubbing()
-    # The worker logs Kafka trouble (INFO and up); aiokafka's DEBUG is per message and costly.
-    logging.getLogger("aiokafka").setLevel(logging.INFO)
-    logging.basicConfig(
-        level=_LEVELS.get(level, logging.INFO),
-        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
-    )
+    logging.config.dictConfig(logging_config(level))

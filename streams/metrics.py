@@ -6,6 +6,7 @@ ids or anything personal. tests/unit/test_metrics.py checks the label names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -26,6 +27,9 @@ class Metrics(NamedTuple):
     sink_retries: Counter
     event_freshness_seconds: Histogram
     consumer_lag: Gauge
+    consumer_progress_age: Gauge
+    processing_failures: Counter
+    processing_waiting: Gauge
     tombstones_emitted: Counter
     redactions_applied: Counter
     retention_overdue_contacts: Gauge
@@ -84,8 +88,27 @@ class Metrics(NamedTuple):
             ),
             consumer_lag=Gauge(
                 p + "consumer_lag",
-                "Messages behind the partition end",
+                "Messages between the group's committed offset and the partition end (broker)",
                 ["topic", "partition"],
+                registry=registry,
+            ),
+            consumer_progress_age=Gauge(
+                p + "consumer_progress_age_seconds",
+                "Seconds since the group's committed offset last moved while behind "
+                "(0 when caught up)",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            processing_failures=Counter(
+                p + "processing_failures",
+                "Failed attempts of a batch or request that now waits and retries",
+                ["job", "source"],
+                registry=registry,
+            ),
+            processing_waiting=Gauge(
+                p + "processing_waiting",
+                "1 while a job's batch waits for a failed dependency",
+                ["job"],
                 registry=registry,
             ),
             tombstones_emitted=Counter(
@@ -122,3 +145,38 @@ def serve(registry: CollectorRegistry, port: int) -> None:
     """Expose /metrics on 0.0.0.0:port (0 disables)."""
     if port:
         start_http_server(port, registry=registry)
+
+
+def create_series(metrics: Metrics, labels: SeriesLabels) -> None:
+    """Every labelled series exists from the start at 0, so an alert on `increase()` fires on
+    the first failure after a restart and "nothing happened" is a 0, not a missing series."""
+    for channel in labels.channels:
+        for counter in (metrics.events_consumed, metrics.events_accepted, metrics.dlq_writes):
+            counter.labels(channel)
+        for code in labels.rejection_codes:
+            metrics.events_rejected.labels(channel, code)
+        metrics.event_freshness_seconds.labels(channel)
+    for job in labels.jobs:
+        metrics.processing_waiting.labels(job).set(0)
+        for source in labels.failure_sources:
+            metrics.processing_failures.labels(job, source)
+    for table in labels.tables:
+        metrics.sink_batch_rows.labels(table)
+        metrics.sink_insert_seconds.labels(table)
+        metrics.sink_retries.labels(table)
+        for kind in ("system", "rejected"):
+            metrics.sink_insert_failures.labels(table, kind)
+    for reason in labels.redaction_reasons:
+        metrics.tombstones_emitted.labels(reason)
+        metrics.redactions_applied.labels(reason)
+
+
+class SeriesLabels(NamedTuple):
+    """The bounded label values of the worker's series."""
+
+    channels: Sequence[str]
+    rejection_codes: Sequence[str]
+    jobs: Sequence[str]
+    failure_sources: Sequence[str]
+    tables: Sequence[str]
+    redaction_reasons: Sequence[str]

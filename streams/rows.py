@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -15,6 +17,7 @@ EVENT_COLUMNS: tuple[str, ...] = (*_EVENT_FIELDS, "kafka_topic", "kafka_partitio
 PERSONAL_COLUMNS: tuple[str, ...] = tuple(c for c in EVENT_COLUMNS if c in PERSONAL_FIELDS)
 _PERSONAL_INDEXES = tuple(EVENT_COLUMNS.index(c) for c in PERSONAL_COLUMNS)
 _CONTACT_ID = EVENT_COLUMNS.index("contact_id")
+_OCCURRED_AT = EVENT_COLUMNS.index("occurred_at")
 
 
 class Origin(NamedTuple):
@@ -45,3 +48,9 @@ def strip_personal(row: list[Any]) -> list[Any]:
     for index in _PERSONAL_INDEXES:
         stripped[index] = None
     return stripped
+
+
+def event_month(row: Sequence[Any]) -> int:
+    """contact_events' partition of a row: toYYYYMM(occurred_at), occurred_at being UTC."""
+    occurred: datetime = row[_OCCURRED_AT]
+    return occurred.year * 100 + occurred.month

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from schemas.limits import Limits
 from streams.config import Settings
@@ -15,6 +16,8 @@ class Runtime:
     settings: Settings
     store: Store
     metrics: Metrics
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run when the worker stops (closing the clients the agents opened)."""
 
     @property
     def limits(self) -> Limits:

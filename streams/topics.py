@@ -11,6 +11,15 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from streams.config import CHANNELS, Settings
 
 _DAY_MS = 24 * 3600 * 1000
+# A dead letter is its original record plus `contactstream.error.*` headers (well under 2 KB:
+# the reason is at most 1024 characters); this much headroom makes every letter fit.
+DLQ_HEADER_ALLOWANCE = 64 * 1024
+
+
+def dlq_max_message_bytes(settings: Settings) -> int:
+    return settings.raw_max_message_bytes + DLQ_HEADER_ALLOWANCE
+
+
 _TOPIC_ALREADY_EXISTS = 36
 _UNKNOWN_TOPIC = 3
 
@@ -35,11 +44,14 @@ class EnsureReport:
 def declared_topics(settings: Settings) -> list[TopicSpec]:
     """Every topic the pipeline uses. Personal data only ever sits under short time retention."""
     personal = {"cleanup.policy": "delete", "retention.ms": str(settings.raw_retention_ms)}
+    raw = {**personal, "max.message.bytes": str(settings.raw_max_message_bytes)}
+    # The DLQ takes every raw record plus its error headers: a letter can always be written.
+    dlq = {**personal, "max.message.bytes": str(dlq_max_message_bytes(settings))}
     week = {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)}
     parts = settings.raw_partitions
-    specs = [TopicSpec(settings.topic(f"raw.{ch}"), parts, True, personal) for ch in CHANNELS]
+    specs = [TopicSpec(settings.topic(f"raw.{ch}"), parts, True, raw) for ch in CHANNELS]
     specs += [
-        TopicSpec(settings.topic("dlq"), parts, True, personal),
+        TopicSpec(settings.topic("dlq"), parts, True, dlq),
         TopicSpec(
             settings.topic("tombstones"),
             parts,

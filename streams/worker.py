@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import get_args
 
 import faust
 from prometheus_client import CollectorRegistry
 
+from schemas.control import RedactionReason
+from schemas.reasons import PROCESSING_CODES, REJECTION_CODES
 from streams.app import create_app
-from streams.config import Settings
+from streams.config import CHANNELS, Settings
 from streams.errors import ConfigError
-from streams.logs import setup_logging
-from streams.metrics import Metrics, serve
+from streams.logs import logging_config, setup_logging
+from streams.metrics import Metrics, SeriesLabels, create_series, serve
+from streams.retry import FAILURE_SOURCES
 from streams.runtime import Runtime
 from streams.storage.store import Store
 from streams.topics import ensure_topics
@@ -40,6 +44,25 @@ def check_topics(settings: Settings) -> None:
         )
 
 
+class QuietWorker(faust.Worker):
+    """faust's worker without its terminal spinner: at level warn the spinner sets the root
+    logger to DEBUG, so every debug call of faust builds a record (some with message bytes)."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+
+
+def series_labels() -> SeriesLabels:
+    return SeriesLabels(
+        channels=CHANNELS,
+        rejection_codes=(*REJECTION_CODES, *PROCESSING_CODES),
+        jobs=(*(f"normalize.{channel}" for channel in CHANNELS), "redaction", "subjects"),
+        failure_sources=FAILURE_SOURCES,
+        tables=("contact_events",),
+        redaction_reasons=get_args(RedactionReason),
+    )
+
+
 def run_worker(settings: Settings, setup: bool = True) -> None:
     setup_logging(settings.log_level)
     store = Store(settings)
@@ -50,15 +73,23 @@ def run_worker(settings: Settings, setup: bool = True) -> None:
             check_topics(settings)
         registry = CollectorRegistry()
         runtime = Runtime(settings=settings, store=store, metrics=Metrics.create(registry))
+        create_series(runtime.metrics, series_labels())
         serve(registry, settings.metrics_port)
         app = create_app(runtime)
         log.info(
-            "worker starting: kafka=%s clickhouse=%s group=%s",
+            "worker starting: kafka=%s clickhouse=%s group=%s metrics=%s",
             settings.kafka_bootstrap,
             settings.dsn_for_display,
             settings.app_id,
+            f"http://0.0.0.0:{settings.metrics_port}/metrics" if settings.metrics_port else "off",
         )
-        worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+        worker = QuietWorker(
+            app,
+            loglevel=settings.log_level,
+            logging_config=logging_config(settings.log_level),
+            quiet=True,
+            redirect_stdouts=False,
+        )
         worker.execute_from_commandline()
     finally:
         store.close()

@@ -2,6 +2,8 @@
 
 Offsets are acked only after ClickHouse stored the batch and Kafka acknowledged its dead letters,
 in offset order, whole batches at a time (design section 9: take() would ack a failed batch).
+Failures follow the failure rule (docs/operating.md): an event's own fault sends it to the DLQ;
+anything else makes the batch wait and retry, nothing acked, nothing rerouted.
 """
 
 from __future__ import annotations
@@ -9,22 +11,36 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
 from schemas.contact import ContactEvent
 from schemas.normalize import clear_caches
-from schemas.validate import Rejection, parse_events
+from schemas.validate import Rejection, parse_events, too_far_ahead
+from streams.batching import bounded_take
 from streams.config import CHANNELS, Channel
-from streams.dlq import DeadLetterWriter, dead_letter
+from streams.dlq import DeadLetterWriter, Letter, dead_letter
+from streams.lag import BrokerLag
+from streams.records import RawRecord, from_faust
 from streams.retry import until_done
-from streams.rows import EVENT_COLUMNS, Origin, event_row, row_contact_id, strip_personal
+from streams.rows import (
+    EVENT_COLUMNS,
+    Origin,
+    event_month,
+    event_row,
+    row_contact_id,
+    strip_personal,
+)
 from streams.runtime import Runtime
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.storage.queries import redacted_among
 
 log = logging.getLogger(__name__)
+# ClickHouse refuses an insert block over 100 partitions (max_partitions_per_insert_block);
+# contact_events has one per month, so a backfill batch is split into blocks of 50 months.
+MAX_MONTHS_PER_INSERT = 50
 
 
 def batch_token(channel: str, origins: Sequence[Origin]) -> str:
@@ -37,61 +53,83 @@ def batch_token(channel: str, origins: Sequence[Origin]) -> str:
     return f"{channel}|{parts}"
 
 
+def byte_chunks(records: Sequence[RawRecord], max_bytes: int) -> list[Sequence[RawRecord]]:
+    """Consecutive chunks of at most `max_bytes` (a larger record is a chunk of its own)."""
+    chunks: list[Sequence[RawRecord]] = []
+    start, held = 0, 0
+    for index, record in enumerate(records):
+        if held and held + record.size > max_bytes:
+            chunks.append(records[start:index])
+            start, held = index, 0
+        held += record.size
+    if start < len(records):
+        chunks.append(records[start:])
+    return chunks
+
+
 class ChannelNormalizer:
     """The batch logic of one channel's agent; the agent itself only loops and acks."""
 
     def __init__(self, runtime: Runtime, channel: Channel, dead_letters: DeadLetterWriter) -> None:
         self.runtime = runtime
         self.channel = channel
+        self.job = f"normalize.{channel}"
         self.dead_letters = dead_letters
         self.sink = ClickHouseSink(
             runtime.store,
             runtime.metrics,
             "contact_events",
             EVENT_COLUMNS,
-            runtime.settings.sink_retry_max_seconds,
+            partition_key=event_month,
+            max_partitions=MAX_MONTHS_PER_INSERT,
         )
 
-    async def handle(self, events: Sequence[Any]) -> None:
+    async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process one batch until it succeeds; never raises except on cancellation."""
-        self.runtime.metrics.events_consumed.labels(self.channel).inc(len(events))
-        await until_done(
-            lambda: self._process(events),
-            f"batch of {len(events)} {self.channel} events",
-            self.runtime.settings.sink_retry_max_seconds,
-        )
+        self.runtime.metrics.events_consumed.labels(self.channel).inc(len(records))
+        for chunk in byte_chunks(records, self.runtime.settings.sink_batch_max_bytes):
+            await until_done(
+                lambda chunk=chunk: self._process(chunk),  # type: ignore[misc]
+                self.job,
+                self.runtime.settings.sink_retry_max_seconds,
+                self.runtime.metrics,
+            )
 
-    async def _process(self, events: Sequence[Any]) -> None:
-        messages = [event.message for event in events]
-        origins = [Origin(m.topic, m.partition, m.offset) for m in messages]
-        results = parse_events(
-            self.channel, [m.value or b"" for m in messages], self.runtime.limits
+    async def _process(self, records: Sequence[RawRecord]) -> None:
+        origins = [Origin(r.topic, r.partition, r.offset) for r in records]
+        results = parse_events(self.channel, [r.value for r in records], self.runtime.limits)
+        not_after = datetime.now(UTC) + timedelta(
+            seconds=self.runtime.settings.max_future_skew_seconds
         )
-        accepted: list[tuple[ContactEvent, Any]] = []
-        letters = []
-        for result, message in zip(results, messages, strict=True):
+        accepted: list[tuple[ContactEvent, RawRecord]] = []
+        letters: list[Letter] = []
+        for parsed, record in zip(results, records, strict=True):
+            result = (
+                too_far_ahead(parsed, not_after) or parsed
+                if isinstance(parsed, ContactEvent)
+                else parsed
+            )
             if isinstance(result, Rejection):
-                letters.append(dead_letter(message, result.code, result.reason, result.contact_id))
+                letters.append(dead_letter(record, result.code, result.reason, result.contact_id))
             else:
-                accepted.append((result, message))
+                accepted.append((result, record))
         rows = await self._rows(accepted)
         refused = await self.sink.write(rows, batch_token(self.channel, origins))
         for index in refused:
-            _, message = accepted[index]
             letters.append(
                 dead_letter(
-                    message,
+                    accepted[index][1],
                     "storage_rejected",
                     "ClickHouse refused the row",
                     row_contact_id(rows[index]),
                 )
             )
-        skipped = await self.dead_letters.send(letters, messages)
+        skipped = await self.dead_letters.send(letters, records)
         self._observe(accepted, refused, letters, skipped)
 
-    async def _rows(self, accepted: list[tuple[ContactEvent, Any]]) -> list[list[Any]]:
+    async def _rows(self, accepted: list[tuple[ContactEvent, RawRecord]]) -> list[list[Any]]:
         salt = self.runtime.salt
-        rows = [event_row(ev, Origin(m.topic, m.partition, m.offset), salt) for ev, m in accepted]
+        rows = [event_row(ev, Origin(r.topic, r.partition, r.offset), salt) for ev, r in accepted]
         ids = {row_contact_id(row) for row in rows}
         # A late event of an already redacted contact must not bring its personal data back.
         redacted = await self.runtime.store.call(lambda c: redacted_among(c, ids)) if ids else set()
@@ -101,16 +139,16 @@ class ChannelNormalizer:
 
     def _observe(
         self,
-        accepted: list[tuple[ContactEvent, Any]],
+        accepted: list[tuple[ContactEvent, RawRecord]],
         refused: list[int],
-        letters: list[Any],
+        letters: list[Letter],
         skipped: int,
     ) -> None:
         metrics = self.runtime.metrics
         stored = len(accepted) - len(refused)
         metrics.events_accepted.labels(self.channel).inc(stored)
         for letter in letters:
-            metrics.events_rejected.labels(self.channel, letter.error_code).inc()
+            metrics.events_rejected.labels(self.channel, letter.context.error_code).inc()
         metrics.dlq_writes.labels(self.channel).inc(len(letters) - skipped)
         now = time.time()
         histogram = metrics.event_freshness_seconds.labels(self.channel)
@@ -121,36 +159,42 @@ class ChannelNormalizer:
 
 
 def register(app: faust.App, runtime: Runtime) -> None:
-    """One agent per channel topic."""
+    """One agent per channel topic, the broker-side lag reader and the cache purge timer."""
     settings = runtime.settings
     dlq = DeadLetterWriter(
         app.topic(settings.topic("dlq"), key_serializer="raw", value_serializer="raw"),
-        settings.kafka_bootstrap,
+        settings.kafka_client_config(),
         settings.topic("dlq"),
         settings.raw_partitions,
     )
-    lag = LagTracker(app, runtime, {settings.topic(f"raw.{ch}") for ch in CHANNELS})
-    metrics = runtime.metrics
+    lag = BrokerLag(
+        runtime.metrics,
+        settings.kafka_client_config(),
+        settings.app_id,
+        [settings.topic(f"raw.{ch}") for ch in CHANNELS],
+        settings.raw_partitions,
+    )
     for channel in CHANNELS:
-        # Series exist from the start, so "nothing accepted while lagging" alerts can fire.
-        for counter in (metrics.events_consumed, metrics.events_accepted, metrics.dlq_writes):
-            counter.labels(channel)
-        _register_channel(app, runtime, channel, dlq, lag)
+        _register_channel(app, runtime, channel, dlq)
 
     async def refresh_lag() -> None:
-        lag.refresh()
+        await lag.refresh()
 
     async def forget_identifiers() -> None:
         # The normalization caches hold phone numbers and addresses: worker state with personal
         # data (P3). Emptying them every retention interval bounds how long they linger.
         clear_caches()
 
+    async def close_lag_clients() -> None:
+        await lag.close()
+
     app.timer(5.0, name="contactstream.lag")(refresh_lag)
     app.timer(settings.retention_interval_seconds, name="contactstream.forget")(forget_identifiers)
+    runtime.on_shutdown.append(close_lag_clients)
 
 
 def _register_channel(
-    app: faust.App, runtime: Runtime, channel: Channel, dlq: DeadLetterWriter, lag: LagTracker
+    app: faust.App, runtime: Runtime, channel: Channel, dlq: DeadLetterWriter
 ) -> None:
     settings = runtime.settings
     topic = app.topic(
@@ -159,45 +203,15 @@ def _register_channel(
     normalizer = ChannelNormalizer(runtime, channel, dlq)
 
     async def normalize(stream: Any) -> None:
-        async for events in stream.noack_take(
-            settings.sink_batch_max_rows, within=settings.sink_batch_max_seconds
+        async for events in bounded_take(
+            stream,
+            settings.sink_batch_max_rows,
+            settings.sink_batch_max_bytes,
+            settings.sink_batch_max_seconds,
+            lambda event: len(event.message.value or b"") + len(event.message.key or b""),
         ):
-            await normalizer.handle(events)
+            await normalizer.handle([from_faust(event.message) for event in events])
             for event in events:  # in offset order, the whole batch: no gaps to commit past
                 await stream.ack(event)
-            lag.acked(events)
 
     app.agent(topic, name=f"contactstream.normalize.{channel}")(normalize)
-
-
-class LagTracker:
-    """Consumer lag per assigned raw partition: highwater minus the next offset to process.
-
-    Refreshed by a timer as well as after each batch, so a stuck worker shows growing lag, and
-    partitions that moved to another worker drop their series here.
-    """
-
-    def __init__(self, app: faust.App, runtime: Runtime, topics: set[str]) -> None:
-        self.app = app
-        self.gauge = runtime.metrics.consumer_lag
-        self.topics = topics
-        self.next_offset: dict[Any, int] = {}
-        self.shown: set[Any] = set()
-
-    def acked(self, events: Sequence[Any]) -> None:
-        for event in events:
-            self.next_offset[event.message.tp] = event.message.offset + 1
-        self.refresh()
-
-    def refresh(self) -> None:
-        consumer = self.app.consumer
-        assigned = {tp for tp in consumer.assignment() if tp.topic in self.topics}
-        for tp in self.shown - assigned:
-            self.gauge.remove(tp.topic, str(tp.partition))
-            self.next_offset.pop(tp, None)
-        self.shown &= assigned
-        for tp in assigned:
-            highwater, position = consumer.highwater(tp), self.next_offset.get(tp)
-            if highwater is not None and position is not None:
-                self.gauge.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
-                self.shown.add(tp)

@@ -48,8 +48,9 @@ class Redactor:
         """Redact the contacts of these tombstones; retry until done. Returns contacts redacted."""
         return await until_done(
             lambda: self._process(latest_tombstones(values)),
-            f"redaction of {len(values)} tombstones",
+            "redaction",
             self.runtime.settings.sink_retry_max_seconds,
+            self.runtime.metrics,
         )
 
     async def _process(self, tombstones: dict[str, Tombstone]) -> int:

@@ -45,8 +45,9 @@ class SubjectRequests:
             return
         await until_done(
             lambda: self._execute(request),
-            f"subject request {request.request_id}",
+            "subjects",
             self.runtime.settings.sink_retry_max_seconds,
+            self.runtime.metrics,
         )
 
     async def _execute(self, request: SubjectRequest) -> None:

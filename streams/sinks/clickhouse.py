@@ -1,24 +1,45 @@
-"""Write a batch of rows to ClickHouse exactly once in effect.
+"""Write a batch of rows to ClickHouse exactly once in effect, following the failure rule.
 
-- Retriable failures (ClickHouse down, overloaded): wait with capped exponential backoff and try
-  again with the same deduplication token, for as long as it takes. The caller has not acked the
-  batch, so faust's backpressure stops fetching meanwhile and nothing is lost.
-- Non-retriable failures: bisect the batch to isolate the rows ClickHouse refuses; they are
-  returned to the caller for the DLQ, the rest are stored.
+- Rows are inserted in blocks that each touch at most `max_partitions` partitions of the table
+  (ClickHouse refuses a block over `max_partitions_per_insert_block`, 100 by default, however
+  often it is retried), each block with its own deterministic deduplication token.
+- ClickHouse refusing the values (StorageRejected): the block is bisected to isolate the rows it
+  refuses; they are returned for the DLQ, the rest are stored.
+- Anything else (down, disk full, read-only, permissions, limits) is about the system: it is
+  raised, so the caller's batch waits and is retried whole, with the same tokens; nothing is
+  rerouted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from streams.errors import StorageError, StorageUnavailable
+from streams.errors import StorageError, StorageRejected
 from streams.metrics import Metrics
 from streams.storage.store import Store, insert_rows
 
 log = logging.getLogger(__name__)
+PartitionKey = Callable[[Sequence[Any]], Hashable]
+
+
+def partition_blocks(
+    rows: Sequence[Sequence[Any]], key: PartitionKey | None, max_partitions: int
+) -> list[list[int]]:
+    """Row indexes grouped so no group spans more than `max_partitions` partition keys; row
+    order is kept inside a group, and the same rows always give the same groups."""
+    if key is None or not rows:
+        return [list(range(len(rows)))]
+    keys = [key(row) for row in rows]
+    ordered = sorted(set(keys), key=repr)
+    if len(ordered) <= max_partitions:
+        return [list(range(len(rows)))]
+    group_of = {k: i // max_partitions for i, k in enumerate(ordered)}
+    groups: list[list[int]] = [[] for _ in range(group_of[ordered[-1]] + 1)]
+    for index, k in enumerate(keys):
+        groups[group_of[k]].append(index)
+    return groups
 
 
 class ClickHouseSink:
@@ -28,24 +49,34 @@ class ClickHouseSink:
         metrics: Metrics,
         table: str,
         columns: Sequence[str],
-        retry_max_seconds: float = 30.0,
+        partition_key: PartitionKey | None = None,
+        max_partitions: int = 50,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.table = table
         self.columns = tuple(columns)
-        self.retry_max_seconds = retry_max_seconds
+        self.partition_key = partition_key
+        self.max_partitions = max_partitions
 
     async def write(self, rows: list[list[Any]], token: str) -> list[int]:
-        """Store `rows`; return the indexes of rows ClickHouse refused for good."""
+        """Store `rows`; return the indexes of rows ClickHouse refused for their values.
+
+        Raises StorageError (and anything else) when the system cannot store now."""
         if not rows:
             return []
-        return await self._write_part(rows, 0, token)
+        blocks = partition_blocks(rows, self.partition_key, self.max_partitions)
+        refused: list[int] = []
+        for number, indexes in enumerate(blocks):
+            block_token = token if len(blocks) == 1 else f"{token}#{number}"
+            block = [rows[i] for i in indexes]
+            refused += [indexes[i] for i in await self._write_part(block, 0, block_token)]
+        return sorted(refused)
 
     async def _write_part(self, rows: list[list[Any]], base: int, token: str) -> list[int]:
         try:
-            await self._insert_with_retry(rows, token)
-        except StorageError as exc:
+            await self._insert(rows, token)
+        except StorageRejected as exc:
             self.metrics.sink_insert_failures.labels(self.table, "rejected").inc()
             if len(rows) == 1:
                 log.warning("ClickHouse refused a row of %s: %s", self.table, exc)
@@ -56,26 +87,16 @@ class ClickHouseSink:
             return left + right
         return []
 
-    async def _insert_with_retry(self, rows: list[list[Any]], token: str) -> None:
-        delay = 0.2
-        while True:
-            try:
-                seconds = await self.store.call(
-                    lambda client: insert_rows(client, self.table, self.columns, rows, token)
-                )
-            except StorageUnavailable as exc:
-                self.metrics.sink_insert_failures.labels(self.table, "retriable").inc()
-                self.metrics.sink_retries.labels(self.table).inc()
-                log.warning(
-                    "insert of %d rows into %s paused: %s; retrying in %.1fs",
-                    len(rows),
-                    self.table,
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max_seconds)
-                continue
-            self.metrics.sink_batch_rows.labels(self.table).observe(len(rows))
-            self.metrics.sink_insert_seconds.labels(self.table).observe(seconds)
-            return
+    async def _insert(self, rows: list[list[Any]], token: str) -> None:
+        try:
+            seconds = await self.store.call(
+                lambda client: insert_rows(client, self.table, self.columns, rows, token)
+            )
+        except StorageRejected:
+            raise
+        except StorageError:
+            self.metrics.sink_insert_failures.labels(self.table, "system").inc()
+            self.metrics.sink_retries.labels(self.table).inc()
+            raise
+        self.metrics.sink_batch_rows.labels(self.table).observe(len(rows))
+        self.metrics.sink_insert_seconds.labels(self.table).observe(seconds)

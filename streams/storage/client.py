@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,17 +19,19 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import (
     DatabaseError,
+    DataError,
     OperationalError,
     ProgrammingError,
 )
 
 from streams.config import Settings
-from streams.errors import StorageError, StorageLocked, StorageUnavailable
+from streams.errors import StorageError, StorageLocked, StorageRejected, StorageUnavailable
+from streams.storage.failures import KNOWN_CODES, failure_kind
 
-# ClickHouse error codes worth retrying: overload, timeouts, too many parts, memory, shutdown.
-RETRIABLE_CODES = frozenset({3, 159, 160, 164, 202, 209, 210, 241, 252, 285, 319, 425, 439, 999})
 _UNKNOWN_DATABASE = "UNKNOWN_DATABASE"
-_CODE = re.compile(r"Code: (\d+)\.?(?:.*?\(([A-Z_]+)\))?", re.DOTALL)
+_CODE = re.compile(r"Code: (\d+)\.")
+_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,63}")
+_LAST_NAME = re.compile(r"\(([A-Z][A-Z0-9_]{2,63})\)\s*$")
 
 
 @contextmanager
@@ -71,23 +74,70 @@ def open_client(settings: Settings, database: str | None = None) -> Client:
 
 
 def classify(exc: BaseException, settings: Settings | None = None) -> StorageError:
-    """Turn a driver exception into our error, keeping only codes (no data, no server text)."""
+    """Turn a driver exception into our error, keeping only codes (no data, no server text).
+
+    The kind follows the failure rule (streams.storage.failures): refused values ->
+    StorageRejected, a wrong statement or deployment -> StorageError, anything else ->
+    StorageUnavailable (wait and retry).
+    """
     if isinstance(exc, StorageError):
         return exc
     text = str(exc)
     if "EmbeddedServer" in text or "already initialized with path" in text:
-        where = _chdb_path(settings) if settings else "the chDB directory"
-        return StorageLocked(
-            f"{where} is in use by another process (a running worker holds it); "
-            "stop that process or point CONTACTSTREAM_CLICKHOUSE_DSN at a ClickHouse server"
-        )
-    match = _CODE.search(text)
-    code = int(match.group(1)) if match else None
-    name = match.group(2) if match and match.group(2) else type(exc).__name__
+        return _open_failure(settings)
+    code, name = _code_and_name(exc, text)
     label = f"ClickHouse error {code} {name}" if code is not None else name
-    if code in RETRIABLE_CODES or (code is None and _is_connection_error(exc)):
-        return StorageUnavailable(f"{label}: ClickHouse is unavailable, will retry")
-    return StorageError(f"{label}: ClickHouse refused the operation")
+    if code is None and isinstance(exc, DataError | OverflowError | struct.error):
+        return StorageRejected(f"{label}: the client could not encode the values", None)
+    kind = failure_kind(code)
+    if kind == "event":
+        return StorageRejected(f"{label}: ClickHouse refused the values", code)
+    if kind == "operation" or (code is None and not _is_connection_error(exc)):
+        return StorageError(f"{label}: ClickHouse refused the operation", code)
+    return StorageUnavailable(f"{label}: ClickHouse cannot store now", code)
+
+
+def _code_and_name(exc: BaseException, text: str) -> tuple[int | None, str]:
+    """ClickHouse's code and name: from the driver's fields, else the text's *last* (NAME)
+    (an earlier one may be quoted data, e.g. a constraint error lists the row's values)."""
+    code = getattr(exc, "code", None)
+    if not isinstance(code, int):
+        match = _CODE.search(text)
+        code = int(match.group(1)) if match else None
+    name = KNOWN_CODES.get(code) if code is not None else None
+    name = name or getattr(exc, "name", None)
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        found = _LAST_NAME.search(text)
+        name = found.group(1) if found and code is not None else type(exc).__name__
+    return code, name
+
+
+def _open_failure(settings: Settings | None) -> StorageError:
+    """chDB says the same thing for a directory another process holds and one it cannot write."""
+    path = Path(_chdb_path(settings)) if settings else None
+    where = str(path) if path else "the chDB directory"
+    if path is not None and not _writable(path):
+        return StorageError(
+            f"{where} is not writable by this process (permissions or a read-only file "
+            "system); fix its ownership or point CONTACTSTREAM_DATA_DIR elsewhere"
+        )
+    return StorageLocked(
+        f"{where} is in use by another process (a running worker holds it); "
+        "stop that process or point CONTACTSTREAM_CLICKHOUSE_DSN at a ClickHouse server"
+    )
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process can create files in `path` (or in its nearest existing parent)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    probe = path / f".contactstream-write-probe-{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        return False
+    return True
 
 
 def _is_connection_error(exc: BaseException) -> bool:

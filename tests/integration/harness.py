@@ -44,15 +44,16 @@ def worker_env(bootstrap: str, name: str, state: Path, **extra: str) -> dict[str
 class WorkerProcess:
     """`python -m streams worker` with its output captured to a log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.env = env
         self.log_path = log_path
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams", "worker"],
+                [sys.executable, "-m", "streams", "worker", *self.args],
                 cwd=REPO,
                 env={**os.environ, **self.env},
                 stdout=log,

@@ -44,14 +44,18 @@ async def _check_final_state(
     assert [tuple(row) for row in merged] == expected, "merged fields as expected"
     assert counts == [[len(traffic.event_ids), len(traffic.event_ids)]], "each event stored once"
 
-    letters = [DeadLetter.from_json(r.value) for r in await read_all(bootstrap, f"{prefix}.dlq")]
-    by_payload = {letter.original: letter for letter in letters}
+    records = await read_all(bootstrap, f"{prefix}.dlq")
+    letters = [DeadLetter.from_headers(r.headers) for r in records]
+    by_payload = {r.value: letter for r, letter in zip(records, letters, strict=True)}
     assert len(by_payload) == len(traffic.invalid), "every invalid event in the DLQ"
     for payload, code in traffic.invalid.items():
-        letter = by_payload[payload]
+        letter = by_payload[payload]  # the value is the original, byte for byte
         assert letter.error_code == code
         assert letter.topic.startswith(f"{prefix}.raw.")
         assert letter.offset >= 0
+    for record, letter in zip(records, letters, strict=True):
+        assert record.partition == letter.partition, "a letter goes to its origin's partition"
+        assert letter.timestamp is not None
     assert len(letters) == len(traffic.invalid), "and none twice"
 
     consumed = sum((await committed(bootstrap, env["CONTACTSTREAM_APP_ID"])).values())

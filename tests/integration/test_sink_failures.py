@@ -1,13 +1,14 @@
-"""The ClickHouse sink against the real engine with faults injected in front of it: retriable
-failures pause and retry without loss or duplicates; refused rows are isolated, not dropped."""
+"""The ClickHouse sink against the real engine: a retried batch is stored once, a batch spanning
+more monthly partitions than one insert may is split, and rows whose values ClickHouse refuses
+(a real CHECK constraint, code 469) are isolated, not dropped. System faults from the real
+engine (full disk, read-only directory) are in test_failure_rule.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from clickhouse_connect.driver.client import Client
 from prometheus_client import CollectorRegistry
 
 from streams.config import Settings
@@ -15,23 +16,6 @@ from streams.errors import StorageUnavailable
 from streams.metrics import Metrics
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.storage.store import Store
-
-T = TypeVar("T")
-
-
-class OutageStore(Store):
-    """A real Store whose next `outages` calls fail as if ClickHouse were down."""
-
-    def __init__(self, settings: Settings, outages: int) -> None:
-        super().__init__(settings)
-        self.outages = outages
-
-    async def call(self, job: Callable[[Client], T]) -> T:
-        if self.outages > 0:
-            self.outages -= 1
-            raise StorageUnavailable("ClickHouse error 210 NETWORK_ERROR: injected outage")
-        return await super().call(job)
-
 
 REGISTRY = CollectorRegistry()
 
@@ -45,22 +29,46 @@ def _count(store: Store, sql: str) -> Any:
     return store.call_sync(lambda c: c.query(sql).result_rows[0][0])
 
 
-async def test_outage_pauses_then_stores_once(chdb_settings: Settings, metrics: Metrics) -> None:
-    store = OutageStore(chdb_settings, outages=0)
+async def test_a_retried_batch_is_stored_once(chdb_settings: Settings, metrics: Metrics) -> None:
+    store = Store(chdb_settings)
     store.call_sync(
         lambda c: c.command(
             "CREATE TABLE t (n UInt64) ENGINE = MergeTree ORDER BY n "
             "SETTINGS non_replicated_deduplication_window = 100"
         )
     )
-    sink = ClickHouseSink(store, metrics, "t", ["n"], retry_max_seconds=0.2)
+    sink = ClickHouseSink(store, metrics, "t", ["n"])
     rows = [[n] for n in range(1000)]
-    store.outages = 3
     assert await sink.write(rows, "raw.sms|0:0-999") == []
-    assert REGISTRY.get_sample_value("contactstream_sink_retries_total", {"table": "t"}) == 3
     # The same batch again (a crash after the insert, before the commit): stored once.
     assert await sink.write(rows, "raw.sms|0:0-999") == []
     assert _count(store, "SELECT count() FROM t") == 1000
+    store.close()
+
+
+async def test_years_of_months_are_split_into_allowed_inserts(
+    chdb_settings: Settings, metrics: Metrics
+) -> None:
+    store = Store(chdb_settings)
+    store.call_sync(
+        lambda c: c.command(
+            # Deduplication remembers one id per part: one per month and block here (the
+            # product's contact_events keeps 10,000).
+            "CREATE TABLE months (at DateTime64(3, 'UTC'), n UInt64) ENGINE = MergeTree "
+            "PARTITION BY toYYYYMM(at) ORDER BY n "
+            "SETTINGS non_replicated_deduplication_window = 1000"
+        )
+    )
+    rows = [[datetime(2016 + i // 12 % 9, i % 12 + 1, 15, tzinfo=UTC), i] for i in range(324)]
+    whole = ClickHouseSink(store, metrics, "months", ["at", "n"])
+    with pytest.raises(StorageUnavailable, match="252 TOO_MANY_PARTS"):  # the engine's limit
+        await whole.write(rows, "one-block")
+    month = lambda row: (row[0].year, row[0].month)  # noqa: E731
+    split = ClickHouseSink(store, metrics, "months", ["at", "n"], month, max_partitions=50)
+    assert await split.write(rows, "split") == []
+    assert await split.write(rows, "split") == []  # the retry of every block is dropped
+    assert _count(store, "SELECT count() FROM months") == 324
+    assert _count(store, "SELECT uniqExact(_partition_id) FROM months") == 108
     store.close()
 
 

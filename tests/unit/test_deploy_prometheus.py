@@ -108,9 +108,10 @@ def test_required_alerts_exist_and_each_is_tested_firing_and_documented() -> Non
     required = {
         "ContactstreamWorkerDown": "up",
         "ContactstreamConsumerLagGrowing": "contactstream_consumer_lag",
-        "ContactstreamNoProgress": "contactstream_events_accepted_total",
-        "ContactstreamDeadLettersAboveNormal": "contactstream_dlq_writes_total",
-        "ContactstreamInsertsFailing": "contactstream_sink_insert_failures_total",
+        "ContactstreamNoProgress": "contactstream_consumer_progress_age_seconds",
+        "ContactstreamBatchesWaiting": "contactstream_processing_waiting",
+        "ContactstreamDeadLettersAboveNormal": "contactstream_events_rejected_total",
+        "ContactstreamRowsRefusedByClickHouse": 'code="storage_rejected"',
         "ContactstreamRetentionOverdue": "contactstream_retention_overdue_contacts",
         "ContactstreamRetentionRunStale": "contactstream_retention_last_success_timestamp_seconds",
     }

@@ -21,7 +21,7 @@ OPERATING_MD = REPO / "docs" / "operating.md"
 
 # Labels hold bounded values only (DESIGN P6: nothing personal in metric labels).
 BOUNDED_LABELS = frozenset({"channel", "code", "table", "kind", "topic", "partition", "reason",
-                            "status"})
+                            "status", "job", "source"})
 _SUFFIXES = {
     "counter": ("_total", "_created"),
     "gauge": ("",),

@@ -3,7 +3,6 @@ letters and recording deletions."""
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import (
+    DLQ_HEADER_PREFIX,
     Correction,
     DeadLetter,
     RecordingDeletion,
@@ -130,31 +130,29 @@ def test_subject_results_round_trip() -> None:
         SubjectResult(request_id="r", kind="access", status="maybe", contacts=0, completed_at=NOW)  # type: ignore[arg-type]
 
 
-def test_dead_letters_keep_the_original_bytes_as_standard_base64() -> None:
-    original = b'\xff\xfe{"caller_phone": "+358501234567"}\x00>?'
+def test_a_dead_letter_context_travels_as_text_headers() -> None:
     letter = DeadLetter(
-        original=original,
         topic="contacts.raw.phone",
         partition=3,
         offset=1234,
-        key="c-1",
+        timestamp=1_747_033_080_000,
         contact_id="c-1",
         error_code="invalid_json",
         reason="payload is not valid UTF-8 JSON",
         failed_at=NOW,
     )
-    document = orjson.loads(letter.to_json())
-    assert document["original"] == base64.b64encode(original).decode()
-    assert "+358501234567" not in letter.to_json().decode()
-    back = DeadLetter.from_json(letter.to_json())
-    assert back == letter
-    assert back.original == original
-    assert personal_fields(DeadLetter) == {"original"}
-    assert "+358501234567" not in repr(letter)
+    headers = letter.headers()
+    assert all(name.startswith(DLQ_HEADER_PREFIX) for name, _ in headers)
+    assert dict(headers)["contactstream.error.offset"] == b"1234"
+    assert DeadLetter.from_headers([("traceparent", b"00-ab"), *headers]) == letter
+    assert personal_fields(DeadLetter) == set()  # the personal bytes are the record's own
+    # A header model validates like any other message: the JSON Schema is exact.
+    document = {name: value.decode() for name, value in headers}
+    assert DeadLetter.model_validate_json(orjson.dumps(document)) == letter
     with pytest.raises(ValidationError):
-        DeadLetter.from_json(orjson.dumps({**document, "original": "not base64!"}))
+        DeadLetter.from_headers([*headers, ("contactstream.error.partition", b"-1")])
     with pytest.raises(ValidationError):
-        DeadLetter.model_validate({**document, "partition": -1})
+        DeadLetter.from_headers([(n, v) for n, v in headers if not n.endswith("error_code")])
 
 
 def test_a_dead_letter_records_a_rejection() -> None:
@@ -162,16 +160,16 @@ def test_a_dead_letter_records_a_rejection() -> None:
     rejection = parse_event("sms", payload)
     assert isinstance(rejection, Rejection)
     letter = DeadLetter.from_rejection(
-        rejection, original=payload, topic="contacts.raw.sms", partition=0, offset=7, key="c-1"
+        rejection, topic="contacts.raw.sms", partition=0, offset=7, timestamp=5
     )
     assert (letter.contact_id, letter.error_code) == ("c-1", "missing_field")
     assert letter.reason == rejection.reason
     assert letter.failed_at.tzinfo is UTC
-    assert letter.original == payload
-    long_key = DeadLetter.from_rejection(
-        rejection, original=b"", topic="t", partition=0, offset=0, key="k" * 5000, failed_at=NOW
+    without_time = DeadLetter.from_rejection(
+        rejection, topic="t", partition=0, offset=0, failed_at=NOW
     )
-    assert long_key.failed_at == NOW
+    assert (without_time.timestamp, without_time.failed_at) == (None, NOW)
+    assert "contactstream.error.timestamp" not in dict(without_time.headers())
 
 
 def test_recording_deletions_round_trip() -> None:

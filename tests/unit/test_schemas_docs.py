@@ -51,8 +51,9 @@ def test_every_channel_and_step_has_an_example() -> None:
 
 def test_the_dead_letter_example_is_what_the_pipeline_would_write() -> None:
     [(_, payload)] = [example for example in examples() if example[0] == "dlq"]
-    letter = DeadLetter.from_json(payload)
-    rejection = parse_event(letter.topic.rsplit(".", 1)[-1], letter.original)
+    letter = DeadLetter.model_validate_json(payload)
+    [original] = re.findall(r"^```text dlq-value\n(.*?)\n```$", GUIDE.read_text("utf-8"), re.M)
+    rejection = parse_event(letter.topic.rsplit(".", 1)[-1], original.encode())
     assert isinstance(rejection, Rejection)
     assert (rejection.code, rejection.reason) == (letter.error_code, letter.reason)
     assert rejection.contact_id == letter.contact_id
