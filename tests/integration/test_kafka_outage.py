@@ -45,6 +45,11 @@ async def test_broker_outage_pauses_and_resumes_without_loss(
             await produce(bootstrap, unique_name, traffic.messages[half:])
             await wait_caught_up(bootstrap, group, topics, 240, worker)
             worker.stop()
-        await _check_final_state(bootstrap, unique_name, env, traffic, worker.log_text())
+        log_text = worker.log_text()
+        await _check_final_state(bootstrap, unique_name, env, traffic, log_text)
+        # Log hygiene while the broker was down: repeats are throttled, no client left unclosed.
+        assert "Unclosed" not in log_text
+        noisy = [line for line in log_text.splitlines() if " WARNING " in line or " ERROR " in line]
+        assert len(noisy) <= 60, f"{len(noisy)} warning/error lines for an 8 s outage"
     finally:
         await asyncio.to_thread(broker.stop)
