@@ -25,6 +25,10 @@ from schemas.types import (
 from schemas.validate import Rejection
 
 RedactionReason = Literal["retention", "erasure"]
+RequestId = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
+"""A subject request's id: a lowercase UUID (it names the export file, so nothing else)."""
 RequestKind = Literal["access", "portability", "erasure", "rectification"]
 Detail = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
 ErrorCode = Annotated[str, Field(min_length=1, max_length=64)]
@@ -65,9 +69,12 @@ class Correction(JsonModel):
 
 
 class SubjectRequest(JsonModel):
-    """A verified data-subject request (DESIGN P5) naming the subject by phone or email."""
+    """A verified data-subject request (DESIGN P5) naming the subject by phone or email.
 
-    request_id: Identifier
+    Workers execute only requests signed by the DPO tool (header `contactstream.signature`:
+    Ed25519 over the exact value bytes) that have not expired and were not executed before."""
+
+    request_id: RequestId
     kind: RequestKind
     phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL, repr=False)
     email: EmailAddress | None = Field(None, json_schema_extra=PERSONAL, repr=False)
@@ -75,7 +82,11 @@ class SubjectRequest(JsonModel):
     """Required when kind is rectification, refused otherwise."""
     verified_by: Identifier
     """Who verified the requester's identity (outside this system)."""
+    verified_at: UtcDatetime
+    """When the identity was verified."""
     requested_at: UtcDatetime
+    expires_at: UtcDatetime
+    """After this the request is refused (the DPO tool sets 24 h after requested_at)."""
 
     @model_validator(mode="after")
     def _check_shape(self) -> Self:
@@ -87,15 +98,20 @@ class SubjectRequest(JsonModel):
             raise PydanticCustomError("missing_field", "'correction' is required for rectification")
         if self.kind != "rectification" and self.correction is not None:
             raise PydanticCustomError("invalid_field", "'correction' is only for rectification")
+        if not self.verified_at <= self.requested_at < self.expires_at:
+            raise PydanticCustomError(
+                "time_order", "verified_at <= requested_at < expires_at is required"
+            )
         return self
 
 
 class SubjectResult(JsonModel):
     """Outcome of a SubjectRequest; the identifier is deliberately not repeated."""
 
-    request_id: Identifier
-    kind: RequestKind
-    status: Literal["done", "failed"]
+    request_id: RequestId
+    kind: RequestKind | None
+    """None when a rejected request's kind could not be read."""
+    status: Literal["done", "failed", "rejected"]
     contacts: int = Field(ge=0)
     """How many contacts the request touched."""
     export_path: str | None = Field(None, max_length=1024)

@@ -300,6 +300,24 @@ def worker(setup: bool) -> None:
     run_worker(settings(), setup=setup)
 
 
+@app.group("keys")
+def keys() -> None:
+    """Signing keys of data-subject requests."""
+
+
+@keys.command("generate")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def keys_generate(directory: Path) -> None:
+    """Make an Ed25519 pair in DIRECTORY: the private key (mode 0600) is the DPO tool's
+    CONTACTSTREAM_DPO_SIGNING_KEY_FILE, the public one every worker's
+    CONTACTSTREAM_DPO_VERIFY_KEY_FILE."""
+    from streams.signing import generate_key_pair
+
+    private, public = generate_key_pair(directory)
+    click.echo(f"signing key (secret, the DPO tool's): {private}")
+    click.echo(f"verify key (for the workers): {public}")
+
+
 app.add_command(retention)
 app.add_command(subject)
 

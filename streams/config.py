@@ -5,10 +5,10 @@ No other module reads os.environ; they take a `Settings` (or the values they nee
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +18,7 @@ from schemas import CHANNELS, Channel
 __all__ = ["CHANNELS", "Channel", "Settings", "broker_urls", "redact_dsn"]
 
 DEFAULT_DATA_DIR = Path(".contactstream")
+PLACEHOLDER_SALT = "change-me-in-production"
 
 
 class Settings(BaseSettings):
@@ -68,7 +69,19 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(60.0, gt=0)
     retention_batch_size: int = Field(10_000, ge=1, le=100_000)
     subject_key_salt: SecretStr = Field(
-        SecretStr("change-me-in-production"), description="Salt of the repeat-contact key"
+        SecretStr(PLACEHOLDER_SALT), description="Salt of the repeat-contact key (a secret)"
+    )
+    mode: Literal["production", "dev"] = Field(
+        "production", description="dev allows the placeholder salt and a generated DPO key"
+    )
+    dpo_verify_key_file: Path | None = Field(
+        None, description="Ed25519 public key (PEM) the worker checks subject requests with"
+    )
+    dpo_signing_key_file: Path | None = Field(
+        None, description="Ed25519 private key (PEM) the subject command signs requests with"
+    )
+    subject_request_ttl_seconds: float = Field(
+        86_400.0, gt=0, le=30 * 86_400, description="A subject request expires after this"
     )
     exports_dir: Path | None = Field(None, description="Subject exports; default data_dir/exports")
 
@@ -78,8 +91,13 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(1, ge=1, le=16, description="3 in production")
 
     metrics_port: int = Field(9464, ge=0, le=65535, description="0 disables the HTTP endpoint")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address /metrics listens on (0.0.0.0 inside a container)"
+    )
 
-    @field_validator("data_dir", "exports_dir", "jar_cache")
+    @field_validator(
+        "data_dir", "exports_dir", "jar_cache", "dpo_verify_key_file", "dpo_signing_key_file"
+    )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
@@ -95,6 +113,15 @@ class Settings(BaseSettings):
     def dsn_for_display(self) -> str:
         """The DSN with any password replaced, safe for logs and messages."""
         return redact_dsn(self.dsn)
+
+    @property
+    def uses_placeholder_salt(self) -> bool:
+        return self.subject_key_salt.get_secret_value() == PLACEHOLDER_SALT
+
+    @property
+    def keys_path(self) -> Path:
+        """Where dev mode keeps its generated DPO key pair."""
+        return self.data_dir / "keys"
 
     @property
     def is_embedded(self) -> bool:
@@ -117,15 +144,24 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.{name}"
 
 
+_SAFE_USER = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 def redact_dsn(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """The DSN without its secrets, for logs and messages; it can never leak a password.
+
+    Anything between '://' and the *last* '@' is credentials (a password may hold '@', '/',
+    '#' or '?'): only a plain user name is kept. The query string (which may carry a password)
+    is dropped. What does not look like 'scheme://...' is masked whole."""
+    scheme, separator, rest = dsn.partition("://")
+    if not separator or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+        return "***"
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
+        rest = f"{user}:***@{rest}" if _SAFE_USER.fullmatch(user) else f"***@{rest}"
+    location, query, _ = rest.partition("?")
+    return f"{scheme}://{location}{'?***' if query else ''}"
 
 
 def broker_urls(bootstrap: str) -> list[str]:

@@ -105,6 +105,8 @@ class Demo:
             "CONTACTSTREAM_DATA_DIR": str(s.data_dir),
             "CONTACTSTREAM_RETENTION_INTERVAL_SECONDS": "5",
             "CONTACTSTREAM_SINK_BATCH_MAX_SECONDS": "0.5",
+            # The demo is a test run: placeholder salt and a generated DPO key pair are fine.
+            "CONTACTSTREAM_MODE": "dev",
         }
         s.data_dir.mkdir(parents=True, exist_ok=True)
         log = (s.data_dir / f"{self.run_id}-worker.log").open("ab")

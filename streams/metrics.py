@@ -141,10 +141,10 @@ class Metrics(NamedTuple):
         )
 
 
-def serve(registry: CollectorRegistry, port: int) -> None:
-    """Expose /metrics on 0.0.0.0:port (0 disables)."""
+def serve(registry: CollectorRegistry, host: str, port: int) -> None:
+    """Expose /metrics on host:port (port 0 disables)."""
     if port:
-        start_http_server(port, registry=registry)
+        start_http_server(port, addr=host, registry=registry)
 
 
 def create_series(metrics: Metrics, labels: SeriesLabels) -> None:

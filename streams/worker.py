@@ -18,6 +18,7 @@ from streams.logs import logging_config, setup_logging
 from streams.metrics import Metrics, SeriesLabels, create_series, serve
 from streams.retry import FAILURE_SOURCES
 from streams.runtime import Runtime
+from streams.signing import verify_key
 from streams.storage.store import Store
 from streams.topics import ensure_topics
 
@@ -63,7 +64,19 @@ def series_labels() -> SeriesLabels:
     )
 
 
+def check_secrets(settings: Settings) -> None:
+    """Production refuses the placeholder salt (a known salt lets anyone reverse subject keys by
+    trying every phone number) and needs the DPO's public key; dev mode allows both."""
+    if settings.uses_placeholder_salt and settings.mode != "dev":
+        raise ConfigError(
+            "CONTACTSTREAM_SUBJECT_KEY_SALT is the placeholder; set a long random secret "
+            "(or CONTACTSTREAM_MODE=dev on a test machine)"
+        )
+    verify_key(settings)
+
+
 def run_worker(settings: Settings, setup: bool = True) -> None:
+    check_secrets(settings)
     setup_logging(settings.log_level)
     store = Store(settings)
     try:
@@ -74,14 +87,16 @@ def run_worker(settings: Settings, setup: bool = True) -> None:
         registry = CollectorRegistry()
         runtime = Runtime(settings=settings, store=store, metrics=Metrics.create(registry))
         create_series(runtime.metrics, series_labels())
-        serve(registry, settings.metrics_port)
+        serve(registry, settings.metrics_host, settings.metrics_port)
         app = create_app(runtime)
         log.info(
             "worker starting: kafka=%s clickhouse=%s group=%s metrics=%s",
             settings.kafka_bootstrap,
             settings.dsn_for_display,
             settings.app_id,
-            f"http://0.0.0.0:{settings.metrics_port}/metrics" if settings.metrics_port else "off",
+            f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+            if settings.metrics_port
+            else "off",
         )
         worker = QuietWorker(
             app,

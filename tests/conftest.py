@@ -15,6 +15,9 @@ from streams.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "streams"]
+# Tests run on a test machine: the placeholder salt and a generated DPO key pair are allowed
+# (production refuses both; tests/unit/test_cli.py checks that).
+os.environ.setdefault("CONTACTSTREAM_MODE", "dev")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,18 +7,21 @@ without the subject's identifier, and answered on the results topic.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import orjson
-from pydantic import ValidationError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from schemas.contact import subject_key
-from schemas.control import SubjectRequest, SubjectResult, Tombstone
+from schemas.control import RequestKind, SubjectRequest, SubjectResult, Tombstone
+from streams.authorize import Refusal, authorize
+from streams.exports import export_file, write_private
+from streams.records import RawRecord, from_faust
 from streams.retry import until_done
 from streams.runtime import Runtime
+from streams.signing import verify_key
 from streams.storage.subjects import (
     audit_request,
     export_data,
@@ -31,31 +34,48 @@ log = logging.getLogger(__name__)
 
 
 class SubjectRequests:
-    def __init__(self, runtime: Runtime, tombstones: Any, results: Any) -> None:
+    def __init__(
+        self, runtime: Runtime, tombstones: Any, results: Any, key: Ed25519PublicKey
+    ) -> None:
         self.runtime = runtime
         self.tombstones = tombstones
         self.results = results
+        self.key = key
 
-    async def handle(self, value: bytes) -> None:
-        """Execute one request until it succeeds; a malformed request is logged and dropped."""
-        try:
-            request = SubjectRequest.from_json(value)
-        except ValidationError:
-            log.warning("ignored a subject request that does not validate")
-            return
+    async def handle(self, record: RawRecord) -> None:
+        """Execute one authorized request until it succeeds; refuse (and audit) the rest."""
+        verdict = authorize(record.value, record.headers, self.key, datetime.now(UTC))
+        job = (
+            (lambda: self._refuse(verdict, record.offset))
+            if isinstance(verdict, Refusal)
+            else (lambda: self._execute(verdict, record.offset))
+        )
         await until_done(
-            lambda: self._execute(request),
-            "subjects",
-            self.runtime.settings.sink_retry_max_seconds,
-            self.runtime.metrics,
+            job, "subjects", self.runtime.settings.sink_retry_max_seconds, self.runtime.metrics
         )
 
-    async def _execute(self, request: SubjectRequest) -> None:
+    async def _execute(self, request: SubjectRequest, offset: int) -> None:
         store = self.runtime.store
         previous = await store.call(lambda c: finished_request(c, request.request_id))
+        if previous is not None and previous.source_offset in (offset, -1):
+            # The same message again (a restart before its offset was committed): same answer.
+            await self._announce(
+                request.request_id,
+                request.kind,
+                previous.status,
+                previous.contacts,
+                previous.detail,
+                self._export_path(request),
+            )
+            return
         if previous is not None:
-            status, count, detail, _ = previous
-            await self._announce(request, status, count, detail, self._export_path(request))
+            refusal = Refusal(
+                "replayed",
+                f"request already executed at {previous.completed_at:%Y-%m-%dT%H:%M:%SZ}",
+                request.request_id,
+                request.kind,
+            )
+            await self._refuse(refusal, offset)
             return
         field, value = ("phone", request.phone) if request.phone else ("email", request.email)
         assert value is not None  # SubjectRequest guarantees exactly one identifier
@@ -74,12 +94,38 @@ class SubjectRequests:
                     request.requested_at,
                     now,
                     detail,
+                    offset,
                 ],
             )
         )
         self.runtime.metrics.subject_requests.labels(request.kind, "done").inc()
         log.info("subject request %s (%s) done: %s", request.request_id, request.kind, detail)
-        await self._announce(request, "done", len(ids), detail, export)
+        await self._announce(request.request_id, request.kind, "done", len(ids), detail, export)
+
+    async def _refuse(self, refusal: Refusal, offset: int) -> None:
+        """Audit a refused message without its identifier; answer it if it has a readable id."""
+        now = datetime.now(UTC)
+        detail = f"{refusal.code}: {refusal.detail}"
+        await self.runtime.store.call(
+            lambda c: audit_request(
+                c,
+                [
+                    refusal.request_id or "",
+                    refusal.kind or "unknown",
+                    "rejected",
+                    0,
+                    "",
+                    now,
+                    now,
+                    detail,
+                    offset,
+                ],
+            )
+        )
+        self.runtime.metrics.subject_requests.labels(refusal.kind or "unknown", "rejected").inc()
+        log.warning("subject request refused (offset %d): %s", offset, detail)
+        if refusal.request_id is not None:
+            await self._announce(refusal.request_id, refusal.kind, "rejected", 0, detail, None)
 
     async def _dispatch(self, request: SubjectRequest, ids: list[str]) -> tuple[str, str | None]:
         if request.kind == "erasure":
@@ -122,11 +168,10 @@ class SubjectRequests:
     def _export_path(self, request: SubjectRequest) -> str | None:
         if request.kind not in ("access", "portability"):
             return None
-        return str(self.runtime.settings.exports_path / f"{request.request_id}.json")
+        return str(export_file(self.runtime.settings.exports_path, request.request_id))
 
     def _write_export(self, request: SubjectRequest, data: dict[str, Any]) -> str:
-        path = self.runtime.settings.exports_path / f"{request.request_id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = export_file(self.runtime.settings.exports_path, request.request_id)
         document = {
             "request_id": request.request_id,
             "kind": request.kind,
@@ -134,29 +179,31 @@ class SubjectRequests:
             "subject": {"phone": request.phone, "email": request.email},
             **data,
         }
-        # Exports hold personal data: readable by the service account only.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(
-                orjson.dumps(
-                    document, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
-                )
-            )
+        content = orjson.dumps(
+            document, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+        )
+        write_private(path, content)
         return str(path)
 
     async def _announce(
-        self, request: SubjectRequest, status: str, count: int, detail: str, export: str | None
+        self,
+        request_id: str,
+        kind: RequestKind | None,
+        status: str,
+        count: int,
+        detail: str,
+        export: str | None,
     ) -> None:
         result = SubjectResult(
-            request_id=request.request_id,
-            kind=request.kind,
+            request_id=request_id,
+            kind=kind,
             status=status,
             contacts=count,
             export_path=export,
             detail=detail,
             completed_at=datetime.now(UTC),
         )
-        future = await self.results.send(key=request.request_id.encode(), value=result.to_json())
+        future = await self.results.send(key=request_id.encode(), value=result.to_json())
         await future
 
 
@@ -166,12 +213,14 @@ def register(app: faust.App, runtime: Runtime) -> None:
     def raw_topic(name: str) -> Any:
         return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
 
-    handler = SubjectRequests(runtime, raw_topic("tombstones"), raw_topic("subject-results"))
+    handler = SubjectRequests(
+        runtime, raw_topic("tombstones"), raw_topic("subject-results"), verify_key(settings)
+    )
 
     async def subject_requests(stream: Any) -> None:
         async for events in stream.noack_take(100, within=0.5):
             for event in events:
-                await handler.handle(event.message.value or b"")
+                await handler.handle(from_faust(event.message))
             for event in events:
                 await stream.ack(event)
 

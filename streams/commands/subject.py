@@ -10,16 +10,18 @@ import asyncio
 import getpass
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from schemas.control import SubjectRequest, SubjectResult
 from streams.config import Settings
 from streams.errors import ContactstreamError
+from streams.signing import SIGNATURE_HEADER, sign, signing_key
 
 
 def _identity(func: Any) -> Any:
@@ -103,35 +105,38 @@ def _request(
 ) -> SubjectResult:
     if (phone is None) == (email is None):
         raise click.UsageError("give exactly one of --phone or --email")
+    settings = Settings()
+    key = signing_key(settings)  # before anything is sent: a missing key is a one-line error
+    now = datetime.now(UTC)
     try:
         request = SubjectRequest.model_validate(
             {
-                "request_id": f"req-{uuid.uuid4().hex[:16]}",
+                "request_id": str(uuid.uuid4()),
                 "kind": kind,
                 "phone": phone,
                 "email": email,
                 "correction": correction,
                 "verified_by": verified_by or getpass.getuser(),
-                "requested_at": datetime.now(UTC),
+                "verified_at": now,
+                "requested_at": now,
+                "expires_at": now + timedelta(seconds=settings.subject_request_ttl_seconds),
             }
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "request"
         raise click.UsageError(f"invalid {where}: {first['msg']}") from None
-    result = asyncio.run(_send_and_wait(Settings(), request, timeout))
+    result = asyncio.run(_send_and_wait(settings, request, key, timeout))
     if result.status != "done":
         raise ContactstreamError(f"request {request.request_id} failed: {result.detail}")
     return result
 
 
 async def _send_and_wait(
-    settings: Settings, request: SubjectRequest, wait_seconds: float
+    settings: Settings, request: SubjectRequest, key: Ed25519PrivateKey, wait_seconds: float
 ) -> SubjectResult:
     results = settings.topic("subject-results")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.kafka_client_config())
     await consumer.start()
     try:
         partitions = [
@@ -141,7 +146,7 @@ async def _send_and_wait(
         await consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve the position now, before the request is sent
             await consumer.position(tp)
-        await _send(settings, request)
+        await _send(settings, request, key)
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
@@ -166,12 +171,16 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     raise ContactstreamError(f"topic {topic} does not exist; run 'contactstream topics ensure'")
 
 
-async def _send(settings: Settings, request: SubjectRequest) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+async def _send(settings: Settings, request: SubjectRequest, key: Ed25519PrivateKey) -> None:
+    producer = AIOKafkaProducer(acks="all", **settings.kafka_client_config())
+    payload = request.to_json()
     await producer.start()
     try:
         await producer.send_and_wait(
-            settings.topic("subject-requests"), request.to_json(), key=request.request_id.encode()
+            settings.topic("subject-requests"),
+            payload,
+            key=request.request_id.encode(),
+            headers=[(SIGNATURE_HEADER, sign(key, payload))],
         )
     finally:
         await producer.stop()

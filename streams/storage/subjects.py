@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from clickhouse_connect.driver.client import Client
 
-from streams.storage.redaction import MUTATION_SETTINGS, REDACTABLE_TABLES, id_list, quote
+from streams.errors import StorageUnavailable
+from streams.storage.redaction import MUTATION_SETTINGS, REDACTABLE_TABLES
 
 Identifier = Literal["phone", "email"]
+
+
+@contextmanager
+def held_values(client: Client, value: str, key: str = "") -> Iterator[str]:
+    """Put a personal value (and a subject key) into subject_values under a one-off key, as
+    data rather than SQL text; yield the key to read them with joinGet; delete them after."""
+    handle = uuid.uuid4().hex
+    client.insert(
+        "subject_values", [[handle, value, key]], column_names=["key", "value", "subject_key"]
+    )
+    try:
+        yield handle
+    finally:
+        client.command(
+            "ALTER TABLE subject_values DELETE WHERE key = {k:String}",
+            parameters={"k": handle},
+            settings={"mutations_sync": 2},
+        )
 
 
 def subject_contacts(client: Client, field: Identifier, value: str) -> list[str]:
@@ -18,13 +39,16 @@ def subject_contacts(client: Client, field: Identifier, value: str) -> list[str]
 
     Email addresses match case-insensitively: mail systems treat the local part so, and a
     subject request must not miss a contact because of capitals (idx_email is on lower(email)).
+    The value reaches ClickHouse as data (held_values), never in the query's text.
     """
-    condition = {"phone": "phone = {v:String}", "email": "lower(email) = lower({v:String})"}
-    rows = client.query(
-        f"SELECT DISTINCT contact_id FROM contact_events WHERE {condition[field]} "
-        "ORDER BY contact_id",
-        parameters={"v": value},
-    ).result_rows
+    wanted = _held(client, "value")
+    condition = {"phone": f"phone = {wanted}", "email": f"lower(email) = lower({wanted})"}
+    with held_values(client, value) as handle:
+        rows = client.query(
+            f"SELECT DISTINCT contact_id FROM contact_events WHERE {condition[field]} "
+            "ORDER BY contact_id",
+            parameters={"h": handle},
+        ).result_rows
     return [str(r[0]) for r in rows]
 
 
@@ -58,27 +82,53 @@ def export_data(client: Client, ids: Sequence[str]) -> dict[str, list[dict[str, 
     }
 
 
-def rectification_sql(
-    table: str, ids: Sequence[str], field: Identifier, value: str, key: str
-) -> str:
-    """Set the corrected identifier and, where it is the one keyed, the subject key (pure)."""
+def _held(client: Client, column: str) -> str:
+    """joinGet of a held value; qualified, since a mutation runs without a current database
+    (the name is validated by Settings: letters, digits and underscores only)."""
+    return f"joinGet('{client.database}.subject_values', '{column}', {{h:String}})"
+
+
+def rectification_sql(table: str, field: Identifier, value: str, key: str) -> str:
+    """Set the corrected identifier and, where it is the one keyed, the subject key, both
+    expressions reading subject_values (pure). The statement holds no personal value: ClickHouse
+    keeps mutation texts (system.mutations, mutation_N.txt) long after the data is redacted."""
     if field == "phone":
-        assignments = f"phone = {quote(value)}, subject_key = {quote(key)}"
+        assignments = f"phone = {value}, subject_key = {key}"
     else:  # the key is derived from the phone number when there is one
-        assignments = (
-            f"email = {quote(value)}, subject_key = if(phone IS NULL, {quote(key)}, subject_key)"
-        )
+        assignments = f"email = {value}, subject_key = if(phone IS NULL, {key}, subject_key)"
     return (
         f"ALTER TABLE {table} UPDATE {assignments} "
-        f"WHERE contact_id IN {id_list(ids)} AND {field} IS NOT NULL"
+        f"WHERE contact_id IN {{ids:Array(String)}} AND {field} IS NOT NULL"
     )
 
 
 def rectify(client: Client, ids: Sequence[str], field: Identifier, value: str, key: str) -> None:
-    for table in REDACTABLE_TABLES:
-        client.command(
-            rectification_sql(table, ids, field, value, key), settings=MUTATION_SETTINGS
-        )
+    """Correct `field` on these contacts; checked before the held value is deleted (joinGet of
+    a deleted key would write an empty string)."""
+    with held_values(client, value, key) as handle:
+        parameters = {"h": handle, "ids": list(ids)}
+        held_value, held_key = _held(client, "value"), _held(client, "subject_key")
+        try:
+            for table in REDACTABLE_TABLES:
+                client.command(
+                    rectification_sql(table, field, held_value, held_key),
+                    parameters=parameters,
+                    settings=MUTATION_SETTINGS,
+                )
+        except Exception:
+            # A failed mutation is retried by the engine for ever and blocks the table's later
+            # mutations (redaction too): take it back. The handle is a random hex string.
+            client.command(
+                f"KILL MUTATION WHERE database = currentDatabase() AND command LIKE '%{handle}%'"
+            )
+            raise
+        wrong = client.query(
+            f"SELECT count() FROM contact_events WHERE contact_id IN {{ids:Array(String)}} "
+            f"AND {field} IS NOT NULL AND {field} != {held_value}",
+            parameters=parameters,
+        ).result_rows[0][0]
+    if wrong:
+        raise StorageUnavailable(f"rectification left {wrong} rows unchanged; will retry")
 
 
 def audit_request(client: Client, row: Sequence[Any]) -> None:
@@ -94,15 +144,27 @@ def audit_request(client: Client, row: Sequence[Any]) -> None:
             "requested_at",
             "completed_at",
             "detail",
+            "source_offset",
         ],
     )
 
 
-def finished_request(client: Client, request_id: str) -> tuple[str, int, str, datetime] | None:
-    """(status, contacts, detail, completed_at) of a request already executed, if any."""
+class Executed(NamedTuple):
+    status: str
+    contacts: int
+    detail: str
+    completed_at: datetime
+    source_offset: int
+
+
+def finished_request(client: Client, request_id: str) -> Executed | None:
+    """The recorded outcome of a request already executed (not refused), if any."""
     rows = client.query(
-        "SELECT status, contacts, detail, completed_at FROM subject_request_log "
-        "WHERE request_id = {r:String} ORDER BY completed_at LIMIT 1",
+        "SELECT status, contacts, detail, completed_at, source_offset FROM subject_request_log "
+        "WHERE request_id = {r:String} AND status != 'rejected' ORDER BY completed_at LIMIT 1",
         parameters={"r": request_id},
     ).result_rows
-    return (str(rows[0][0]), int(rows[0][1]), str(rows[0][2]), rows[0][3]) if rows else None
+    if not rows:
+        return None
+    status, contacts, detail, completed_at, offset = rows[0]
+    return Executed(str(status), int(contacts), str(detail), completed_at, int(offset))

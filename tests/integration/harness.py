@@ -36,6 +36,7 @@ def worker_env(bootstrap: str, name: str, state: Path, **extra: str) -> dict[str
         "CONTACTSTREAM_METRICS_PORT": "0",
         "CONTACTSTREAM_SINK_BATCH_MAX_SECONDS": "0.5",
         "CONTACTSTREAM_LOG_LEVEL": "info",
+        "CONTACTSTREAM_MODE": "dev",
     }
     env.update(extra)
     return env

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from streams.config import CHANNELS
+import orjson
+from aiokafka import AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from schemas.control import SubjectRequest, SubjectResult
+from streams.config import CHANNELS, Settings
 from streams.localkafka.broker import free_port
+from streams.signing import SIGNATURE_HEADER, sign, signing_key
 from tests.conftest import cli
 from tests.integration.harness import (
     WorkerProcess,
     query,
+    read_all,
     scrape_metrics,
     wait_caught_up,
     wait_for_topics,
@@ -112,12 +121,26 @@ async def test_export_rectify_erase_touch_only_the_subject(
     assert rows["y1"] == [None, Y_EMAIL, "y:n viesti", None]
     assert rows["y2"] == [None, "Ylva@example.com", "lomake", None]
     assert rows["z1"] == [Z_NEW, None, "z:n viesti", None], "only the named field changed"
-    events = query(
+    events, mutations = query(
         env,
         "SELECT DISTINCT phone FROM contact_events FINAL WHERE contact_id = 'z1' "
         "AND phone IS NOT NULL",
-    )[0]
+        "SELECT command FROM system.mutations",
+    )
     assert events == [[Z_NEW]]
+    assert mutations, "the rectification and erasure ran as mutations"
+    for value in (Z_NEW, Z_PHONE, Y_EMAIL):
+        assert not [m for m in mutations if value in m[0]], "a personal value in a mutation text"
+        # Outside the tables' own column data (where the corrected value belongs until redacted)
+        # no file of the chDB directory may hold it: mutation_N.txt, metadata, logs, Join tables.
+        leaks = [
+            path
+            for path in (tmp_path / "clickhouse").rglob("*")
+            if path.is_file()
+            and not re.search(r"\.(bin|cmrk\d?|mrk\d?|idx)$|^(primary|skp_idx)", path.name)
+            and value.encode() in path.read_bytes()
+        ]
+        assert not leaks, f"{value[:4]}... in {leaks}"
     audit, redactions = query(
         env,
         "SELECT kind, status, contacts, verified_by FROM subject_request_log ORDER BY kind",
@@ -137,3 +160,104 @@ async def test_export_rectify_erase_touch_only_the_subject(
         assert value not in dump, "personal data in an audit table"
         assert value not in metrics, "personal data in the metrics output"
         assert value not in log, "personal data in the worker log"
+
+
+def _signed(settings: Settings, request: SubjectRequest) -> tuple[bytes, list[tuple[str, bytes]]]:
+    payload = request.to_json()
+    return payload, [(SIGNATURE_HEADER, sign(signing_key(settings), payload))]
+
+
+def _request(kind: str = "erasure", **overrides: object) -> SubjectRequest:
+    now = datetime.now(UTC)
+    document = {
+        "request_id": str(uuid.uuid4()),
+        "kind": kind,
+        "phone": X_PHONE,
+        "verified_by": "dpo-1",
+        "verified_at": now,
+        "requested_at": now,
+        "expires_at": now + timedelta(hours=24),
+        **overrides,
+    }
+    return SubjectRequest.model_validate(document)
+
+
+async def test_unauthorized_requests_are_refused_and_audited(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    """Anyone who can write the requests topic could send these; none may touch anyone's data."""
+    env = worker_env(kafka_bootstrap, unique_name, tmp_path)
+    settings = Settings(data_dir=tmp_path, mode="dev")
+    raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
+    unsigned = _request()
+    forged_payload = _request().to_json()
+    forged = (
+        forged_payload,
+        [(SIGNATURE_HEADER, sign(Ed25519PrivateKey.generate(), forged_payload))],
+    )
+    past = datetime.now(UTC) - timedelta(days=2)
+    expired = _request(verified_at=past, requested_at=past, expires_at=past + timedelta(hours=1))
+    valid = _request(kind="access")
+    path_like = orjson.dumps(
+        {**orjson.loads(_request(kind="access").to_json()), "request_id": "../../escaped"}
+    )
+    messages = [
+        (unsigned.to_json(), []),
+        forged,
+        _signed(settings, expired),
+        _signed(settings, valid),
+        (path_like, [(SIGNATURE_HEADER, sign(signing_key(settings), path_like))]),
+    ]
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        await wait_for_topics(kafka_bootstrap, raw, worker)
+        await produce(kafka_bootstrap, unique_name, traffic())
+        await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], raw, 120, worker)
+        await _send(kafka_bootstrap, unique_name, messages)
+        await _send(kafka_bootstrap, unique_name, [messages[3]])  # the valid one, replayed
+        results = await _results(kafka_bootstrap, unique_name, 5, worker)
+        worker.stop()
+    by_id: dict[str, list[str]] = {}
+    for result in results:
+        by_id.setdefault(result.request_id, []).append(f"{result.status} {result.detail}")
+    assert by_id[unsigned.request_id][0].startswith("rejected unsigned")
+    forged_id = orjson.loads(forged_payload)["request_id"]
+    assert by_id[forged_id][0].startswith("rejected bad_signature")
+    assert by_id[expired.request_id][0].startswith("rejected expired")
+    assert by_id[valid.request_id][0].startswith("done 3 contacts exported")
+    assert any(line.startswith("rejected replayed") for line in by_id[valid.request_id])
+    audit = query(env, "SELECT status, detail FROM subject_request_log ORDER BY completed_at")[0]
+    codes = sorted(detail.split(":")[0] for status, detail in audit if status == "rejected")
+    assert codes == ["bad_signature", "expired", "malformed", "replayed", "unsigned"]
+    phones = query(env, "SELECT count() FROM contact_events WHERE phone = '+358501112221'")[0]
+    assert phones[0][0] > 0, "nobody's data was erased"
+    exports = list((tmp_path / "exports").iterdir())
+    assert [p.name for p in exports] == [f"{valid.request_id}.json"]
+    assert not (tmp_path.parent / "escaped.json").exists()
+    dump = json.dumps(query(env, "SELECT * FROM subject_request_log")[0], default=str)
+    assert X_PHONE not in dump, "a refusal is audited without the identifier"
+
+
+async def _send(
+    bootstrap: str, prefix: str, messages: list[tuple[bytes, list[tuple[str, bytes]]]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for value, headers in messages:
+            await producer.send_and_wait(f"{prefix}.subject-requests", value, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def _results(
+    bootstrap: str, prefix: str, at_least: int, worker: WorkerProcess
+) -> list[SubjectResult]:
+    for _ in range(120):
+        assert worker.returncode is None, worker.log_text()[-3000:]
+        records = await read_all(bootstrap, f"{prefix}.subject-results")
+        if len(records) >= at_least:
+            await asyncio.sleep(1)  # the last answers
+            records = await read_all(bootstrap, f"{prefix}.subject-results")
+            return [SubjectResult.from_json(r.value) for r in records]
+        await asyncio.sleep(0.5)
+    raise AssertionError("the worker did not answer")

@@ -27,13 +27,18 @@ from schemas import (
 NOW = datetime(2025, 5, 12, 10, 0, tzinfo=UTC)
 
 
+REQUEST_ID = "0f6b3a52-8d0e-4c57-9a61-3c2f7a9e1b44"
+
+
 def request(**overrides: Any) -> dict[str, Any]:
     return {
-        "request_id": "req-1",
+        "request_id": REQUEST_ID,
         "kind": "access",
         "phone": "050 123 4567",
         "verified_by": "dpo@kaleva.example",
+        "verified_at": "2025-05-12T12:55:00+03:00",
         "requested_at": "2025-05-12T13:00:00+03:00",
+        "expires_at": "2025-05-13T13:00:00+03:00",
         **overrides,
     }
 
@@ -79,7 +84,11 @@ def test_a_subject_request_normalizes_its_identifier() -> None:
         {"verified_by": ""},
         {"verified_by": "v" * 129},
         {"request_id": " "},
+        {"request_id": "../../etc/x"},
+        {"request_id": "req-1"},
         {"kind": "delete-everything"},
+        {"expires_at": "2025-05-12T12:00:00+03:00"},
+        {"verified_at": "2025-05-12T14:00:00+03:00"},
         {"requested_at": "2025-05-12T13:00:00"},
         {"phone": "12"},
     ],
@@ -120,7 +129,7 @@ def test_parse_model_rejects_requests_without_quoting_them() -> None:
 
 def test_subject_results_round_trip() -> None:
     result = SubjectResult(
-        request_id="req-1", kind="access", status="done", contacts=3, completed_at=NOW
+        request_id=REQUEST_ID, kind="access", status="done", contacts=3, completed_at=NOW
     )
     assert (result.export_path, result.detail) == (None, "")
     assert SubjectResult.from_json(result.to_json()) == result
