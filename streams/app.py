@@ -6,9 +6,22 @@ import faust
 import mode
 
 from streams.agents import normalizer, redaction, retention, subjects
-from streams.config import broker_urls
+from streams.config import Settings, broker_urls
 from streams.runtime import Runtime
 from streams.topics import dlq_max_message_bytes
+
+
+def faust_credentials(settings: Settings) -> faust.SASLCredentials | None:
+    """faust's side of the same Kafka security every other client takes from the settings."""
+    config = settings.kafka_client_config()
+    if "sasl_mechanism" not in config:
+        return None
+    return faust.SASLCredentials(
+        username=config["sasl_plain_username"],
+        password=config["sasl_plain_password"],
+        mechanism=config["sasl_mechanism"],
+        ssl_context=config.get("ssl_context"),
+    )
 
 
 def create_app(runtime: Runtime) -> faust.App:
@@ -18,6 +31,7 @@ def create_app(runtime: Runtime) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap),
+        broker_credentials=faust_credentials(settings),
         value_serializer="raw",  # bytes in, no per-event decoding by faust
         key_serializer="raw",
         store="memory://",  # no tables: the worker keeps no state that could hold personal data

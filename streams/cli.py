@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from aiokafka.errors import KafkaError
@@ -63,14 +64,22 @@ def broker() -> None:
     show_default=True,
     help="Seconds to wait until a metadata request succeeds.",
 )
-def broker_start(port: int, data_dir: Path | None, fresh: bool, timeout: float) -> None:
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="SASL/SCRAM-SHA-512 and ACLs (deny by default): one principal per role, credentials "
+    "in DATA_DIR/kafka/principals.json (mode 0600); 'topics ensure' as admin applies the ACLs.",
+)
+def broker_start(
+    port: int, data_dir: Path | None, fresh: bool, timeout: float, secure: bool
+) -> None:
     """Assemble (first time only), format and start the broker; print bootstrap=HOST:PORT."""
     local = local_broker(data_dir)
     running = local.status()
     if running is not None:
         click.echo(f"broker already running (pid {running.pid})")
     else:
-        running = local.start(port=port, fresh=fresh, timeout=timeout)
+        running = local.start(port=port, fresh=fresh, timeout=timeout, secure=secure)
         click.echo(
             "jars: downloaded from Maven Central"
             if local.downloaded
@@ -78,6 +87,12 @@ def broker_start(port: int, data_dir: Path | None, fresh: bool, timeout: float) 
         )
         click.echo(
             f"broker started (Kafka {local.version}, pid {running.pid}, log {local.log_file})"
+        )
+    if running.secure:
+        click.echo(
+            f"security: SASL_PLAINTEXT, SCRAM-SHA-512; credentials in {local.principals_file} "
+            "(set CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT and "
+            "CONTACTSTREAM_KAFKA_USERNAME/_PASSWORD of a principal)"
         )
     click.echo(f"bootstrap={running.bootstrap}")
 
@@ -99,6 +114,11 @@ def broker_status(data_dir: Path | None) -> None:
         sys.exit(3)
     click.echo(f"broker is running (pid {state.pid})")
     click.echo(f"bootstrap={state.bootstrap}")
+
+
+def _acl_line(acl: Any) -> str:
+    pattern = "*" if acl.pattern == "PREFIXED" else ""
+    return f"User:{acl.principal} {acl.operation} {acl.resource_type} {acl.resource}{pattern}"
 
 
 @app.group("topics")
@@ -123,9 +143,22 @@ def topics_ensure(fix: bool) -> None:
         click.echo(f"ok        {name}")
     for line in report.drift:
         click.echo(f"DRIFT     {line}")
+    config = settings()
+    if config.kafka_security_protocol != "PLAINTEXT":
+        from streams.acls import apply_acls
+
+        acls = apply_acls(config, fix=fix)
+        for acl in acls.created:
+            click.echo(f"acl added {_acl_line(acl)}")
+        for acl in acls.removed:
+            click.echo(f"acl removed {_acl_line(acl)}")
+        for acl in acls.extra:
+            click.echo(f"DRIFT     undeclared ACL {_acl_line(acl)} (--fix removes it)")
+        click.echo(f"acls: {len(acls.created)} added, declared set in place")
+        report.drift.extend(_acl_line(acl) for acl in acls.extra)
     if report.drift:
         raise click.ClickException(
-            f"{len(report.drift)} topic setting(s) drift from the "
+            f"{len(report.drift)} topic setting(s) or ACL(s) drift from the "
             "declaration; rerun with --fix to correct them"
         )
 
@@ -350,10 +383,16 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"contactstream: error: {exc}", err=True)
         sys.exit(1)
     except KafkaError as exc:
-        bootstrap = Settings().kafka_bootstrap
+        config = Settings()
+        hint = (
+            "is the broker running, and are CONTACTSTREAM_KAFKA_USERNAME/_PASSWORD a principal "
+            "allowed to do this?"
+            if config.kafka_security_protocol != "PLAINTEXT"
+            else "is the broker running? 'contactstream broker start'"
+        )
         click.echo(
-            f"contactstream: error: Kafka at {bootstrap} failed: {type(exc).__name__} "
-            "(is the broker running? 'contactstream broker start')",
+            f"contactstream: error: Kafka at {config.kafka_bootstrap} failed: "
+            f"{type(exc).__name__} ({hint})",
             err=True,
         )
         sys.exit(1)

@@ -6,6 +6,7 @@ No other module reads os.environ; they take a `Settings` (or the values they nee
 from __future__ import annotations
 
 import re
+import ssl
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import CHANNELS, Channel
+from streams.errors import ConfigError
 
 __all__ = ["CHANNELS", "Channel", "Settings", "broker_urls", "redact_dsn"]
 
@@ -29,6 +31,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: jars, broker, chDB, exports")
     jar_cache: Path | None = Field(None, description="Kafka jars cache; default data_dir/jars")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka client of the project connects"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = Field(None, description="SASL user (the principal's name)")
+    kafka_password: SecretStr | None = Field(None, description="SASL password (a secret)")
+    kafka_ca_file: Path | None = Field(None, description="CA certificate (PEM) for SASL_SSL")
     clickhouse_dsn: SecretStr | None = Field(
         None,
         description="chdb:///path or http(s)://user:pass@host:8123/db; default chDB under data_dir",
@@ -136,8 +145,34 @@ class Settings(BaseSettings):
         return self.exports_dir or self.data_dir / "exports"
 
     def kafka_client_config(self) -> dict[str, Any]:
-        """Connection settings every aiokafka client of the project takes."""
-        return {"bootstrap_servers": self.kafka_bootstrap}
+        """Connection settings every aiokafka client of the project takes (producers,
+        consumers, admin): bootstrap, and with SASL the credentials and TLS context."""
+        config: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap}
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return config
+        if not self.kafka_username or self.kafka_password is None:
+            raise ConfigError(
+                f"CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "CONTACTSTREAM_KAFKA_USERNAME and CONTACTSTREAM_KAFKA_PASSWORD"
+            )
+        config.update(
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_plain_username=self.kafka_username,
+            sasl_plain_password=self.kafka_password.get_secret_value(),
+        )
+        if self.kafka_security_protocol == "SASL_SSL":
+            config["ssl_context"] = self.kafka_ssl_context()
+        return config
+
+    def kafka_ssl_context(self) -> ssl.SSLContext:
+        """TLS for SASL_SSL: the system's CAs, or only CONTACTSTREAM_KAFKA_CA_FILE's."""
+        try:
+            return ssl.create_default_context(
+                cafile=str(self.kafka_ca_file) if self.kafka_ca_file else None
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"CONTACTSTREAM_KAFKA_CA_FILE: cannot use it ({exc})") from None
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('raw.phone') -> 'contacts.raw.phone'."""

@@ -71,7 +71,7 @@ class Demo:
                 self.console.print("broker stopped")
 
     def _start_broker(self) -> None:
-        if asyncio.run(_metadata_ok(self.base.kafka_bootstrap)):
+        if asyncio.run(_metadata_ok(self.base.kafka_bootstrap, {})):
             self.console.print(f"using the running broker at {self.base.kafka_bootstrap}")
             bootstrap = self.base.kafka_bootstrap
         else:

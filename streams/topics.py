@@ -74,7 +74,7 @@ async def ensure_topics(
     """
     report = EnsureReport()
     specs = declared_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_config())
     await admin.start()
     try:
         if dry_run:

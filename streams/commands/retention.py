@@ -118,7 +118,7 @@ def run(dry_run: bool, limit: int) -> None:
 
 
 async def _emit(settings: Settings, due: list[tuple[str, datetime]], now: datetime) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(acks="all", **settings.kafka_client_config())
     await producer.start()
     try:
         for tombstone in retention_tombstones(due, now):

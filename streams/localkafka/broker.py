@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.acls import principals
 from streams.errors import BrokerError
 from streams.localkafka.jars import KAFKA_VERSION, ensure_jars, require_tool
 
@@ -35,11 +37,6 @@ appender.file.layout.pattern=[%d] %p %m (%c)%n
 _SERVER_PROPERTIES = """process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
 log.dirs={log_dirs}
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -53,11 +50,45 @@ auto.create.topics.enable=false
 """
 
 
+# --secure: SASL/SCRAM-SHA-512 for clients (and the broker's own inter-broker traffic, as
+# admin), the controller listener with a static PLAIN login of admin (it must be a super user,
+# and a PLAINTEXT controller listener would have to make ANONYMOUS one), and the KRaft
+# StandardAuthorizer denying whatever no ACL allows (streams/acls.py declares them).
+_SECURE_LISTENERS = """listeners=CLIENT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=CLIENT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+inter.broker.listener.name=CLIENT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.client.scram-sha-512.sasl.jaas.config=\
+  org.apache.kafka.common.security.scram.ScramLoginModule required \
+  username="admin" password="{admin_password}";
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.plain.sasl.jaas.config=\
+  org.apache.kafka.common.security.plain.PlainLoginModule required \
+  username="admin" password="{admin_password}" user_admin="{admin_password}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin
+"""
+_PLAIN_LISTENERS = """listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+"""
+PRINCIPALS_FILE = "principals.json"
+
+
 @dataclass(frozen=True)
 class BrokerState:
     pid: int
     port: int
     controller_port: int
+    secure: bool = False
 
     @property
     def bootstrap(self) -> str:
@@ -85,7 +116,12 @@ class LocalBroker:
         """The running broker's state, or None (a stale state file is removed)."""
         try:
             data = json.loads(self.state_file.read_text())
-            state = BrokerState(int(data["pid"]), int(data["port"]), int(data["controller_port"]))
+            state = BrokerState(
+                int(data["pid"]),
+                int(data["port"]),
+                int(data["controller_port"]),
+                bool(data.get("secure", False)),
+            )
         except (OSError, ValueError, KeyError):
             return None
         if _alive(state.pid):
@@ -93,7 +129,21 @@ class LocalBroker:
         self.state_file.unlink(missing_ok=True)
         return None
 
-    def start(self, port: int = 9092, fresh: bool = False, timeout: float = 90.0) -> BrokerState:
+    @property
+    def principals_file(self) -> Path:
+        return self.home / PRINCIPALS_FILE
+
+    def principals(self) -> dict[str, dict[str, str]]:
+        """principal -> {"username", "password"} of a secure broker (empty if none)."""
+        try:
+            data = json.loads(self.principals_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def start(
+        self, port: int = 9092, fresh: bool = False, timeout: float = 90.0, secure: bool = False
+    ) -> BrokerState:
         running = self.status()
         if running is not None:
             return running
@@ -107,15 +157,24 @@ class LocalBroker:
         data = self.home / "data"
         if fresh:
             shutil.rmtree(data, ignore_errors=True)
-        config = self._write_config(port, controller_port, data)
+        formatted = (data / "meta.properties").exists()
+        if formatted and secure != bool(self.principals()):
+            raise BrokerError(
+                "the broker's data was formatted "
+                + ("without" if secure else "with")
+                + " --secure; start it as before, or add --fresh to start over"
+            )
+        principals = self.principals() if formatted else self._new_principals(secure)
+        admin = principals.get("admin", {}).get("password", "")
+        config = self._write_config(port, controller_port, data, admin if secure else None)
         classpath = f"{jars}/*"
-        if not (data / "meta.properties").exists():
-            self._format(java, classpath, config)
+        if not formatted:
+            self._format(java, classpath, config, principals)
         proc = self._spawn(java, classpath, config)
-        state = BrokerState(proc.pid, port, controller_port)
+        state = BrokerState(proc.pid, port, controller_port, secure)
         self.state_file.write_text(json.dumps(state.__dict__))
         try:
-            wait_until_ready(state.bootstrap, timeout, proc)
+            wait_until_ready(state.bootstrap, timeout, proc, admin_login(principals))
         except BrokerError:
             self.stop()
             raise
@@ -137,18 +196,55 @@ class LocalBroker:
         self.state_file.unlink(missing_ok=True)
         return True
 
-    def _write_config(self, port: int, controller_port: int, data: Path) -> Path:
+    def _new_principals(self, secure: bool) -> dict[str, dict[str, str]]:
+        """Fresh SCRAM credentials, one per role, in principals.json (mode 0600)."""
+        self.principals_file.unlink(missing_ok=True)
+        if not secure:
+            return {}
+        # token_urlsafe: no ',', '"' or ';', which the SCRAM and JAAS syntaxes cannot escape.
+        found = {
+            name: {"username": name, "password": secrets.token_urlsafe(24)} for name in principals()
+        }
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.principals_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(found, handle, indent=2)
+        return found
+
+    def _write_config(
+        self, port: int, controller_port: int, data: Path, admin_password: str | None
+    ) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
         data.mkdir(parents=True, exist_ok=True)
         config = self.home / "server.properties"
-        config.write_text(
-            _SERVER_PROPERTIES.format(port=port, controller_port=controller_port, log_dirs=data)
+        listeners = (
+            _SECURE_LISTENERS.format(
+                port=port, controller_port=controller_port, admin_password=admin_password
+            )
+            if admin_password is not None
+            else _PLAIN_LISTENERS.format(port=port, controller_port=controller_port)
         )
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds a password
+        with os.fdopen(fd, "w") as handle:
+            handle.write(
+                _SERVER_PROPERTIES.format(controller_port=controller_port, log_dirs=data)
+                + listeners
+            )
         (self.home / "log4j2.properties").write_text(_LOG4J2.format(log=self.home / "server.log"))
         return config
 
-    def _format(self, java: str, classpath: str, config: Path) -> None:
+    def _format(
+        self, java: str, classpath: str, config: Path, principals: dict[str, dict[str, str]]
+    ) -> None:
         cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        scram = [
+            arg
+            for login in principals.values()
+            for arg in (
+                "--add-scram",
+                f"SCRAM-SHA-512=[name={login['username']},password={login['password']}]",
+            )
+        ]
         result = subprocess.run(
             [
                 java,
@@ -161,6 +257,7 @@ class LocalBroker:
                 "-c",
                 str(config),
                 "--ignore-formatted",
+                *scram,
             ],
             capture_output=True,
             text=True,
@@ -195,24 +292,39 @@ class LocalBroker:
             )
 
 
+def admin_login(principals: dict[str, dict[str, str]]) -> dict[str, str]:
+    """aiokafka settings of the admin principal of a secure broker ({} for a plain one)."""
+    if "admin" not in principals:
+        return {}
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": principals["admin"]["username"],
+        "sasl_plain_password": principals["admin"]["password"],
+    }
+
+
 def wait_until_ready(
-    bootstrap: str, timeout: float, proc: subprocess.Popen[bytes] | None = None
+    bootstrap: str,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    login: dict[str, str] | None = None,
 ) -> None:
     """Block until a real metadata request to `bootstrap` succeeds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise BrokerError(f"the broker exited with code {proc.returncode}; see its log")
-        if asyncio.run(_metadata_ok(bootstrap)):
+        if asyncio.run(_metadata_ok(bootstrap, login or {})):
             return
         time.sleep(0.3)
     raise BrokerError(f"the broker at {bootstrap} did not answer a metadata request in {timeout}s")
 
 
-async def _metadata_ok(bootstrap: str) -> bool:
+async def _metadata_ok(bootstrap: str, login: dict[str, str]) -> bool:
     # aiokafka logs every refused connection; while waiting for readiness that is expected.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **login)
     try:
         await admin.start()
         cluster = await admin.describe_cluster()

@@ -60,7 +60,7 @@ async def send(
 ) -> float:
     """Send at `rate` messages/s (None: as fast as the broker takes them); return seconds."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=20
+        enable_idempotence=True, linger_ms=20, **settings.kafka_client_config()
     )
     started = time.monotonic()
     await producer.start()

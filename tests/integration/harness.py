@@ -90,8 +90,10 @@ class WorkerProcess:
             self.kill()
 
 
-async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def end_offsets(
+    bootstrap: str, topics: Iterable[str], **client: Any
+) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client)
     await consumer.start()
     try:
         partitions = [
@@ -109,8 +111,8 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return consumer.partitions_for_topic(topic) or set()
 
 
-async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def committed(bootstrap: str, group: str, **client: Any) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -127,16 +129,17 @@ async def wait_caught_up(
     topics: list[str],
     timeout: float,
     worker: WorkerProcess | None = None,
+    **client: Any,
 ) -> None:
     """Until the group's committed offsets reach the end of every partition of `topics`."""
     deadline = time.monotonic() + timeout
-    ends = await end_offsets(bootstrap, topics)
+    ends = await end_offsets(bootstrap, topics, **client)
     while time.monotonic() < deadline:
         if worker is not None and worker.returncode is not None:
             raise AssertionError(
                 f"worker exited ({worker.returncode}):\n{worker.log_text()[-3000:]}"
             )
-        done = await committed(bootstrap, group)
+        done = await committed(bootstrap, group, **client)
         if all(done.get(tp, -1) >= end for tp, end in ends.items() if end > 0):
             return
         await asyncio.sleep(0.5)

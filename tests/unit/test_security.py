@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.control import SubjectRequest
+from streams.acls import ADMIN, Acl, acl_drift, declared_acls
 from streams.authorize import Refusal, authorize, readable_ids
 from streams.config import Settings, redact_dsn
 from streams.errors import ConfigError
@@ -165,3 +166,33 @@ def test_worker_refuses_the_placeholder_salt_in_one_line(
         "random secret (or CONTACTSTREAM_MODE=dev on a test machine)"
     )
     assert os.environ["CONTACTSTREAM_MODE"] == "production"
+
+
+def test_only_the_worker_reads_raw_and_dead_letter_topics() -> None:
+    settings = Settings(topic_prefix="contacts", app_id="contactstream")
+    acls = declared_acls(settings)
+    readers = {
+        acl.principal
+        for acl in acls
+        if acl.operation == "READ" and (".raw." in acl.resource or acl.resource.endswith(".dlq"))
+    }
+    assert readers == {"worker"}
+    writers = {(a.principal, a.resource) for a in acls if a.operation == "WRITE"}
+    assert ("producer-sms", "contacts.raw.sms") in writers
+    assert not {w for w in writers if w[0] == "producer-sms"} - {
+        ("producer-sms", "contacts.raw.sms")
+    }
+    assert {p for p, r in writers if r == "contacts.subject-requests"} == {"dpo"}
+    assert ADMIN not in {acl.principal for acl in acls}  # the super user needs none
+
+
+def test_acl_drift_judges_only_this_deployment() -> None:
+    settings = Settings(topic_prefix="contacts", app_id="contactstream")
+    declared = declared_acls(settings)
+    granted = Acl("producer-sms", "TOPIC", "contacts.raw.sms", "LITERAL", "READ")
+    elsewhere = Acl("producer-sms", "TOPIC", "other.raw.sms", "LITERAL", "WRITE")
+    stranger = Acl("alice", "TOPIC", "contacts.raw.sms", "LITERAL", "READ")
+    missing, extra = acl_drift(declared, declared | {granted, elsewhere, stranger}, settings)
+    assert (missing, extra) == (set(), {granted})
+    one = next(iter(declared))
+    assert acl_drift(declared, declared - {one}, settings) == ({one}, set())

@@ -1,0 +1,159 @@
+"""Kafka with authentication and authorization on the project's own broker (--secure): SCRAM
+principals per role and the declared ACLs, deny by default. Every refusal here comes from the
+real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+
+from schemas.examples import raw_event
+from streams.acls import principals
+from streams.config import CHANNELS
+from tests.conftest import REPO, cli
+from tests.integration.harness import WorkerProcess, query, wait_caught_up, worker_env
+
+Login = dict[str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Login, Path]]:
+    state = tmp_path_factory.mktemp("secure-broker")
+    env = {
+        "CONTACTSTREAM_DATA_DIR": str(state),
+        "CONTACTSTREAM_JAR_CACHE": str(REPO / ".contactstream" / "jars"),
+    }
+    started = cli("broker", "start", "--port", "0", "--fresh", "--secure", env=env, timeout=600)
+    bootstrap = started.stdout.strip().splitlines()[-1].removeprefix("bootstrap=")
+    path = state / "kafka" / "principals.json"
+    yield bootstrap, json.loads(path.read_text()), path
+    cli("broker", "stop", env=env)
+
+
+def sasl(login: Login, name: str) -> dict[str, Any]:
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": login[name]["username"],
+        "sasl_plain_password": login[name]["password"],
+    }
+
+
+def env_of(bootstrap: str, login: Login, name: str, prefix: str, **extra: str) -> dict[str, str]:
+    return {
+        "CONTACTSTREAM_KAFKA_BOOTSTRAP": bootstrap,
+        "CONTACTSTREAM_TOPIC_PREFIX": prefix,
+        "CONTACTSTREAM_APP_ID": f"{prefix}-worker",
+        "CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "CONTACTSTREAM_KAFKA_USERNAME": login[name]["username"],
+        "CONTACTSTREAM_KAFKA_PASSWORD": login[name]["password"],
+        **extra,
+    }
+
+
+def test_each_role_gets_a_private_credential(secure: tuple[str, Login, Path]) -> None:
+    _, login, path = secure
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert set(login) == set(principals())
+    assert len({entry["password"] for entry in login.values()}) == len(login)
+
+
+async def test_clients_without_valid_credentials_are_refused(
+    secure: tuple[str, Login, Path],
+) -> None:
+    bootstrap, login, _ = secure
+    wrong = {**sasl(login, "worker"), "sasl_plain_password": "not-the-password"}
+    for config in ({}, wrong):
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **config)
+        with pytest.raises(KafkaConnectionError):
+            await asyncio.wait_for(producer.start(), 30)
+        await producer.stop()
+
+
+def test_topics_ensure_applies_the_declared_acls_and_reports_drift(
+    secure: tuple[str, Login, Path], unique_name: str
+) -> None:
+    bootstrap, login, _ = secure
+    admin = env_of(bootstrap, login, "admin", unique_name)
+    first = cli("topics", "ensure", env=admin)
+    assert "acl added User:producer-sms WRITE TOPIC " + f"{unique_name}.raw.sms" in first.stdout
+    again = cli("topics", "ensure", env=admin)
+    assert "acls: 0 added" in again.stdout
+    as_worker = cli(
+        "topics", "ensure", env=env_of(bootstrap, login, "worker", unique_name), check=False
+    )
+    assert as_worker.returncode == 1
+    assert as_worker.stderr.count("\n") == 1, as_worker.stderr
+
+
+async def test_a_producer_writes_only_its_own_raw_topic(
+    secure: tuple[str, Login, Path], unique_name: str
+) -> None:
+    bootstrap, login, _ = secure
+    cli("topics", "ensure", env=env_of(bootstrap, login, "admin", unique_name))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **sasl(login, "producer-sms"))
+    await producer.start()
+    try:
+        await producer.send_and_wait(f"{unique_name}.raw.sms", b"{}")
+        for topic in ("subject-requests", "raw.phone", "tombstones"):
+            with pytest.raises(TopicAuthorizationFailedError):
+                await producer.send_and_wait(f"{unique_name}.{topic}", b"{}")
+    finally:
+        await producer.stop()
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, **sasl(login, "producer-sms"))
+    await reader.start()
+    try:
+        tp = TopicPartition(f"{unique_name}.raw.sms", 0)
+        reader.assign([tp])
+        await reader.seek_to_beginning(tp)
+        with pytest.raises(TopicAuthorizationFailedError):
+            await asyncio.wait_for(reader.getone(), 30)
+    finally:
+        await reader.stop()
+
+
+async def test_worker_and_dpo_work_end_to_end(
+    secure: tuple[str, Login, Path], unique_name: str, tmp_path: Path
+) -> None:
+    bootstrap, login, _ = secure
+    cli("topics", "ensure", env=env_of(bootstrap, login, "admin", unique_name))
+    env = {
+        **worker_env(bootstrap, unique_name, tmp_path),
+        **env_of(bootstrap, login, "worker", unique_name),
+    }
+    cli("migrate", env=env)
+    phone = "+358501119991"
+    events = [raw_event(ch, event_id=f"{ch}-s-1", contact_id=f"{ch}-s-1") for ch in CHANNELS]
+    events[0]["caller_phone"] = phone
+    with WorkerProcess(env, tmp_path / "worker.log", "--no-setup") as worker:
+        for channel, event in zip(CHANNELS, events, strict=True):
+            producer = AIOKafkaProducer(
+                bootstrap_servers=bootstrap, **sasl(login, f"producer-{channel}")
+            )
+            await producer.start()
+            try:
+                await producer.send_and_wait(f"{unique_name}.raw.{channel}", orjson.dumps(event))
+            finally:
+                await producer.stop()
+        raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
+        await wait_caught_up(
+            bootstrap, env["CONTACTSTREAM_APP_ID"], raw, 120, worker, **sasl(login, "admin")
+        )
+        dpo = {**env, **env_of(bootstrap, login, "dpo", unique_name)}
+        exported = await asyncio.to_thread(
+            cli, "subject", "export", "--phone", phone, "--verified-by", "dpo-1", env=dpo
+        )
+        worker.stop()
+    assert "1 contacts exported" in exported.stdout
+    [[stored]] = query(env, "SELECT count() FROM contact_events")[0]
+    assert stored == len(CHANNELS)
+    assert "Unclosed" not in worker.log_text()
