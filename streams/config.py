@@ -20,13 +20,21 @@ from streams.errors import ConfigError
 __all__ = ["CHANNELS", "Channel", "Settings", "broker_urls", "redact_dsn"]
 
 DEFAULT_DATA_DIR = Path(".contactstream")
+# Compose `secrets:` appear here as files named like the variable (contactstream_kafka_password):
+# a secret is read from a file, never from the environment (which `docker inspect` shows).
+SECRETS_DIR = Path("/run/secrets")
 PLACEHOLDER_SALT = "change-me-in-production"
 
 
 class Settings(BaseSettings):
     """Frozen configuration. Defaults run everything embedded on one machine."""
 
-    model_config = SettingsConfigDict(env_prefix="CONTACTSTREAM_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CONTACTSTREAM_",
+        frozen=True,
+        extra="ignore",
+        secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
+    )
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Local state: jars, broker, chDB, exports")
     jar_cache: Path | None = Field(None, description="Kafka jars cache; default data_dir/jars")

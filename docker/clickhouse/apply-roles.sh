@@ -2,7 +2,9 @@
 # Apply deploy/clickhouse/roles.sql to a ClickHouse server, with the users' passwords taken from
 # the environment. Idempotent: the compose stack runs it on every `up` (service clickhouse-init).
 #
-#   ANALYST_PASSWORD, WORKER_PASSWORD, DPO_PASSWORD   passwords of the three users (required)
+#   ANALYST_PASSWORD, WORKER_PASSWORD, DPO_PASSWORD   passwords of the three users (required),
+#                                                     or NAME_FILE: a file holding it (compose
+#                                                     secrets, deploy/secrets/make-secrets.sh)
 #   CLICKHOUSE_HOST (default clickhouse), CLICKHOUSE_ADMIN_USER (default admin),
 #   CLICKHOUSE_ADMIN_PASSWORD (required)              the account that manages access
 #   ROLES_SQL (default /contactstream/roles.sql)      the file to apply
@@ -25,6 +27,10 @@ sql_string_body() {
 
 sql=$(<"$roles_sql")
 for name in "${placeholders[@]}"; do
+    file_variable="${name}_FILE"
+    if [[ -n ${!file_variable:-} ]]; then
+        printf -v "$name" '%s' "$(<"${!file_variable}")"
+    fi
     if [[ -z ${!name:-} ]]; then
         echo "apply-roles: $name is not set (see .env.example)" >&2
         exit 2

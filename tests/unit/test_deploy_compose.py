@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 ROLES_SQL = REPO / "deploy" / "clickhouse" / "roles.sql"
 GRAFANA_PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
+MAKE_SECRETS = REPO / "deploy" / "secrets" / "make-secrets.sh"
+KAFKA_START = REPO / "docker" / "kafka" / "start.sh"
 
 SERVICES = {"kafka", "clickhouse", "clickhouse-init", "setup", "worker-1", "worker-2",
             "prometheus", "grafana"}
@@ -91,13 +94,57 @@ def test_every_contactstream_variable_is_a_setting_with_a_valid_value() -> None:
     assert seen >= 10
 
 
+def secrets_of(service: str) -> dict[str, str]:
+    """target name in /run/secrets -> top-level secret, for one service."""
+    found = {}
+    for entry in services()[service].get("secrets", []):
+        source = entry if isinstance(entry, str) else entry["source"]
+        target = entry if isinstance(entry, str) else entry.get("target", source)
+        found[target] = source
+    return found
+
+
 def test_workers_and_setup_share_one_configuration() -> None:
     env = environment("worker-1")
-    assert environment("worker-2") == env == environment("setup")
+    assert environment("worker-2") == env
+    # The same settings; only the Kafka principal differs: setup applies topics and ACLs as admin.
+    assert {**environment("setup"), "CONTACTSTREAM_KAFKA_USERNAME": "worker"} == env
+    assert environment("setup")["CONTACTSTREAM_KAFKA_USERNAME"] == "admin"
     assert env["CONTACTSTREAM_APP_ID"], "one consumer group for every worker"
-    for name in ("CONTACTSTREAM_KAFKA_BOOTSTRAP", "CONTACTSTREAM_CLICKHOUSE_DSN",
-                 "CONTACTSTREAM_SUBJECT_KEY_SALT", "CONTACTSTREAM_METRICS_PORT"):
+    for name in ("CONTACTSTREAM_KAFKA_BOOTSTRAP", "CONTACTSTREAM_METRICS_PORT",
+                 "CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL", "CONTACTSTREAM_DPO_VERIFY_KEY_FILE"):
         assert name in env, name
+    assert env["CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["CONTACTSTREAM_METRICS_HOST"] == "0.0.0.0"  # noqa: S104 - compose sets it, inside its network
+    for service in (*WORKERS, "setup"):
+        names = secrets_of(service)
+        # Read by Settings from /run/secrets (files named like the variable), not from env.
+        for secret in ("contactstream_clickhouse_dsn", "contactstream_subject_key_salt",
+                       "contactstream_kafka_password"):
+            assert secret in names, (service, secret)
+            assert secret.upper() not in environment(service), "a secret in the environment"
+    assert secrets_of("worker-1")["contactstream_kafka_password"] == "kafka_worker_password"
+    assert secrets_of("setup")["contactstream_kafka_password"] == "kafka_admin_password"
+
+
+def test_every_secret_is_declared_and_made_by_the_script(tmp_path: Path) -> None:
+    declared = compose()["secrets"]
+    for service in services():
+        assert set(secrets_of(service).values()) <= set(declared), service
+    subprocess.run(["bash", str(MAKE_SECRETS), str(tmp_path / "secrets")], check=True,
+                   capture_output=True, timeout=120)
+    for name, secret in declared.items():
+        made = tmp_path / secret["file"]
+        assert made.is_file(), f"{name}: {secret['file']} not made"
+        assert made.stat().st_size > 0, name
+
+
+def test_workers_keep_exports_on_a_volume_and_have_a_healthcheck() -> None:
+    for worker in WORKERS:
+        service = services()[worker]
+        assert "exports:/var/lib/contactstream/exports" in service["volumes"]
+        assert "9464/metrics" in " ".join(service["healthcheck"]["test"])
+    assert "exports" in compose()["volumes"]
 
 
 def test_ports_agree_with_the_settings_defaults() -> None:
@@ -110,13 +157,14 @@ def test_ports_agree_with_the_settings_defaults() -> None:
     assert kafka_port == 9092
     host, port = env["CONTACTSTREAM_KAFKA_BOOTSTRAP"].split(":")
     assert (host, int(port)) == ("kafka", kafka_port)
-    kafka = environment("kafka")
-    assert f"PLAINTEXT://kafka:{kafka_port}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
-    assert f"PLAINTEXT://:{kafka_port}" in kafka["KAFKA_LISTENERS"]
+    start = KAFKA_START.read_text()
+    assert f"INTERNAL://kafka:{kafka_port}" in start
+    assert "INTERNAL:SASL_SSL,HOST:SASL_SSL" in start
     # The host's clients use the default bootstrap 127.0.0.1:9092 too.
     published = [str(p) for p in services()["kafka"]["ports"]]
-    assert any(p.startswith(f"127.0.0.1:{kafka_port}:") for p in published), published
-    assert f"localhost:{kafka_port}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
+    assert any(p.startswith(f"127.0.0.1:{kafka_port}:19092") for p in published), published
+    assert f"HOST://localhost:{kafka_port}" in start
+    assert services()["kafka"]["command"] == ["bash", "/contactstream/start.sh"]
 
 
 def test_prometheus_scrapes_every_worker_service() -> None:
@@ -182,24 +230,26 @@ def test_no_secret_is_committed() -> None:
             assert value.startswith("change-me"), name
     text = COMPOSE.read_text()
     for line in text.splitlines():
-        if re.search(r"(PASSWORD|SALT)\w*:", line):
+        if re.search(r"(PASSWORD|SALT)\w*:", line) and "_FILE: /run/secrets/" not in line:
             assert "${" in line, f"literal secret in compose: {line.strip()}"
     assert ".env" in (REPO / ".gitignore").read_text().split()
 
 
 def test_clickhouse_users_and_dsn_agree_with_roles_sql() -> None:
     env = environment("worker-1")
-    dsn = urlsplit(interpolated(env["CONTACTSTREAM_CLICKHOUSE_DSN"]))
+    [dsn_format] = re.findall(r"printf '(http://[^']+)'", MAKE_SECRETS.read_text())
+    dsn = urlsplit(dsn_format.replace("%s", "pw"))
     assert (dsn.scheme, dsn.hostname, dsn.port) == ("http", "clickhouse", 8123)
     assert dsn.username == "worker_user"
-    assert dsn.password == env_example()["WORKER_PASSWORD"]
     assert dsn.path == "/" + env["CONTACTSTREAM_CLICKHOUSE_DATABASE"] == "/contactstream"
     roles = ROLES_SQL.read_text()
     assert "GRANT writer TO worker_user" in roles
     assert "CREATE DATABASE IF NOT EXISTS contactstream" in roles
     placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", roles))
     init = environment("clickhouse-init")
-    assert placeholders <= set(init), sorted(placeholders - set(init))
+    for name in placeholders:  # each from a secret file (apply-roles.sh reads NAME_FILE)
+        path = init[f"{name}_FILE"]
+        assert path.removeprefix("/run/secrets/") in secrets_of("clickhouse-init"), name
     assert environment("clickhouse")["CLICKHOUSE_USER"] == init["CLICKHOUSE_ADMIN_USER"]
     mounted = {str(v).split(":")[1] for v in services()["clickhouse-init"]["volumes"]}
     assert init["ROLES_SQL"] in mounted
@@ -212,6 +262,8 @@ def test_grafana_gets_what_its_provisioning_needs() -> None:
     for path in GRAFANA_PROVISIONING.rglob("*.yml"):
         for variable in _VARIABLE.findall(path.read_text()):
             assert variable in env, f"{path.name} needs {variable} in grafana's environment"
+        for secret in re.findall(r"\$__file\{/run/secrets/([^}]+)\}", path.read_text()):
+            assert secret in secrets_of("grafana"), f"{path.name} needs the secret {secret}"
     provider = yaml.safe_load((GRAFANA_PROVISIONING / "dashboards" / "contactstream.yml")
                               .read_text())["providers"][0]
     mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in services()["grafana"]["volumes"]}
@@ -257,6 +309,7 @@ def test_dockerfile_builds_the_worker_from_this_repository() -> None:
 
 
 @pytest.mark.parametrize("script", ["docker/clickhouse/apply-roles.sh",
+                                    "docker/kafka/start.sh", "deploy/secrets/make-secrets.sh",
                                     "deploy/prometheus/install-promtool.sh"])
 def test_shell_scripts_are_strict_bash(script: str) -> None:
     text = (REPO / script).read_text()

@@ -128,13 +128,15 @@ def test_relation_check_notices_a_table_with_personal_data() -> None:
         "email"}
 
 
-def test_clickhouse_data_source_logs_in_as_the_analyst_with_a_password_from_env() -> None:
+def test_clickhouse_data_source_logs_in_as_the_analyst_with_a_password_from_a_secret() -> None:
     source = datasources()["grafana-clickhouse-datasource"]
     assert source["jsonData"]["username"] == "analyst_user"
     assert source["jsonData"]["defaultDatabase"] == "contactstream"
     assert source["jsonData"]["protocol"] == "http"
     assert source["jsonData"]["port"] == 8123
-    assert source["secureJsonData"]["password"] == "${ANALYST_PASSWORD}"
+    assert source["secureJsonData"]["password"] == (
+        "$__file{/run/secrets/clickhouse_analyst_password}"
+    )
     assert datasources()["prometheus"]["url"] == "http://prometheus:9090"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,14 @@ from streams.authorize import Refusal, authorize, readable_ids
 from streams.config import Settings, redact_dsn
 from streams.errors import ConfigError
 from streams.exports import export_file, write_private
-from streams.signing import SIGNATURE_HEADER, generate_key_pair, sign, signing_key, verify_key
+from streams.signing import (
+    SIGNATURE_HEADER,
+    generate_key_pair,
+    sign,
+    signing_key,
+    verify,
+    verify_key,
+)
 from streams.worker import check_secrets
 from tests.unit.test_cli import run
 
@@ -196,3 +204,29 @@ def test_acl_drift_judges_only_this_deployment() -> None:
     assert (missing, extra) == (set(), {granted})
     one = next(iter(declared))
     assert acl_drift(declared, declared - {one}, settings) == ({one}, set())
+
+
+def test_the_compose_secrets_script_makes_working_keys(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "deploy" / "secrets" / "make-secrets.sh"
+    out = tmp_path / "secrets"
+    subprocess.run(["bash", str(script), str(out)], check=True, capture_output=True, timeout=120)
+    made = Settings(
+        dpo_signing_key_file=out / "dpo-signing-key.pem",
+        dpo_verify_key_file=out / "dpo-verify-key.pem",
+    )
+    assert verify(verify_key(made), b"x", sign(signing_key(made), b"x"))
+    chain = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(out / "ca.pem"), str(out / "kafka.pem")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert chain.returncode == 0, chain.stderr
+    assert stat.S_IMODE((out / "dpo-signing-key.pem").stat().st_mode) == 0o600
+    dsn = (out / "contactstream_clickhouse_dsn").read_text()
+    assert (out / "clickhouse_worker_password").read_text() in dsn
+    again = subprocess.run(
+        ["bash", str(script), str(out)], check=True, capture_output=True, text=True, timeout=120
+    )
+    assert "made" not in again.stdout, "a rerun rotates nothing"
