@@ -126,7 +126,16 @@ def _request(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "request"
         raise click.UsageError(f"invalid {where}: {first['msg']}") from None
-    result = asyncio.run(_send_and_wait(settings, request, key, timeout))
+    try:
+        # A principal without DESCRIBE on the results topic makes aiokafka wait for ever.
+        result = asyncio.run(
+            asyncio.wait_for(_send_and_wait(settings, request, key, timeout), timeout + 30)
+        )
+    except TimeoutError:
+        raise ContactstreamError(
+            "Kafka did not answer; is CONTACTSTREAM_KAFKA_USERNAME allowed to write the "
+            "subject-requests topic and read subject-results?"
+        ) from None
     if result.status != "done":
         raise ContactstreamError(f"request {request.request_id} failed: {result.detail}")
     return result
