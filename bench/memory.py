@@ -29,7 +29,7 @@ from streams.config import Settings  # noqa: E402
 from streams.localkafka import LocalBroker  # noqa: E402
 from streams.localkafka.broker import free_port  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
-from tests.integration.harness import WorkerProcess, wait_caught_up, worker_env  # noqa: E402
+from tests.integration.harness import WorkerProcess, raw_group, wait_caught_up, worker_env  # noqa: E402
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -61,9 +61,7 @@ async def measure(bootstrap: str, home: Path, name: str, size: int, megabytes: i
     await produce_big(bootstrap, name, messages)
     with WorkerProcess(env, home / f"{name}.log") as worker:
         assert worker.proc is not None
-        await wait_caught_up(
-            bootstrap, env["CONTACTSTREAM_APP_ID"], [f"{name}.raw.email"], 900, worker
-        )
+        await wait_caught_up(bootstrap, raw_group(env), [f"{name}.raw.email"], 900, worker)
         peak = peak_rss_mb(worker.proc.pid)
         worker.stop()
     return peak

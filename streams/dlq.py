@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -56,12 +56,15 @@ def dead_letter(record: RawRecord, code: str, reason: str, contact_id: str | Non
 
 
 class DeadLetterWriter:
-    """Produces dead letters, once per origin, and waits until Kafka acknowledged them."""
+    """Produces dead letters, once per origin, and waits until Kafka acknowledged them.
+
+    `producer` is an idempotent AIOKafkaProducer (a produce retry during broker trouble cannot
+    duplicate a letter), allowed records as large as the DLQ topic takes."""
 
     def __init__(
-        self, topic: Any, consumer_config: dict[str, Any], dlq_name: str, partitions: int
+        self, producer: Any, consumer_config: dict[str, Any], dlq_name: str, partitions: int
     ) -> None:
-        self.topic = topic
+        self.producer = producer
         self.consumer_config = consumer_config
         self.dlq_name = dlq_name
         self.partitions = partitions
@@ -89,15 +92,25 @@ class DeadLetterWriter:
         futures = []
         for record, context in letters:
             futures.append(
-                await self.topic.send(
-                    key=record.key,
+                await self.producer.send(
+                    self.dlq_name,
                     value=record.value,
+                    key=record.key,
                     partition=record.partition % self.partitions,
                     headers=[*record.headers, *context.headers()],
                 )
             )
         if futures:
             await asyncio.gather(*futures)
+
+    async def revoked(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Partitions moved to another worker: every letter already handed to the producer is
+        written before the revoke completes (so the new owner's replay check sees it), and the
+        next assignment of these partitions starts with a replay check again."""
+        await self.producer.flush()
+        for origin in partitions:
+            self._next.pop(origin, None)
+            self._sent.pop(origin, None)
 
     async def _check_replays(self, records: Sequence[RawRecord]) -> None:
         first: dict[RawPartition, tuple[int, int]] = {}
@@ -106,9 +119,15 @@ class DeadLetterWriter:
             stamp = record.timestamp_ms or 0
             offset, oldest = first.get(origin, (record.offset, stamp))
             first[origin] = (min(offset, record.offset), min(oldest, stamp) if stamp else oldest)
-        for origin, (offset, stamp) in first.items():
-            if self._next.get(origin) != offset:  # not a continuation: maybe a re-read
-                self._sent[origin] = await self._sent_since(origin, offset, stamp)
+        rereads = [
+            (origin, offset, stamp)
+            for origin, (offset, stamp) in first.items()
+            if self._next.get(origin) != offset  # not a continuation: maybe a re-read
+        ]
+        # All partitions at once: after an assignment every one of them needs the check.
+        found = await asyncio.gather(*(self._sent_since(*args) for args in rereads))
+        for (origin, _, _), sent in zip(rereads, found, strict=True):
+            self._sent[origin] = sent
 
     async def _sent_since(self, origin: RawPartition, offset: int, stamp_ms: int) -> set[int]:
         """Origin offsets >= `offset` of this raw partition that already have a dead letter."""

@@ -1,13 +1,15 @@
-"""Normalizer agents: raw channel topic -> validate/normalize -> ClickHouse, invalid -> DLQ.
+"""Normalizers: raw channel topic -> validate/normalize -> ClickHouse, invalid -> DLQ.
 
-Offsets are acked only after ClickHouse stored the batch and Kafka acknowledged its dead letters,
-in offset order, whole batches at a time (design section 9: take() would ack a failed batch).
+The raw topics are read in batches by streams.ingest (below faust's per-event path); offsets are
+committed only after ClickHouse stored the batch and Kafka acknowledged its dead letters.
 Failures follow the failure rule (docs/operating.md): an event's own fault sends it to the DLQ;
 anything else makes the batch wait and retry, nothing acked, nothing rerouted.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -15,15 +17,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
+import mode
+from aiokafka import AIOKafkaProducer
 
 from schemas.contact import ContactEvent
 from schemas.normalize import clear_caches
 from schemas.validate import Rejection, parse_events, too_far_ahead
-from streams.batching import bounded_take
 from streams.config import CHANNELS, Channel
 from streams.dlq import DeadLetterWriter, Letter, dead_letter
+from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
 from streams.lag import BrokerLag
-from streams.records import RawRecord, from_faust
+from streams.records import RawRecord
 from streams.retry import until_done
 from streams.rows import (
     EVENT_COLUMNS,
@@ -36,6 +40,7 @@ from streams.rows import (
 from streams.runtime import Runtime
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.storage.queries import redacted_among
+from streams.topics import dlq_max_message_bytes
 
 log = logging.getLogger(__name__)
 # ClickHouse refuses an insert block over 100 partitions (max_partitions_per_insert_block);
@@ -159,23 +164,66 @@ class ChannelNormalizer:
 
 
 def register(app: faust.App, runtime: Runtime) -> None:
-    """One agent per channel topic, the broker-side lag reader and the cache purge timer."""
+    """The raw topics' batch consumer (a service of the app), the broker-side lag reader and
+    the cache purge timer."""
     settings = runtime.settings
-    dlq = DeadLetterWriter(
-        app.topic(settings.topic("dlq"), key_serializer="raw", value_serializer="raw"),
-        settings.kafka_client_config(),
-        settings.topic("dlq"),
-        settings.raw_partitions,
+    client = settings.kafka_client_config()
+    dlq = DeadLetterWriter(None, client, settings.topic("dlq"), settings.raw_partitions)
+    handlers = {
+        settings.topic(f"raw.{channel}"): ChannelNormalizer(runtime, channel, dlq)
+        for channel in CHANNELS
+    }
+    consumer = RawBatchConsumer(
+        client,
+        settings.app_id,
+        handlers,
+        BatchLimits(
+            settings.sink_batch_max_rows,
+            settings.sink_batch_max_bytes,
+            settings.sink_batch_max_seconds,
+        ),
+        settings.consumer_fetch_bytes,
+        on_revoke=lambda tps: dlq.revoked((tp.topic, tp.partition) for tp in tps),
     )
     lag = BrokerLag(
         runtime.metrics,
-        settings.kafka_client_config(),
-        settings.app_id,
-        [settings.topic(f"raw.{ch}") for ch in CHANNELS],
+        client,
+        raw_group(settings.app_id),
+        list(handlers),
         settings.raw_partitions,
     )
-    for channel in CHANNELS:
-        _register_channel(app, runtime, channel, dlq)
+
+    @app.service
+    class RawIngest(mode.Service):
+        """Runs the batch consumer for as long as faust runs the app."""
+
+        _loop_task: asyncio.Task[None] | None = None
+
+        async def on_start(self) -> None:
+            # aiokafka clients are made inside the running loop.
+            dlq.producer = AIOKafkaProducer(
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=5,
+                # A dead letter is its original (up to the raw topics' limit) plus headers.
+                max_request_size=dlq_max_message_bytes(settings),
+                **client,
+            )
+            await dlq.producer.start()
+            await consumer.start()
+
+        async def on_started(self) -> None:
+            self._loop_task = asyncio.ensure_future(_supervised(consumer))
+
+        async def on_stop(self) -> None:
+            if self._loop_task is not None:
+                self._loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._loop_task
+            await consumer.stop()
+            if dlq.producer is not None:
+                await dlq.producer.stop()
+            await lag.close()
 
     async def refresh_lag() -> None:
         await lag.refresh()
@@ -185,33 +233,17 @@ def register(app: faust.App, runtime: Runtime) -> None:
         # data (P3). Emptying them every retention interval bounds how long they linger.
         clear_caches()
 
-    async def close_lag_clients() -> None:
-        await lag.close()
-
     app.timer(5.0, name="contactstream.lag")(refresh_lag)
     app.timer(settings.retention_interval_seconds, name="contactstream.forget")(forget_identifiers)
-    runtime.on_shutdown.append(close_lag_clients)
 
 
-def _register_channel(
-    app: faust.App, runtime: Runtime, channel: Channel, dlq: DeadLetterWriter
-) -> None:
-    settings = runtime.settings
-    topic = app.topic(
-        settings.topic(f"raw.{channel}"), key_serializer="raw", value_serializer="raw"
-    )
-    normalizer = ChannelNormalizer(runtime, channel, dlq)
-
-    async def normalize(stream: Any) -> None:
-        async for events in bounded_take(
-            stream,
-            settings.sink_batch_max_rows,
-            settings.sink_batch_max_bytes,
-            settings.sink_batch_max_seconds,
-            lambda event: len(event.message.value or b"") + len(event.message.key or b""),
-        ):
-            await normalizer.handle([from_faust(event.message) for event in events])
-            for event in events:  # in offset order, the whole batch: no gaps to commit past
-                await stream.ack(event)
-
-    app.agent(topic, name=f"contactstream.normalize.{channel}")(normalize)
+async def _supervised(consumer: RawBatchConsumer) -> None:
+    """The loop never dies quietly: an unexpected error is logged (by class) and it goes on."""
+    while True:
+        try:
+            await consumer.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("raw batch consumer failed (%s); resuming in 1s", type(exc).__name__)
+            await asyncio.sleep(1.0)

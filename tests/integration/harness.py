@@ -25,6 +25,11 @@ from aiokafka.errors import KafkaError
 REPO = Path(__file__).resolve().parents[2]
 
 
+def raw_group(env: dict[str, str]) -> str:
+    """The consumer group that reads the raw topics (streams.ingest), for the worker of `env`."""
+    return f"{env['CONTACTSTREAM_APP_ID']}-raw"
+
+
 def worker_env(bootstrap: str, name: str, state: Path, **extra: str) -> dict[str, str]:
     """Environment of a worker isolated by topic prefix, consumer group and chDB directory."""
     env = {

@@ -27,6 +27,7 @@ from tests.integration.harness import (
     committed,
     end_offsets,
     query,
+    raw_group,
     read_all,
     scrape_metrics,
     wait_caught_up,
@@ -178,7 +179,7 @@ async def test_events_at_every_limit_flow_and_each_is_accounted_for(
         )
         await produce_large(kafka_bootstrap, unique_name, messages[:1])
         await produce(kafka_bootstrap, unique_name, messages[1:])
-        await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], topics, 240, worker)
+        await wait_caught_up(kafka_bootstrap, raw_group(env), topics, 240, worker)
         worker.stop()
     letters = await dead_letters(kafka_bootstrap, unique_name)
     codes = sorted(letter.error_code for _, letter in letters)
@@ -197,7 +198,7 @@ async def test_events_at_every_limit_flow_and_each_is_accounted_for(
     assert months[0][0] >= 100, "the batches spanned more months than one insert may"
     assert counts == [[len(backfill.event_ids), len(backfill.event_ids)]]
     ends = await end_offsets(kafka_bootstrap, topics)
-    assert await committed(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"]) == {
+    assert await committed(kafka_bootstrap, raw_group(env)) == {
         tp: end for tp, end in ends.items() if end > 0
     }
     log_text = worker.log_text()
@@ -217,7 +218,7 @@ async def _until_waiting(port: int, source: str) -> str:
 
 async def _hold_and_check(bootstrap: str, env: dict[str, str], port: int, seconds: float) -> None:
     """During a system fault: nothing commits, nothing is rerouted, the metrics say so."""
-    group = env["CONTACTSTREAM_APP_ID"]
+    group = raw_group(env)
     await _until_waiting(port, "storage")
     before = await committed(bootstrap, group)
     await asyncio.sleep(seconds)
@@ -260,7 +261,7 @@ async def test_a_full_disk_and_a_read_only_directory_make_batches_wait_not_rerou
         traffic = build_traffic(seed=12, target_events=6000, invalid_fraction=0.0)
         thirds = [traffic.messages[i::3] for i in range(3)]
         topics = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
-        group = env["CONTACTSTREAM_APP_ID"]
+        group = raw_group(env)
         with WorkerProcess(env, tmp_path / "worker.log") as worker:
             await wait_for_topics(kafka_bootstrap, topics, worker)
             await produce(kafka_bootstrap, unique_name, thirds[0])
@@ -302,7 +303,7 @@ async def test_clickhouse_unreachable_is_seen_in_the_metrics(
     with WorkerProcess(env, tmp_path / "worker.log", "--no-setup") as worker:
         await _hold_and_check(kafka_bootstrap, env, port, 8)
         worker.stop()
-    assert await committed(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"]) == {}
+    assert await committed(kafka_bootstrap, raw_group(env)) == {}
     assert await dead_letters(kafka_bootstrap, unique_name) == []
     log_text = worker.log_text()
     assert_log_hygiene(log_text)

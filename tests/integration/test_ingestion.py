@@ -15,6 +15,7 @@ from tests.integration.harness import (
     WorkerProcess,
     committed,
     query,
+    raw_group,
     read_all,
     scrape_metrics,
     wait_caught_up,
@@ -58,7 +59,7 @@ async def _check_final_state(
         assert letter.timestamp is not None
     assert len(letters) == len(traffic.invalid), "and none twice"
 
-    consumed = sum((await committed(bootstrap, env["CONTACTSTREAM_APP_ID"])).values())
+    consumed = sum((await committed(bootstrap, raw_group(env))).values())
     assert consumed == len(traffic.messages), "the counts add up"
     leaked = [v for v in traffic.personal_values() if v in log_text]
     assert not leaked, f"{len(leaked)} personal values in the worker's log"
@@ -75,7 +76,7 @@ async def test_all_channels_ingested_exactly_once(
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         await wait_for_topics(kafka_bootstrap, topics, worker)
         await produce(kafka_bootstrap, unique_name, traffic.messages)
-        await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], topics, 240, worker)
+        await wait_caught_up(kafka_bootstrap, raw_group(env), topics, 240, worker)
         metrics = await asyncio.to_thread(scrape_metrics, port)
         worker.stop()
     assert "contactstream_events_accepted_total" in metrics
@@ -90,7 +91,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
         kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_SINK_BATCH_MAX_ROWS="2000"
     )
     topics = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
-    group = env["CONTACTSTREAM_APP_ID"]
+    group = raw_group(env)
     log_path = tmp_path / "worker.log"
     half = len(traffic.messages) // 2
     with WorkerProcess(env, log_path) as first:

@@ -13,6 +13,7 @@ from tests.conftest import REPO
 from tests.integration.harness import (
     WorkerProcess,
     committed,
+    raw_group,
     wait_caught_up,
     wait_for_topics,
     worker_env,
@@ -31,7 +32,7 @@ async def test_broker_outage_pauses_and_resumes_without_loss(
     half = len(traffic.messages) // 2
     env = worker_env(bootstrap, unique_name, tmp_path)
     topics = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
-    group = env["CONTACTSTREAM_APP_ID"]
+    group = raw_group(env)
     try:
         with WorkerProcess(env, tmp_path / "worker.log") as worker:
             await wait_for_topics(bootstrap, topics, worker)

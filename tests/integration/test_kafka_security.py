@@ -20,7 +20,7 @@ from schemas.examples import raw_event
 from streams.acls import principals
 from streams.config import CHANNELS
 from tests.conftest import REPO, cli
-from tests.integration.harness import WorkerProcess, query, wait_caught_up, worker_env
+from tests.integration.harness import WorkerProcess, query, raw_group, wait_caught_up, worker_env
 
 Login = dict[str, dict[str, str]]
 
@@ -145,9 +145,7 @@ async def test_worker_and_dpo_work_end_to_end(
             finally:
                 await producer.stop()
         raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
-        await wait_caught_up(
-            bootstrap, env["CONTACTSTREAM_APP_ID"], raw, 120, worker, **sasl(login, "admin")
-        )
+        await wait_caught_up(bootstrap, raw_group(env), raw, 120, worker, **sasl(login, "admin"))
         dpo = {**env, **env_of(bootstrap, login, "dpo", unique_name)}
         exported = await asyncio.to_thread(
             cli, "subject", "export", "--phone", phone, "--verified-by", "dpo-1", env=dpo

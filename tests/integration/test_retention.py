@@ -17,6 +17,7 @@ from tests.integration.harness import (
     WorkerProcess,
     end_offsets,
     query,
+    raw_group,
     read_all,
     wait_caught_up,
     wait_for_topics,
@@ -201,7 +202,7 @@ async def test_retention_redacts_due_contacts_everywhere_and_only_them(
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         await wait_for_topics(kafka_bootstrap, raw, worker)
         await produce(kafka_bootstrap, unique_name, to_messages(events))
-        await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], raw, 120, worker)
+        await wait_caught_up(kafka_bootstrap, raw_group(env), raw, 120, worker)
         await wait_for_redaction(kafka_bootstrap, env, unique_name, 2, worker)
         worker.stop()
     first_log = worker.log_text()

@@ -21,6 +21,7 @@ from tests.conftest import cli
 from tests.integration.harness import (
     WorkerProcess,
     query,
+    raw_group,
     read_all,
     scrape_metrics,
     wait_caught_up,
@@ -66,7 +67,7 @@ async def test_export_rectify_erase_touch_only_the_subject(
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         await wait_for_topics(kafka_bootstrap, raw, worker)
         await produce(kafka_bootstrap, unique_name, traffic())
-        await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], raw, 120, worker)
+        await wait_caught_up(kafka_bootstrap, raw_group(env), raw, 120, worker)
 
         exported = await asyncio.to_thread(
             cli,
@@ -211,7 +212,7 @@ async def test_unauthorized_requests_are_refused_and_audited(
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         await wait_for_topics(kafka_bootstrap, raw, worker)
         await produce(kafka_bootstrap, unique_name, traffic())
-        await wait_caught_up(kafka_bootstrap, env["CONTACTSTREAM_APP_ID"], raw, 120, worker)
+        await wait_caught_up(kafka_bootstrap, raw_group(env), raw, 120, worker)
         await _send(kafka_bootstrap, unique_name, messages)
         await _send(kafka_bootstrap, unique_name, [messages[3]])  # the valid one, replayed
         results = await _results(kafka_bootstrap, unique_name, 5, worker)

@@ -25,6 +25,7 @@ from tests.integration.harness import (
     WorkerProcess,
     committed,
     query,
+    raw_group,
     read_all,
     wait_caught_up,
     wait_for_topics,
@@ -66,7 +67,7 @@ async def soak(events: int, kills: int, seed: int, home: Path) -> int:
         CONTACTSTREAM_RETENTION_INTERVAL_SECONDS="3600",
     )
     topics = [f"{prefix}.raw.{ch}" for ch in CHANNELS]
-    group = env["CONTACTSTREAM_APP_ID"]
+    group = raw_group(env)
     traffic = build_traffic(seed=seed, target_events=events, invalid_fraction=0.02)
     started = time.monotonic()
     try:

@@ -1,0 +1,231 @@
+"""Raw topics consumed in batches below faust's per-event stream path (design section 9).
+
+An aiokafka consumer in its own group (`<app id>-raw`, manual commits) runs as a service of the
+faust app, so the worker's start, SIGTERM and shutdown stay faust's, while faust keeps the timers,
+leader election, tombstones and subject requests. One loop: `getmany` up to a record and a byte
+bound with a short linger, then per channel parse + rows + one insert per block with its
+deduplication token + dead letters (ChannelNormalizer, the failure rule), then a commit of the
+batch's explicit offsets (last + 1 per partition), never the consumer's position.
+
+Rebalances: when partitions are revoked, the batch in flight may finish for a few seconds; after
+that it is cancelled, so no dead letter is sent and no offset committed once the callback has
+returned (the new owner re-reads from the committed offsets; storage is idempotent). A commit
+refused after a rebalance (CommitFailedError) is harmless for the same reason and the loop goes
+on with the next batch. The first start of the group after an upgrade starts each raw partition
+where faust's group (the app id) had committed, so an upgrade does not re-read seven days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from streams.logs import Throttle
+from streams.records import RawRecord
+
+log = logging.getLogger(__name__)
+_throttle = Throttle(interval=30.0)
+# How long a revoked batch may still finish before it is dropped (it is re-read by the new owner).
+REVOKE_GRACE_SECONDS = 5.0
+
+
+def raw_group(app_id: str) -> str:
+    """The batch consumer's group: its own (faust's assignor cannot share one)."""
+    return f"{app_id}-raw"
+
+
+def next_offsets(records: Iterable[RawRecord]) -> dict[TopicPartition, int]:
+    """The offsets to commit after `records` were stored: last offset + 1 per partition."""
+    found: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        found[tp] = max(found.get(tp, 0), record.offset + 1)
+    return found
+
+
+def to_record(message: Any) -> RawRecord:
+    """An aiokafka ConsumerRecord (timestamp in milliseconds) as a RawRecord."""
+    return RawRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=message.timestamp if message.timestamp and message.timestamp > 0 else None,
+        key=message.key,
+        value=message.value or b"",
+        headers=tuple((name, bytes(value or b"")) for name, value in (message.headers or ())),
+    )
+
+
+class BatchLimits:
+    def __init__(self, max_records: int, max_bytes: int, linger_seconds: float) -> None:
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.linger_seconds = linger_seconds
+
+
+class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Fetch, hand each channel's records to its handler, commit; see the module docstring."""
+
+    def __init__(
+        self,
+        client_config: dict[str, Any],
+        app_id: str,
+        handlers: Mapping[str, Any],
+        limits: BatchLimits,
+        fetch_bytes: int,
+        on_revoke: Any = None,
+    ) -> None:
+        self.client_config = client_config
+        self.app_id = app_id
+        self.handlers = handlers  # topic -> object with `async handle(records)`
+        self.limits = limits
+        self.on_revoke = on_revoke
+        self.fetch_bytes = fetch_bytes
+        self.consumer: AIOKafkaConsumer | None = None
+        self._inflight: asyncio.Task[None] | None = None
+        self._started = False
+
+    async def start(self) -> None:
+        """Create (inside the running loop, as aiokafka requires), connect and subscribe."""
+        limits = self.limits
+        self.consumer = AIOKafkaConsumer(
+            group_id=raw_group(self.app_id),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=self.fetch_bytes,
+            fetch_max_bytes=max(self.fetch_bytes, limits.max_bytes),
+            max_poll_records=limits.max_records,
+            session_timeout_ms=15_000,
+            heartbeat_interval_ms=3_000,
+            # A batch waiting for a dependency must not cost the group its membership.
+            max_poll_interval_ms=600_000,
+            **self.client_config,
+        )
+        self._started = True
+        await self.consumer.start()
+        self.consumer.subscribe(sorted(self.handlers), listener=self)
+
+    async def stop(self) -> None:
+        await self._drop_inflight()
+        if self._started and self.consumer is not None:
+            await self.consumer.stop()
+
+    @property
+    def _consumer(self) -> AIOKafkaConsumer:
+        assert self.consumer is not None, "start() first"
+        return self.consumer
+
+    async def run(self) -> None:
+        """Until cancelled: one batch after another."""
+        while True:
+            records = await self._fetch()
+            if not records:
+                continue
+            task = asyncio.ensure_future(self._process(records))
+            self._inflight = task
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the worker stops; the batch is re-read after a restart
+                # Dropped at a revoke: the new owner re-reads it from the committed offsets.
+            finally:
+                self._inflight = None
+
+    async def _fetch(self) -> list[RawRecord]:
+        deadline: float | None = None
+        records: list[RawRecord] = []
+        held = 0
+        while len(records) < self.limits.max_records and held < self.limits.max_bytes:
+            wait = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            if deadline is not None and wait == 0:
+                break
+            batches = await self._consumer.getmany(
+                timeout_ms=int(wait * 1000), max_records=self.limits.max_records - len(records)
+            )
+            for message in (m for batch in batches.values() for m in batch):
+                record = to_record(message)
+                records.append(record)
+                held += record.size
+            if records and deadline is None:
+                deadline = time.monotonic() + self.limits.linger_seconds
+            if not records:
+                return records
+        return records
+
+    async def _process(self, records: Sequence[RawRecord]) -> None:
+        by_topic: dict[str, list[RawRecord]] = defaultdict(list)
+        for record in records:
+            by_topic[record.topic].append(record)
+        for topic, group in by_topic.items():
+            await self.handlers[topic].handle(group)
+        await self._commit(next_offsets(records))
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assigned = self._consumer.assignment()
+        mine = {tp: OffsetAndMetadata(o, "") for tp, o in offsets.items() if tp in assigned}
+        while mine:
+            try:
+                await self._consumer.commit(mine)
+                return
+            except CommitFailedError:
+                # A rebalance took the partitions: the new owner re-reads; storage is idempotent.
+                log.info("commit after a rebalance refused; the new owner re-reads the batch")
+                return
+            except KafkaError as exc:
+                if _throttle.allow(("commit", type(exc).__name__)) is not None:
+                    log.warning("commit failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        task = self._inflight
+        if task is not None and not task.done():
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), REVOKE_GRACE_SECONDS)
+        await self._drop_inflight()
+        if self.on_revoke is not None:
+            result = self.on_revoke(list(revoked))
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self._carry_over_faust_offsets(list(assigned))
+
+    async def _drop_inflight(self) -> None:
+        task = self._inflight
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _carry_over_faust_offsets(self, assigned: list[TopicPartition]) -> None:
+        """Partitions this group never committed start where faust's group left off."""
+        fresh = [tp for tp in assigned if await self._consumer.committed(tp) is None]
+        if not fresh:
+            return
+        admin = AIOKafkaAdminClient(**self.client_config)
+        try:
+            await admin.start()
+            old = await admin.list_consumer_group_offsets(self.app_id, partitions=fresh)
+        except KafkaError:
+            return  # no such group, or not allowed: start from the earliest offset
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        for tp, meta in old.items():
+            if meta.offset >= 0:
+                self._consumer.seek(tp, meta.offset)
+                log.info(
+                    "%s[%d] continues at faust's offset %d", tp.topic, tp.partition, meta.offset
+                )
