@@ -92,6 +92,7 @@ def main() -> None:
                 "CONTACTSTREAM_TOPIC_PREFIX": "bench",
                 "CONTACTSTREAM_METRICS_PORT": "0",
                 "CONTACTSTREAM_LOG_LEVEL": "warn",
+                "CONTACTSTREAM_MODE": "dev",
             }
             contenders = {
                 "baseline": [sys.executable, str(REPO / "bench" / "baseline_consumer.py")],
@@ -107,7 +108,8 @@ def main() -> None:
                         "CONTACTSTREAM_APP_ID": f"bench-{name}",
                     },
                     state.bootstrap,
-                    f"bench-{name}",
+                    # The worker reads the raw topics in its batch consumer's own group.
+                    f"bench-{name}-raw" if name == "worker" else f"bench-{name}",
                     topics,
                     total,
                     work / f"{name}.log",

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     raw_partitions: int = Field(4, ge=1, le=1024)
     kafka_replication_factor: int = Field(1, ge=1, le=16, description="3 in production")
 
+    pipeline_latency_alert_seconds: float = Field(
+        5.0, gt=0, description="p99 of stored time - Kafka timestamp that alerts (exported)"
+    )
     metrics_port: int = Field(9464, ge=0, le=65535, description="0 disables the HTTP endpoint")
     metrics_host: str = Field(
         "127.0.0.1", description="Address /metrics listens on (0.0.0.0 inside a container)"

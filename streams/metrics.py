@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 _BATCH_BUCKETS = (1, 10, 100, 500, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_PIPELINE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300)
 _FRESHNESS_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400, 2_592_000, 63_072_000)
 
 
@@ -26,6 +27,8 @@ class Metrics(NamedTuple):
     sink_insert_failures: Counter
     sink_retries: Counter
     event_freshness_seconds: Histogram
+    pipeline_latency_seconds: Histogram
+    pipeline_latency_target: Gauge
     consumer_lag: Gauge
     consumer_progress_age: Gauge
     processing_failures: Counter
@@ -84,6 +87,18 @@ class Metrics(NamedTuple):
                 "now - occurred_at when stored",
                 ["channel"],
                 buckets=_FRESHNESS_BUCKETS,
+                registry=registry,
+            ),
+            pipeline_latency_seconds=Histogram(
+                p + "pipeline_latency_seconds",
+                "Stored time - the record's Kafka timestamp: the pipeline's own delay",
+                ["channel"],
+                buckets=_PIPELINE_BUCKETS,
+                registry=registry,
+            ),
+            pipeline_latency_target=Gauge(
+                p + "pipeline_latency_target_seconds",
+                "The p99 pipeline latency above which ContactstreamPipelineSlow fires (a setting)",
                 registry=registry,
             ),
             consumer_lag=Gauge(
@@ -156,6 +171,7 @@ def create_series(metrics: Metrics, labels: SeriesLabels) -> None:
         for code in labels.rejection_codes:
             metrics.events_rejected.labels(channel, code)
         metrics.event_freshness_seconds.labels(channel)
+        metrics.pipeline_latency_seconds.labels(channel)
     for job in labels.jobs:
         metrics.processing_waiting.labels(job).set(0)
         for source in labels.failure_sources:

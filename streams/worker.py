@@ -87,6 +87,7 @@ def run_worker(settings: Settings, setup: bool = True) -> None:
         registry = CollectorRegistry()
         runtime = Runtime(settings=settings, store=store, metrics=Metrics.create(registry))
         create_series(runtime.metrics, series_labels())
+        runtime.metrics.pipeline_latency_target.set(settings.pipeline_latency_alert_seconds)
         serve(registry, settings.metrics_host, settings.metrics_port)
         app = create_app(runtime)
         log.info(

@@ -156,9 +156,12 @@ class ChannelNormalizer:
             metrics.events_rejected.labels(self.channel, letter.context.error_code).inc()
         metrics.dlq_writes.labels(self.channel).inc(len(letters) - skipped)
         now = time.time()
-        histogram = metrics.event_freshness_seconds.labels(self.channel)
-        for event, _ in accepted:
-            histogram.observe(max(0.0, now - event.occurred_at.timestamp()))
+        freshness = metrics.event_freshness_seconds.labels(self.channel)
+        latency = metrics.pipeline_latency_seconds.labels(self.channel)
+        for event, record in accepted:
+            freshness.observe(max(0.0, now - event.occurred_at.timestamp()))
+            if record.timestamp_ms is not None:
+                latency.observe(max(0.0, now - record.timestamp_ms / 1000))
         if letters:
             log.info("%s: stored %d events, %d to the DLQ", self.channel, stored, len(letters))
 

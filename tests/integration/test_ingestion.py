@@ -80,6 +80,18 @@ async def test_all_channels_ingested_exactly_once(
         metrics = await asyncio.to_thread(scrape_metrics, port)
         worker.stop()
     assert "contactstream_events_accepted_total" in metrics
+    # Every stored event is timed from its Kafka timestamp (the pipeline's own latency).
+    timed = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("contactstream_pipeline_latency_seconds_count{")
+    )
+    stored = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("contactstream_events_accepted_total{")
+    )
+    assert timed == stored > 0
     assert not [v for v in traffic.personal_values() if v in metrics], "personal data in metrics"
     await _check_final_state(kafka_bootstrap, unique_name, env, traffic, worker.log_text())
 

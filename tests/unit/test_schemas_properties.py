@@ -207,9 +207,13 @@ def test_invalid_events_never_carry_personal_values_into_reasons(
     valid = parse(channel, raw, Limits())
     assert isinstance(valid, ContactEvent)
     planted = [secret, *personal_values(valid), *(raw.get("fields") or {})]
+    # A reason names the schema's fields ('occurred_at'); a generated value may spell one.
+    reason = result.reason
+    for name in CHANNEL_MODELS[channel].model_fields:
+        reason = reason.replace(f"'{name}'", "")
     for value in planted:
         if len(value) >= 8:
-            assert value not in result.reason
+            assert value not in reason
     assert "§" not in result.reason
 
 
