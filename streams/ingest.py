@@ -4,7 +4,7 @@ An aiokafka consumer in its own group (`<app id>-raw`, manual commits) runs as a
 faust app, so the worker's start, SIGTERM and shutdown stay faust's, while faust keeps the timers,
 leader election, tombstones and subject requests. One loop: `getmany` up to a record and a byte
 bound with a short linger, then per channel parse + rows + one insert per block with its
-deduplication token + dead letters (ChannelNormalizer, the failure rule), then a commit of the
+deduplication token + dead letters (BatchNormalizer, the failure rule), then a commit of the
 batch's explicit offsets (last + 1 per partition), never the consumer's position.
 
 Rebalances: when partitions are revoked, the batch in flight may finish for a few seconds; after
@@ -21,8 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -80,14 +79,16 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self,
         client_config: dict[str, Any],
         app_id: str,
-        handlers: Mapping[str, Any],
+        topics: Sequence[str],
+        handler: Any,
         limits: BatchLimits,
         fetch_bytes: int,
         on_revoke: Any = None,
     ) -> None:
         self.client_config = client_config
         self.app_id = app_id
-        self.handlers = handlers  # topic -> object with `async handle(records)`
+        self.topics = sorted(topics)
+        self.handler = handler  # `async handle(records)`: stores the whole batch or raises
         self.limits = limits
         self.on_revoke = on_revoke
         self.fetch_bytes = fetch_bytes
@@ -113,7 +114,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         )
         self._started = True
         await self.consumer.start()
-        self.consumer.subscribe(sorted(self.handlers), listener=self)
+        self.consumer.subscribe(self.topics, listener=self)
 
     async def stop(self) -> None:
         await self._drop_inflight()
@@ -165,11 +166,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         return records
 
     async def _process(self, records: Sequence[RawRecord]) -> None:
-        by_topic: dict[str, list[RawRecord]] = defaultdict(list)
-        for record in records:
-            by_topic[record.topic].append(record)
-        for topic, group in by_topic.items():
-            await self.handlers[topic].handle(group)
+        await self.handler.handle(records)
         await self._commit(next_offsets(records))
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:

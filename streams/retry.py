@@ -46,7 +46,7 @@ async def until_done(
     metrics: Metrics | None = None,
 ) -> T:
     """Await `job()` until it returns. `what` names the job (a bounded label, e.g.
-    'normalize.sms'): it is the metric label and the key of the throttled log line."""
+    'normalize'): it is the metric label and the key of the throttled log line."""
     delay, failures = 0.5, 0
     try:
         while True:

@@ -57,7 +57,7 @@ def series_labels() -> SeriesLabels:
     return SeriesLabels(
         channels=CHANNELS,
         rejection_codes=(*REJECTION_CODES, *PROCESSING_CODES),
-        jobs=(*(f"normalize.{channel}" for channel in CHANNELS), "redaction", "subjects"),
+        jobs=("normalize", "redaction", "subjects"),
         failure_sources=FAILURE_SOURCES,
         tables=("contact_events",),
         redaction_reasons=get_args(RedactionReason),

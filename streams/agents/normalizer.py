@@ -48,14 +48,14 @@ log = logging.getLogger(__name__)
 MAX_MONTHS_PER_INSERT = 50
 
 
-def batch_token(channel: str, origins: Sequence[Origin]) -> str:
-    """Deduplication token of a batch: its exact offset range per partition."""
-    ranges: dict[int, tuple[int, int]] = {}
+def batch_token(origins: Sequence[Origin]) -> str:
+    """Deduplication token of a batch: its exact offset range per topic and partition."""
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
     for origin in origins:
-        low, high = ranges.get(origin.partition, (origin.offset, origin.offset))
-        ranges[origin.partition] = (min(low, origin.offset), max(high, origin.offset))
-    parts = ",".join(f"{p}:{lo}-{hi}" for p, (lo, hi) in sorted(ranges.items()))
-    return f"{channel}|{parts}"
+        key = (origin.topic, origin.partition)
+        low, high = ranges.get(key, (origin.offset, origin.offset))
+        ranges[key] = (min(low, origin.offset), max(high, origin.offset))
+    return ",".join(f"{t}:{p}:{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
 
 
 def byte_chunks(records: Sequence[RawRecord], max_bytes: int) -> list[Sequence[RawRecord]]:
@@ -72,13 +72,18 @@ def byte_chunks(records: Sequence[RawRecord], max_bytes: int) -> list[Sequence[R
     return chunks
 
 
-class ChannelNormalizer:
-    """The batch logic of one channel's agent; the agent itself only loops and acks."""
+class BatchNormalizer:
+    """One batch of every channel: parse and normalize per channel, then one look-up of
+    redacted contacts, one insert (per block of months) and one round of dead letters for the
+    whole batch: ClickHouse wants few, large inserts."""
 
-    def __init__(self, runtime: Runtime, channel: Channel, dead_letters: DeadLetterWriter) -> None:
+    JOB = "normalize"
+
+    def __init__(
+        self, runtime: Runtime, channels: dict[str, Channel], dead_letters: DeadLetterWriter
+    ) -> None:
         self.runtime = runtime
-        self.channel = channel
-        self.job = f"normalize.{channel}"
+        self.channels = channels  # raw topic -> channel
         self.dead_letters = dead_letters
         self.sink = ClickHouseSink(
             runtime.store,
@@ -91,35 +96,24 @@ class ChannelNormalizer:
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process one batch until it succeeds; never raises except on cancellation."""
-        self.runtime.metrics.events_consumed.labels(self.channel).inc(len(records))
+        per_topic: dict[str, int] = {}
+        for record in records:
+            per_topic[record.topic] = per_topic.get(record.topic, 0) + 1
+        for topic, count in per_topic.items():
+            self.runtime.metrics.events_consumed.labels(self.channels[topic]).inc(count)
         for chunk in byte_chunks(records, self.runtime.settings.sink_batch_max_bytes):
             await until_done(
                 lambda chunk=chunk: self._process(chunk),  # type: ignore[misc]
-                self.job,
+                self.JOB,
                 self.runtime.settings.sink_retry_max_seconds,
                 self.runtime.metrics,
             )
 
     async def _process(self, records: Sequence[RawRecord]) -> None:
-        origins = [Origin(r.topic, r.partition, r.offset) for r in records]
-        results = parse_events(self.channel, [r.value for r in records], self.runtime.limits)
-        not_after = datetime.now(UTC) + timedelta(
-            seconds=self.runtime.settings.max_future_skew_seconds
-        )
-        accepted: list[tuple[ContactEvent, RawRecord]] = []
-        letters: list[Letter] = []
-        for parsed, record in zip(results, records, strict=True):
-            result = (
-                too_far_ahead(parsed, not_after) or parsed
-                if isinstance(parsed, ContactEvent)
-                else parsed
-            )
-            if isinstance(result, Rejection):
-                letters.append(dead_letter(record, result.code, result.reason, result.contact_id))
-            else:
-                accepted.append((result, record))
+        accepted, letters = self._parse(records)
         rows = await self._rows(accepted)
-        refused = await self.sink.write(rows, batch_token(self.channel, origins))
+        origins = [Origin(r.topic, r.partition, r.offset) for r in records]
+        refused = await self.sink.write(rows, batch_token(origins))
         for index in refused:
             letters.append(
                 dead_letter(
@@ -131,6 +125,35 @@ class ChannelNormalizer:
             )
         skipped = await self.dead_letters.send(letters, records)
         self._observe(accepted, refused, letters, skipped)
+
+    def _parse(
+        self, records: Sequence[RawRecord]
+    ) -> tuple[list[tuple[ContactEvent, RawRecord]], list[Letter]]:
+        not_after = datetime.now(UTC) + timedelta(
+            seconds=self.runtime.settings.max_future_skew_seconds
+        )
+        by_topic: dict[str, list[RawRecord]] = {}
+        for record in records:
+            by_topic.setdefault(record.topic, []).append(record)
+        accepted: list[tuple[ContactEvent, RawRecord]] = []
+        letters: list[Letter] = []
+        for topic, group in by_topic.items():
+            results = parse_events(
+                self.channels[topic], [r.value for r in group], self.runtime.limits
+            )
+            for parsed, record in zip(results, group, strict=True):
+                result = (
+                    too_far_ahead(parsed, not_after) or parsed
+                    if isinstance(parsed, ContactEvent)
+                    else parsed
+                )
+                if isinstance(result, Rejection):
+                    letters.append(
+                        dead_letter(record, result.code, result.reason, result.contact_id)
+                    )
+                else:
+                    accepted.append((result, record))
+        return accepted, letters
 
     async def _rows(self, accepted: list[tuple[ContactEvent, RawRecord]]) -> list[list[Any]]:
         salt = self.runtime.salt
@@ -150,20 +173,31 @@ class ChannelNormalizer:
         skipped: int,
     ) -> None:
         metrics = self.runtime.metrics
-        stored = len(accepted) - len(refused)
-        metrics.events_accepted.labels(self.channel).inc(stored)
-        for letter in letters:
-            metrics.events_rejected.labels(self.channel, letter.context.error_code).inc()
-        metrics.dlq_writes.labels(self.channel).inc(len(letters) - skipped)
+        refused_set = set(refused)
         now = time.time()
-        freshness = metrics.event_freshness_seconds.labels(self.channel)
-        latency = metrics.pipeline_latency_seconds.labels(self.channel)
-        for event, record in accepted:
-            freshness.observe(max(0.0, now - event.occurred_at.timestamp()))
+        stored: dict[str, int] = {}
+        for index, (event, record) in enumerate(accepted):
+            if index in refused_set:
+                continue
+            channel = event.channel
+            stored[channel] = stored.get(channel, 0) + 1
+            metrics.event_freshness_seconds.labels(channel).observe(
+                max(0.0, now - event.occurred_at.timestamp())
+            )
             if record.timestamp_ms is not None:
-                latency.observe(max(0.0, now - record.timestamp_ms / 1000))
+                metrics.pipeline_latency_seconds.labels(channel).observe(
+                    max(0.0, now - record.timestamp_ms / 1000)
+                )
+        for name, count in stored.items():
+            metrics.events_accepted.labels(name).inc(count)
+        for letter in letters:
+            origin = self.channels[letter.record.topic]
+            metrics.events_rejected.labels(origin, letter.context.error_code).inc()
+        fresh = letters[: len(letters) - skipped] if skipped else letters
+        for letter in fresh:
+            metrics.dlq_writes.labels(self.channels[letter.record.topic]).inc()
         if letters:
-            log.info("%s: stored %d events, %d to the DLQ", self.channel, stored, len(letters))
+            log.info("stored %d events, %d to the DLQ", sum(stored.values()), len(letters))
 
 
 def register(app: faust.App, runtime: Runtime) -> None:
@@ -172,14 +206,13 @@ def register(app: faust.App, runtime: Runtime) -> None:
     settings = runtime.settings
     client = settings.kafka_client_config()
     dlq = DeadLetterWriter(None, client, settings.topic("dlq"), settings.raw_partitions)
-    handlers = {
-        settings.topic(f"raw.{channel}"): ChannelNormalizer(runtime, channel, dlq)
-        for channel in CHANNELS
-    }
+    channels = {settings.topic(f"raw.{channel}"): channel for channel in CHANNELS}
+    normalizer = BatchNormalizer(runtime, channels, dlq)
     consumer = RawBatchConsumer(
         client,
         settings.app_id,
-        handlers,
+        list(channels),
+        normalizer,
         BatchLimits(
             settings.sink_batch_max_rows,
             settings.sink_batch_max_bytes,
@@ -192,7 +225,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
         runtime.metrics,
         client,
         raw_group(settings.app_id),
-        list(handlers),
+        list(channels),
         settings.raw_partitions,
     )
 

@@ -280,7 +280,7 @@ async def test_a_full_disk_and_a_read_only_directory_make_batches_wait_not_rerou
         assert stored_counts(env) == (len(traffic.event_ids), len(traffic.event_ids))
     log_text = worker.log_text()
     assert_log_hygiene(log_text)
-    waits = re.findall(r"normalize\.\w+ waits: storage failure \(ClickHouse error (\d+)", log_text)
+    waits = re.findall(r"normalize waits: storage failure \(ClickHouse error (\d+)", log_text)
     assert {"243", "1001"} <= set(waits), "the real engine's codes: disk full, read-only"
     assert len(waits) <= 12, "one line per failure kind per interval, not one per attempt"
 

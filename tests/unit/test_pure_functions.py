@@ -62,8 +62,8 @@ def test_event_row_keys_the_subject_by_phone_and_strip_removes_every_personal_va
 
 def test_batch_token_names_the_exact_offset_range_per_partition() -> None:
     origins = [Origin("t", 1, 7), Origin("t", 0, 3), Origin("t", 1, 5), Origin("t", 0, 4)]
-    assert batch_token("sms", origins) == "sms|0:3-4,1:5-7"
-    assert batch_token("sms", list(reversed(origins))) == batch_token("sms", origins)
+    assert batch_token(origins) == "t:0:3-4,t:1:5-7"
+    assert batch_token(list(reversed(origins))) == batch_token(origins)
 
 
 @given(st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=20))
