@@ -34,6 +34,7 @@ test: lint
 bench: setup
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/memory.py
 
 # About 5 minutes: 20 SIGKILLs over 52,000 events, exact accounting (not part of `make test`).

@@ -42,8 +42,8 @@ def create_app(runtime: Runtime) -> faust.App:
         consumer_auto_offset_reset="earliest",
         # Storage is idempotent, so a stuck batch must not block a rebalance; it is re-read.
         stream_wait_empty=False,
-        # Memory: events queued per channel ahead of the batch, and the fetch size per partition
-        # (README, "Memory"); the batch itself is bounded in events and bytes (streams.batching).
+        # faust reads only the small control topics (tombstones, subject requests); the raw
+        # topics are read by streams.ingest, bounded in records and bytes (README, "Memory").
         stream_buffer_maxsize=settings.stream_buffer_events,
         broker_max_poll_records=min(settings.stream_buffer_events, settings.sink_batch_max_rows),
         consumer_max_fetch_size=settings.consumer_fetch_bytes,
