@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/analyst.py
 
 # About 5 minutes: 20 SIGKILLs over 52,000 events, exact accounting (not part of `make test`).
 soak: setup
