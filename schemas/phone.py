@@ -7,7 +7,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from schemas.envelope import RawEvent
-from schemas.types import PERSONAL, PhoneEventType, PhoneNumber, RecordingRef, UtcDatetime
+from schemas.types import (
+    PERSONAL,
+    CallerPresentation,
+    PhoneEventType,
+    PhoneNumber,
+    RecordingRef,
+    UtcDatetime,
+)
 
 
 class PhoneCallEvent(RawEvent):
@@ -21,7 +28,12 @@ class PhoneCallEvent(RawEvent):
     event_type: PhoneEventType
     caller_phone: PhoneNumber | None = Field(None, json_schema_extra=PERSONAL, repr=False)
     """The caller's number, any usual written form (E.164 preferred; national numbers are
-    read as Finnish); required on queued and complete events."""
+    read as Finnish); required on queued and complete events unless the number was not
+    presented (caller_presentation)."""
+    caller_presentation: CallerPresentation = "allowed"
+    """'allowed' (the default): the number was presented; 'restricted': the caller withheld it;
+    'unavailable': the network did not deliver it. With restricted or unavailable no
+    caller_phone is required; the call counts in every KPI like any other (not stored itself)."""
     queued_at: UtcDatetime | None = None
     """When the call entered the queue; defaults to occurred_at on a queued event."""
     answered_at: UtcDatetime | None = None
@@ -30,6 +42,10 @@ class PhoneCallEvent(RawEvent):
     """When the call ended; defaults to occurred_at on an ended event."""
     recording_ref: RecordingRef | None = Field(None, json_schema_extra=PERSONAL, repr=False)
     """Reference (URI) to the call recording in the recording store; never the audio."""
+
+    def _check_identified(self) -> None:
+        if self.caller_presentation == "allowed":
+            super()._check_identified()
 
     def _personal_data(self) -> dict[str, Any]:
         return {"phone": self.caller_phone, "recording_ref": self.recording_ref}

@@ -34,6 +34,8 @@ SCHEMA_VERSION: Final = 1
 Channel = Literal["phone", "sms", "email", "form"]
 CHANNELS: Final[tuple[Channel, ...]] = ("phone", "sms", "email", "form")
 PhoneEventType = Literal["queued", "answered", "ended", "updated", "complete"]
+CallerPresentation = Literal["allowed", "restricted", "unavailable"]
+"""Whether the network presented the caller's number (the usual telephony terms)."""
 MessageEventType = Literal["received", "handling_started", "handled", "updated", "complete"]
 EventType = Literal[
     "queued", "answered", "ended", "received", "handling_started", "handled", "updated", "complete"

@@ -386,3 +386,21 @@ def test_message_channels_map_their_personal_fields() -> None:
     assert form.form_fields == {"aihe": "Osoitteenmuutos", "uusi_osoite": "Esimerkkitie 1, Oulu"}
     assert (form.phone, form.content) == ("+358501234567", "Muutan ensi kuussa.")
     assert (sms.recording_ref, email.phone, form.subject) == (None, None, None)
+
+
+@pytest.mark.parametrize("presentation", ["restricted", "unavailable"])
+@pytest.mark.parametrize("event_type", ["queued", "complete"])
+def test_a_call_whose_number_was_not_presented_needs_no_number(
+    presentation: str, event_type: str
+) -> None:
+    payload = raw_payload("phone", event_type, drop=["caller_phone"],
+                          caller_presentation=presentation)
+    event = parse_event("phone", payload)
+    assert isinstance(event, ContactEvent), event
+    assert event.phone is None
+    presented = parse_event("phone", raw_payload("phone", event_type, drop=["caller_phone"]))
+    assert isinstance(presented, Rejection)
+    assert presented.code == "missing_field"
+    unknown = parse_event("phone", raw_payload("phone", caller_presentation="hidden"))
+    assert isinstance(unknown, Rejection)
+    assert unknown.code == "invalid_field"
