@@ -11,7 +11,9 @@ import click
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from streams.commands.config import SETTINGS_EPILOG, config
 from streams.commands.retention import retention
+from streams.commands.settings import command_settings
 from streams.commands.subject import subject
 from streams.config import Settings
 from streams.errors import ContactstreamError
@@ -26,18 +28,18 @@ _DATA_DIR = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=SETTINGS_EPILOG)
 @click.version_option(package_name="contactstream")
 def app() -> None:
     """Customer-service contacts from Kafka into ClickHouse, with retention built in."""
 
 
 def settings() -> Settings:
-    return Settings()
+    return command_settings()
 
 
 def local_broker(data_dir: Path | None = None) -> LocalBroker:
-    config = settings()
+    config = Settings()
     root = data_dir.absolute() if data_dir else config.data_dir
     return LocalBroker(home=root / "kafka", jar_cache=config.jars_path)
 
@@ -353,6 +355,19 @@ def keys_generate(directory: Path) -> None:
 
 app.add_command(retention)
 app.add_command(subject)
+app.add_command(config)
+
+
+def _name_the_settings(group: click.Group) -> None:
+    """Every --help says where settings come from."""
+    for command in group.commands.values():
+        if not command.epilog:
+            command.epilog = SETTINGS_EPILOG
+        if isinstance(command, click.Group):
+            _name_the_settings(command)
+
+
+_name_the_settings(app)
 
 
 def _settings_error_line(exc: ValidationError) -> str:

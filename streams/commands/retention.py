@@ -11,6 +11,7 @@ import click
 from aiokafka import AIOKafkaProducer
 
 from streams.agents.retention import retention_tombstones
+from streams.commands.settings import command_settings
 from streams.config import Settings
 from streams.errors import StorageLocked
 from streams.storage import open_client
@@ -73,7 +74,7 @@ def retention() -> None:
 @retention.command("status")
 def status() -> None:
     """Contacts past due still holding personal data (must be 0), due in 30 days, last run."""
-    settings = Settings()
+    settings = command_settings()
     try:
         figures = status_from_clickhouse(settings, datetime.now(UTC))
     except StorageLocked:
@@ -101,7 +102,7 @@ def status() -> None:
 )
 def run(dry_run: bool, limit: int) -> None:
     """Find contacts due now and emit their tombstones (the worker redacts them)."""
-    settings = Settings()
+    settings = command_settings()
     now = datetime.now(UTC)
     client = open_client(settings)
     try:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from schemas.control import SubjectRequest, SubjectResult
+from streams.commands.settings import command_settings
 from streams.config import Settings
 from streams.errors import ContactstreamError
 from streams.signing import SIGNATURE_HEADER, sign, signing_key
@@ -105,7 +106,7 @@ def _request(
 ) -> SubjectResult:
     if (phone is None) == (email is None):
         raise click.UsageError("give exactly one of --phone or --email")
-    settings = Settings()
+    settings = command_settings()
     key = signing_key(settings)  # before anything is sent: a missing key is a one-line error
     now = datetime.now(UTC)
     try:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import click
 import pytest
 
 from streams.cli import app, main
+from streams.commands.settings import command_settings
+from streams.config import Settings
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -115,3 +119,42 @@ def test_schemas_export_writes_what_is_committed(
     for name in written:
         assert (tmp_path / name).read_text() == (committed / name).read_text()
     assert out.count("wrote ") == 9
+
+
+def test_config_shows_every_setting_with_its_source_and_masks_secrets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTACTSTREAM_KAFKA_PASSWORD", "hunter2-secret")
+    monkeypatch.setenv("CONTACTSTREAM_CLICKHOUSE_DSN", "http://u:dsn-secret@ch:8123/db")
+    code, out, _ = run(capsys, "config")
+    assert code == 0
+    assert "hunter2-secret" not in out
+    assert "dsn-secret" not in out
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "***  [environment]" in lines["CONTACTSTREAM_KAFKA_PASSWORD"]
+    assert "http://u:***@ch:8123/db" in lines["CONTACTSTREAM_CLICKHOUSE_DSN"]
+    assert lines["CONTACTSTREAM_TOPIC_PREFIX"].endswith("[default]")
+    assert len(lines) == len(Settings.model_fields)
+
+
+@pytest.mark.parametrize("command", _commands(app))
+def test_every_help_names_where_settings_come_from(
+    capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    assert "CONTACTSTREAM_*" in " ".join(out.split())
+
+
+def test_commands_find_the_local_broker_from_its_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CONTACTSTREAM_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("CONTACTSTREAM_DATA_DIR", str(tmp_path))
+    (tmp_path / "kafka").mkdir()
+    state = {"pid": os.getpid(), "port": 40123, "controller_port": 40124}
+    (tmp_path / "kafka" / "broker.json").write_text(json.dumps(state))
+    assert command_settings().kafka_bootstrap == "127.0.0.1:40123"
+    assert "using the local broker at 127.0.0.1:40123" in capsys.readouterr().err
+    monkeypatch.setenv("CONTACTSTREAM_KAFKA_BOOTSTRAP", "kafka.example:9092")
+    assert command_settings().kafka_bootstrap == "kafka.example:9092"
