@@ -19,6 +19,8 @@ from streams.config import Settings
 from streams.errors import ContactstreamError
 from streams.localkafka import LocalBroker
 from streams.logs import install_scrubbing
+from streams.progress import progress_of
+from streams.simulator.produce import Sent
 
 _DATA_DIR = click.option(
     "--data-dir",
@@ -252,9 +254,16 @@ def simulate_command(
         raise click.UsageError("give --count or --duration, not both")
     if duration is not None and rate is not None:
         count = max(1, int(rate * duration / 2.4))  # about 2.4 events per contact
-    report = asyncio.run(
-        simulate(settings(), count or 1000, seed, history_months, invalid_fraction, rate)
+    sent = Sent(0)
+    work = simulate(
+        settings(), count or 1000, seed, history_months, invalid_fraction, rate, sent=sent
     )
+    try:
+        with progress_of(sent, "sending"):
+            report = asyncio.run(work)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: sent {sent.count:,} of {sent.total:,} messages", err=True)
+        sys.exit(130)
     for line in report.lines():
         click.echo(line)
 

@@ -55,18 +55,31 @@ def plan(
     return [(ch, key, payload) for _, ch, key, payload in timed], report
 
 
+class Sent:
+    """How far a send got (read by the command's progress display and its Ctrl-C summary)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.count = 0
+
+
 async def send(
-    settings: Settings, messages: list[tuple[str, bytes, bytes]], rate: float | None
+    settings: Settings,
+    messages: list[tuple[str, bytes, bytes]],
+    rate: float | None,
+    sent: Sent | None = None,
 ) -> float:
     """Send at `rate` messages/s (None: as fast as the broker takes them); return seconds."""
+    progress = sent or Sent(len(messages))
     producer = AIOKafkaProducer(
         enable_idempotence=True, linger_ms=20, **settings.kafka_client_config()
     )
     started = time.monotonic()
-    await producer.start()
-    try:
+    try:  # stop() also when start() failed: no unclosed producer left behind
+        await producer.start()
         for n, (channel, key, payload) in enumerate(messages):
             await producer.send(settings.topic(f"raw.{channel}"), payload, key=key)
+            progress.count = n + 1
             if rate:
                 ahead = started + n / rate - time.monotonic()
                 if ahead > 0:
@@ -85,10 +98,13 @@ async def simulate(
     invalid_fraction: float,
     rate: float | None,
     now: datetime | None = None,
+    sent: Sent | None = None,
 ) -> SimulationReport:
     """Backfill `count` contacts over the past `history_months` (or the last hour when 0)."""
     end = now or datetime.now(UTC)
     start = end - (timedelta(days=30.44 * history_months) if history_months else timedelta(hours=1))
     messages, report = plan(count, seed, start, end, invalid_fraction)
-    report.seconds = await send(settings, messages, rate)
+    if sent is not None:
+        sent.total = len(messages)
+    report.seconds = await send(settings, messages, rate, sent)
     return report

@@ -4,6 +4,11 @@ and reports (then fixes) drift on the real broker."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -11,7 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.config import Settings
 from streams.storage import open_client
-from tests.conftest import REPO, cli
+from tests.conftest import CLI, REPO, cli
 
 
 def test_broker_start_stop_twice_second_start_downloads_nothing(tmp_path: Path) -> None:
@@ -124,3 +129,31 @@ def test_simulate_produces_what_it_reports(kafka_bootstrap: str, unique_name: st
     produced = int(out.strip().splitlines()[-1].split()[1])
     topics = [f"{unique_name}.raw.{ch}" for ch in ("phone", "sms", "email", "form")]
     assert asyncio.run(_end_offsets_total(kafka_bootstrap, topics)) == produced > 400
+
+
+def test_simulate_shows_progress_and_stops_cleanly_on_ctrl_c(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    env = {
+        **os.environ,
+        "CONTACTSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CONTACTSTREAM_TOPIC_PREFIX": unique_name,
+    }
+    cli("topics", "ensure", env=env)
+    proc = subprocess.Popen(
+        [*CLI, "simulate", "--rate", "50", "--count", "400"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(14)  # past the first plain progress line (every 10 s when not at a terminal)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert re.search(r"^sending: \d[\d,]* of [\d,]+$", err, re.MULTILINE), err
+    summary = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"interrupted: sent [\d,]+ of [\d,]+ messages", summary), err
+    assert "Traceback" not in err
+    assert "Unclosed" not in err

@@ -12,6 +12,7 @@ import pytest
 from streams.cli import app, main
 from streams.commands.settings import command_settings
 from streams.config import Settings
+from tests.conftest import cli
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -158,3 +159,19 @@ def test_commands_find_the_local_broker_from_its_state(
     assert "using the local broker at 127.0.0.1:40123" in capsys.readouterr().err
     monkeypatch.setenv("CONTACTSTREAM_KAFKA_BOOTSTRAP", "kafka.example:9092")
     assert command_settings().kafka_bootstrap == "kafka.example:9092"
+
+
+def test_simulate_against_a_dead_broker_is_one_line_and_leaves_no_client_open() -> None:
+    result = cli(
+        "simulate",
+        "--count",
+        "5",
+        env={"CONTACTSTREAM_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "contactstream: error: Kafka at 127.0.0.1:1 failed: KafkaConnectionError "
+        "(is the broker running? 'contactstream broker start')"
+    ], result.stderr
