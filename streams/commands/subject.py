@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,8 @@ from typing import Any
 
 import click
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
@@ -38,6 +41,11 @@ def _identity(func: Any) -> Any:
         show_default=True,
         help="Seconds to wait for the worker's answer.",
     )(func)
+    func = click.option(
+        "--no-wait",
+        is_flag=True,
+        help="Send the request and return at once (it runs when a worker takes it).",
+    )(func)
     func = click.option("--email", default=None, help="The person's email address.")(func)
     return click.option("--phone", default=None, help="The person's phone number.")(func)
 
@@ -57,18 +65,28 @@ def subject() -> None:
     help="Right exercised; both give a machine-readable JSON export.",
 )
 def export(
-    phone: str | None, email: str | None, timeout: float, verified_by: str | None, kind: str
+    phone: str | None,
+    email: str | None,
+    timeout: float,
+    verified_by: str | None,
+    kind: str,
+    no_wait: bool,
 ) -> None:
     """Export everything held about a person to a JSON file; print its path."""
-    result = _request(kind, phone, email, verified_by, timeout)
-    click.echo(f"{result.detail}: {result.export_path}")
+    result = _request(kind, phone, email, verified_by, timeout, no_wait=no_wait)
+    if result is not None:
+        click.echo(f"{result.detail}: {result.export_path}")
 
 
 @subject.command("erase")
 @_identity
-def erase(phone: str | None, email: str | None, timeout: float, verified_by: str | None) -> None:
+def erase(
+    phone: str | None, email: str | None, timeout: float, verified_by: str | None, no_wait: bool
+) -> None:
     """Redact all of a person's contacts now (right to be forgotten)."""
-    click.echo(_request("erasure", phone, email, verified_by, timeout).detail)
+    result = _request("erasure", phone, email, verified_by, timeout, no_wait=no_wait)
+    if result is not None:
+        click.echo(result.detail)
 
 
 @subject.command("rectify")
@@ -90,10 +108,15 @@ def rectify(
     field_name: str,
     value: str,
     contact_id: str | None,
+    no_wait: bool,
 ) -> None:
     """Correct a person's phone number or email address on their contacts."""
     correction = {"field": field_name, "value": value, "contact_id": contact_id}
-    click.echo(_request("rectification", phone, email, verified_by, timeout, correction).detail)
+    result = _request(
+        "rectification", phone, email, verified_by, timeout, correction, no_wait=no_wait
+    )
+    if result is not None:
+        click.echo(result.detail)
 
 
 def _request(
@@ -103,7 +126,8 @@ def _request(
     verified_by: str | None,
     timeout: float,
     correction: dict[str, Any] | None = None,
-) -> SubjectResult:
+    no_wait: bool = False,
+) -> SubjectResult | None:
     if (phone is None) == (email is None):
         raise click.UsageError("give exactly one of --phone or --email")
     settings = command_settings()
@@ -127,6 +151,15 @@ def _request(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "request"
         raise click.UsageError(f"invalid {where}: {first['msg']}") from None
+    if no_wait:
+        asyncio.run(asyncio.wait_for(_send(settings, request, key), 60))
+        click.echo(f"request {request.request_id} sent; a worker will execute it")
+        return None
+    if asyncio.run(_workers(settings)) == 0 and not _leave_queued(settings):
+        raise ContactstreamError(
+            "request not sent: no worker is running; start one ('contactstream worker') "
+            "or send it with --no-wait to have it run when one starts"
+        )
     try:
         # A principal without DESCRIBE on the results topic makes aiokafka wait for ever.
         result = asyncio.run(
@@ -169,6 +202,33 @@ async def _send_and_wait(
     raise ContactstreamError(
         f"no answer to request {request.request_id} within {wait_seconds:.0f}s; "
         "is a worker running? (the request stays queued)"
+    )
+
+
+async def _workers(settings: Settings) -> int | None:
+    """Members of the workers' group now (None: unknown, e.g. not allowed to look)."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_config())
+    try:
+        await admin.start()
+        described = await admin.describe_consumer_groups([settings.app_id])
+        groups = described[0].to_object()["groups"]
+        if any(g["error_code"] for g in groups):
+            return None
+        return sum(len(g["members"]) for g in groups)
+    except KafkaError:
+        return None
+    finally:
+        await admin.close()
+
+
+def _leave_queued(settings: Settings) -> bool:
+    """Ask at a terminal whether to send anyway; a script gets a clear refusal instead."""
+    if not sys.stdin.isatty():
+        return False
+    return click.confirm(
+        f"No worker is running (group {settings.app_id} has no members). Send the request "
+        "anyway, to run when a worker starts?",
+        default=False,
     )
 
 

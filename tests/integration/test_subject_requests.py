@@ -262,3 +262,41 @@ async def _results(
             return [SubjectResult.from_json(r.value) for r in records]
         await asyncio.sleep(0.5)
     raise AssertionError("the worker did not answer")
+
+
+async def test_without_a_worker_a_request_is_not_left_behind_unless_asked(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    env = worker_env(kafka_bootstrap, unique_name, tmp_path)
+    await asyncio.to_thread(cli, "topics", "ensure", env=env)
+    refused = await asyncio.to_thread(
+        cli,
+        "subject",
+        "erase",
+        "--phone",
+        X_PHONE,
+        "--verified-by",
+        "dpo-1",
+        env=env,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "contactstream: error: request not sent: no worker is running; start one "
+        "('contactstream worker') or send it with --no-wait to have it run when one starts"
+    )
+    assert await read_all(kafka_bootstrap, f"{unique_name}.subject-requests") == []
+    queued = await asyncio.to_thread(
+        cli,
+        "subject",
+        "erase",
+        "--phone",
+        X_PHONE,
+        "--verified-by",
+        "dpo-1",
+        "--no-wait",
+        env=env,
+    )
+    assert queued.stdout.startswith("request ")
+    assert "sent; a worker will execute it" in queued.stdout
+    assert len(await read_all(kafka_bootstrap, f"{unique_name}.subject-requests")) == 1
