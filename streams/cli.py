@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 import click
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
 
 from streams.commands.config import SETTINGS_EPILOG, config
 from streams.commands.retention import retention
@@ -360,6 +363,44 @@ def keys_generate(directory: Path) -> None:
     private, public = generate_key_pair(directory)
     click.echo(f"signing key (secret, the DPO tool's): {private}")
     click.echo(f"verify key (for the workers): {public}")
+
+
+@app.group("analyst")
+def analyst() -> None:
+    """Analysts' read-only access to the snapshots the worker writes on the embedded default."""
+
+
+@analyst.command("query")
+@click.argument("sql")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv"]),
+    default="table",
+    show_default=True,
+    help="A table on screen, or CSV with a header for scripts.",
+)
+def analyst_query(sql: str, output: str) -> None:
+    """Run read-only SQL over the analyst snapshots (tables analyst_contacts, kpi_hourly,
+    kpi_daily, kpi_backlog; refreshed by the leader worker every minute)."""
+    from streams.snapshots import query_snapshots
+    from streams.storage.client import classify
+
+    directory = settings().analyst_path
+    try:
+        if output == "csv":
+            click.echo(query_snapshots(directory, sql, "CSVWithNames"), nl=False)
+            return
+        document = json.loads(query_snapshots(directory, sql, "JSONCompact"))
+    except ContactstreamError:
+        raise
+    except Exception as exc:
+        raise ContactstreamError(str(classify(exc))) from None
+    table = Table(*(column["name"] for column in document["meta"]))
+    for row in document["data"]:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+    click.echo(f"{document['rows']} row(s) from {directory}")
 
 
 app.add_command(retention)

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         86_400.0, gt=0, le=30 * 86_400, description="A subject request expires after this"
     )
     exports_dir: Path | None = Field(None, description="Subject exports; default data_dir/exports")
+    analyst_snapshot_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="How often the leader writes analyst snapshots (0: never); default 60 with "
+        "chDB, off with a ClickHouse server (analysts query the server)",
+    )
 
     # Kafka topic retention for topics that hold personal data (section 5 of the design).
     raw_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
@@ -137,6 +143,17 @@ class Settings(BaseSettings):
     @property
     def uses_placeholder_salt(self) -> bool:
         return self.subject_key_salt.get_secret_value() == PLACEHOLDER_SALT
+
+    @property
+    def analyst_path(self) -> Path:
+        return self.data_dir / "analyst"
+
+    @property
+    def snapshot_interval(self) -> float:
+        """Seconds between analyst snapshots; 0 when none are written."""
+        if self.analyst_snapshot_seconds is not None:
+            return self.analyst_snapshot_seconds
+        return 60.0 if self.is_embedded else 0.0
 
     @property
     def keys_path(self) -> Path:

@@ -1,0 +1,32 @@
+"""The leader worker's timer that writes the analyst snapshots (streams.snapshots)."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from streams.logs import Throttle
+from streams.retry import describe
+from streams.runtime import Runtime
+from streams.snapshots import write_snapshots
+
+log = logging.getLogger(__name__)
+_throttle = Throttle(interval=300.0)
+
+
+def register(app: faust.App, runtime: Runtime) -> None:
+    settings = runtime.settings
+    interval = settings.snapshot_interval
+    if not interval:
+        return
+    directory = settings.analyst_path
+
+    async def write() -> None:
+        try:
+            await runtime.store.call(lambda client: write_snapshots(client, directory))
+        except Exception as exc:  # the next tick tries again; analysts keep the last files
+            if _throttle.allow(describe(exc)) is not None:
+                log.warning("analyst snapshots not written: %s", describe(exc))
+
+    app.timer(interval, on_leader=True, name="contactstream.analyst-snapshots")(write)

@@ -1,0 +1,76 @@
+"""Analyst snapshots for the embedded default: the analyst views as Parquet files.
+
+With chDB the worker owns the data directory, so no other process can open it. The leader worker
+writes every analyst view to $DATA_DIR/analyst/<view>.parquet on a timer (a fresh temporary
+file renamed into place, so a reader never sees half a file); `contactstream analyst query`
+and any Parquet reader (DuckDB, pandas, polars, ...) read them. Only the analyst views are
+written, and none of them has a personal column (checked here too, before writing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Final
+
+from clickhouse_connect.driver.client import Client
+
+from schemas.contact import PERSONAL_FIELDS
+from streams.errors import ConfigError
+
+ANALYST_VIEWS: Final = ("analyst_contacts", "kpi_hourly", "kpi_daily", "kpi_backlog")
+"""kpi_service_level is parameterized (sl_seconds): compute it from analyst_contacts."""
+
+
+def write_snapshots(client: Client, directory: Path) -> list[Path]:
+    """Write each analyst view to `directory/<view>.parquet`; the paths written."""
+    directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+    written = []
+    for view in ANALYST_VIEWS:
+        columns = {str(row[0]) for row in client.query(f"DESCRIBE TABLE {view}").result_rows}
+        leaked = columns & PERSONAL_FIELDS
+        if leaked:  # the views are built never to have one; a snapshot must not either
+            raise ConfigError(f"analyst view {view} has personal columns {sorted(leaked)}")
+        data = client.raw_query(f"SELECT * FROM {view}", fmt="Parquet")
+        target = directory / f"{view}.parquet"
+        temporary = directory / f".{view}.{uuid.uuid4().hex}.tmp"
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+        written.append(target)
+    return written
+
+
+_WRITES = re.compile(r"\binto\s+outfile\b", re.IGNORECASE)
+
+
+def query_snapshots(directory: Path, sql: str, fmt: str) -> str:
+    """Run read-only `sql` over the snapshots in a throwaway in-memory engine; the result in
+    ClickHouse format `fmt`. Each snapshot is a table named like its view."""
+    from chdb import session
+
+    present = [v for v in ANALYST_VIEWS if (directory / f"{v}.parquet").is_file()]
+    if not present:
+        raise ConfigError(
+            f"no analyst snapshots in {directory} yet: a running worker writes them every "
+            "CONTACTSTREAM_ANALYST_SNAPSHOT_SECONDS"
+        )
+    if _WRITES.search(sql):
+        raise ConfigError("analyst queries are read-only: INTO OUTFILE is not allowed")
+    engine: Any = session.Session()  # type: ignore[no-untyped-call]  # chdb is untyped
+    try:
+        for view in present:
+            path = str(directory / f"{view}.parquet").replace("'", "\\'")
+            engine.query(
+                f"CREATE TABLE {view} ENGINE = Memory AS SELECT * FROM file('{path}', Parquet)"
+            )
+        engine.query("SET readonly = 1")  # the user's SQL can read these tables and no more
+        return str(engine.query(sql, fmt))
+    finally:
+        engine.close()
