@@ -214,6 +214,10 @@ def test_images_are_pinned() -> None:
         assert "/" not in tag, f"{name}: {image} has no tag"
         assert tag != "latest", f"{name}: {image}"
     assert services()["kafka"]["image"] == "apache/kafka:4.4.0"
+    for name, service in services().items():
+        # Exact releases (x.y.z...), never a moving minor such as 25.8.
+        tag = service["image"].rpartition(":")[2].removeprefix("v")
+        assert re.fullmatch(r"\d+\.\d+\.\d+(\.\d+)?", tag), f"{name}: {service['image']}"
 
 
 def test_every_interpolated_variable_is_in_env_example() -> None:
