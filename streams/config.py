@@ -145,6 +145,11 @@ class Settings(BaseSettings):
         return self.subject_key_salt.get_secret_value() == PLACEHOLDER_SALT
 
     @property
+    def retention_status_path(self) -> Path:
+        """The leader's last retention figures, for the CLI while it holds the database."""
+        return self.data_dir / "retention" / "status.json"
+
+    @property
     def analyst_path(self) -> Path:
         return self.data_dir / "analyst"
 

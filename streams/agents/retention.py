@@ -4,10 +4,13 @@ leadership move, or a re-run, at worst re-emits tombstones that the redaction ag
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -72,6 +75,8 @@ class RetentionJob:
             now, len(due), len(fresh), overdue, due_30d, int((time.monotonic() - started) * 1000)
         )
         await store.call(lambda c: _record(c, run, settings.retention_months))
+        redacted = await store.call(redaction_totals)
+        write_status(settings.retention_status_path, run, settings.retention_months, redacted, due)
         self._observe(run)
         purge_exports(self.runtime.settings.exports_path, now)
         return run
@@ -110,6 +115,35 @@ def _record(client: Any, run: RetentionRun, months: int) -> None:
         [[run.run_at, months, run.due_found, run.tombstones, run.duration_ms]],
         column_names=["run_at", "retention_months", "due_found", "tombstones", "duration_ms"],
     )
+
+
+def redaction_totals(client: Any) -> dict[str, int]:
+    rows = client.query("SELECT reason, count() FROM redaction_log GROUP BY reason").result_rows
+    return {str(reason): int(count) for reason, count in rows}
+
+
+def write_status(
+    path: Path,
+    run: RetentionRun,
+    months: int,
+    redacted: dict[str, int],
+    due: list[tuple[str, datetime]],
+) -> None:
+    """The DPO's evidence from this run, for `retention status|run --dry-run` while the worker
+    holds the embedded database: counts from ClickHouse and the contacts due now (ids only)."""
+    document = {
+        "written_at": run.run_at.isoformat(),
+        "retention_months": months,
+        "overdue": run.overdue,
+        "due_30d": run.due_30d,
+        "last_run": run.run_at.isoformat(),
+        "redacted": redacted,
+        "due_now": [[contact_id, at.isoformat()] for contact_id, at in due],
+    }
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document))
+    os.replace(temporary, path)
 
 
 def purge_exports(directory: Any, now: datetime) -> int:

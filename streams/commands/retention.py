@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.request
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,25 @@ def status_from_clickhouse(settings: Settings, now: datetime) -> dict[str, Any]:
     }
 
 
+def status_from_worker(settings: Settings) -> dict[str, Any] | None:
+    """The running worker's last retention figures (counts from ClickHouse), if it wrote any."""
+    path = settings.retention_status_path
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    written = datetime.fromisoformat(document["written_at"])
+    return {
+        "overdue": int(document["overdue"]),
+        "due_30d": int(document["due_30d"]),
+        "last_run": datetime.fromisoformat(document["last_run"]),
+        "redacted": {str(k): int(v) for k, v in document["redacted"].items()},
+        "due_now": [(str(cid), datetime.fromisoformat(at)) for cid, at in document["due_now"]],
+        "source": f"the running worker's retention run at {written:%Y-%m-%d %H:%M:%S} UTC, "
+        f"counted in ClickHouse ({path})",
+    }
+
+
 def status_from_metrics(settings: Settings) -> dict[str, Any]:
     """The running worker's gauges, when it holds the embedded ClickHouse directory."""
     url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
@@ -78,7 +98,7 @@ def status() -> None:
     try:
         figures = status_from_clickhouse(settings, datetime.now(UTC))
     except StorageLocked:
-        figures = status_from_metrics(settings)
+        figures = status_from_worker(settings) or status_from_metrics(settings)
     click.echo(f"retention period:            {settings.retention_months} months after handling")
     click.echo(f"past due with personal data: {int(figures.get('overdue', 0))}")
     click.echo(f"due in the next 30 days:     {int(figures.get('due_30d', 0))}")
@@ -104,15 +124,25 @@ def run(dry_run: bool, limit: int) -> None:
     """Find contacts due now and emit their tombstones (the worker redacts them)."""
     settings = command_settings()
     now = datetime.now(UTC)
-    client = open_client(settings)
+    source = ""
     try:
-        due = due_contacts(client, now, settings.retention_months, limit)
-    finally:
-        client.close()
+        client = open_client(settings)
+    except StorageLocked:
+        # The embedded worker holds the database: its own retention run already does this
+        # every CONTACTSTREAM_RETENTION_INTERVAL_SECONDS; a dry run shows what it found last.
+        worker = status_from_worker(settings) if dry_run else None
+        if worker is None:
+            raise
+        due, source = worker["due_now"][:limit], f" (from {worker['source']})"
+    else:
+        try:
+            due = due_contacts(client, now, settings.retention_months, limit)
+        finally:
+            client.close()
     if dry_run:
         for contact_id, due_at in due:
             click.echo(f"{contact_id}\tdue {due_at:%Y-%m-%d %H:%M}")
-        click.echo(f"{len(due)} contacts would be redacted now (dry run: nothing changed)")
+        click.echo(f"{len(due)} contacts would be redacted now (dry run: nothing changed){source}")
         return
     asyncio.run(_emit(settings, due, now))
     click.echo(f"{len(due)} tombstones emitted to {settings.topic('tombstones')}")

@@ -271,3 +271,50 @@ async def _send_tombstones(bootstrap: str, prefix: str, ids: list[str]) -> None:
             await producer.send_and_wait(f"{prefix}.tombstones", tomb.to_json(), key=cid.encode())
     finally:
         await producer.stop()
+
+
+async def test_retention_commands_work_while_the_embedded_worker_runs(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    due_handled = months_ago(NOW, 18) - timedelta(days=2)
+    events = [
+        *phone_events(
+            "due-call",
+            "+358501110091",
+            due_handled - timedelta(minutes=9),
+            due_handled - timedelta(minutes=4),
+            due_handled,
+        ),
+        *phone_events(
+            "new-call",
+            "+358501110092",
+            NOW - timedelta(hours=2),
+            NOW - timedelta(hours=2) + timedelta(minutes=1),
+            NOW - timedelta(hours=1),
+        ),
+    ]
+    env = worker_env(
+        kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_RETENTION_INTERVAL_SECONDS="2"
+    )
+    raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        await wait_for_topics(kafka_bootstrap, raw, worker)
+        await produce(kafka_bootstrap, unique_name, to_messages(events))
+        await wait_caught_up(kafka_bootstrap, raw_group(env), raw, 120, worker)
+        for _ in range(60):
+            status = await asyncio.to_thread(cli, "retention", "status", env=env)
+            if "redacted so far:             retention 1" in status.stdout:
+                break
+            await asyncio.sleep(1)
+        dry = await asyncio.to_thread(cli, "retention", "run", "--dry-run", env=env)
+        assert worker.returncode is None
+        worker.stop()
+    lines = status.stdout.splitlines()
+    assert "past due with personal data: 0" in lines
+    assert "redacted so far:             retention 1" in lines, status.stdout
+    assert "from the running worker's retention run at" in status.stdout
+    assert "counted in ClickHouse" in status.stdout
+    assert dry.stdout.strip().endswith(
+        f"counted in ClickHouse ({tmp_path / 'retention' / 'status.json'}))"
+    )
+    assert "contacts would be redacted now (dry run: nothing changed)" in dry.stdout
