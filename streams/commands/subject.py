@@ -25,6 +25,7 @@ from schemas.control import SubjectRequest, SubjectResult
 from streams.commands.settings import command_settings
 from streams.config import Settings
 from streams.errors import ContactstreamError
+from streams.progress import progress_of
 from streams.signing import SIGNATURE_HEADER, sign, signing_key
 
 
@@ -160,11 +161,22 @@ def _request(
             "request not sent: no worker is running; start one ('contactstream worker') "
             "or send it with --no-wait to have it run when one starts"
         )
+    waited = Elapsed(timeout)
     try:
         # A principal without DESCRIBE on the results topic makes aiokafka wait for ever.
-        result = asyncio.run(
-            asyncio.wait_for(_send_and_wait(settings, request, key, timeout), timeout + 30)
+        with progress_of(waited, "waiting for the worker's answer (s)"):
+            result = asyncio.run(
+                asyncio.wait_for(
+                    _send_and_wait(settings, request, key, timeout, waited), timeout + 30
+                )
+            )
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted after {waited.count} s: request {request.request_id} "
+            f"{'was sent and a worker will still execute it' if waited.sent else 'was not sent'}",
+            err=True,
         )
+        sys.exit(130)
     except TimeoutError:
         raise ContactstreamError(
             "Kafka did not answer; is CONTACTSTREAM_KAFKA_USERNAME allowed to write the "
@@ -175,8 +187,21 @@ def _request(
     return result
 
 
+class Elapsed:
+    """Seconds waited so far (read by the progress display) and whether the request left."""
+
+    def __init__(self, total: float) -> None:
+        self.total = int(total)
+        self.count = 0
+        self.sent = False
+
+
 async def _send_and_wait(
-    settings: Settings, request: SubjectRequest, key: Ed25519PrivateKey, wait_seconds: float
+    settings: Settings,
+    request: SubjectRequest,
+    key: Ed25519PrivateKey,
+    wait_seconds: float,
+    waited: Elapsed | None = None,
 ) -> SubjectResult:
     results = settings.topic("subject-results")
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.kafka_client_config())
@@ -190,8 +215,13 @@ async def _send_and_wait(
         for tp in partitions:  # resolve the position now, before the request is sent
             await consumer.position(tp)
         await _send(settings, request, key)
-        deadline = time.monotonic() + wait_seconds
+        started = time.monotonic()
+        if waited is not None:
+            waited.sent = True
+        deadline = started + wait_seconds
         while time.monotonic() < deadline:
+            if waited is not None:
+                waited.count = int(time.monotonic() - started)
             batches = await consumer.getmany(timeout_ms=500)
             for record in (r for batch in batches.values() for r in batch):
                 result = SubjectResult.from_json(record.value)

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from schemas.control import SubjectRequest, SubjectResult
 from streams.config import CHANNELS, Settings
 from streams.localkafka.broker import free_port
 from streams.signing import SIGNATURE_HEADER, sign, signing_key
-from tests.conftest import cli
+from tests.conftest import CLI, REPO, cli
 from tests.integration.harness import (
     WorkerProcess,
     query,
@@ -300,3 +302,47 @@ async def test_without_a_worker_a_request_is_not_left_behind_unless_asked(
     assert queued.stdout.startswith("request ")
     assert "sent; a worker will execute it" in queued.stdout
     assert len(await read_all(kafka_bootstrap, f"{unique_name}.subject-requests")) == 1
+
+
+async def test_waiting_for_an_answer_shows_progress_and_ctrl_c_says_what_happened(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    env = worker_env(kafka_bootstrap, unique_name, tmp_path)
+    await asyncio.to_thread(cli, "topics", "ensure", env=env)
+    # A member in the workers' group that never answers (a worker stuck elsewhere).
+    member = AIOKafkaConsumer(
+        f"{unique_name}.tombstones",
+        bootstrap_servers=kafka_bootstrap,
+        group_id=env["CONTACTSTREAM_APP_ID"],
+    )
+    await member.start()
+    try:
+        await member.getmany(timeout_ms=3000)  # joined
+        proc = await asyncio.create_subprocess_exec(
+            *CLI,
+            "subject",
+            "erase",
+            "--phone",
+            X_PHONE,
+            "--verified-by",
+            "dpo-1",
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await asyncio.sleep(14)  # past the first plain progress line (every 10 s)
+        proc.send_signal(signal.SIGINT)
+        _, err_bytes = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        await member.stop()
+    err = err_bytes.decode()
+    assert proc.returncode == 130, err
+    assert re.search(r"^waiting for the worker's answer \(s\): \d+ of 120$", err, re.M), err
+    assert re.search(
+        r"^interrupted after \d+ s: request [0-9a-f-]{36} was sent and a worker will still "
+        r"execute it$",
+        err,
+        re.M,
+    ), err
+    assert "Traceback" not in err
