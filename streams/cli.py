@@ -22,7 +22,7 @@ from streams.config import Settings
 from streams.errors import ContactstreamError
 from streams.localkafka import LocalBroker
 from streams.logs import install_scrubbing
-from streams.progress import progress_of
+from streams.progress import Stopwatch, progress_of
 from streams.simulator.produce import Sent
 
 _DATA_DIR = click.option(
@@ -86,7 +86,9 @@ def broker_start(
     if running is not None:
         click.echo(f"broker already running (pid {running.pid})")
     else:
-        running = local.start(port=port, fresh=fresh, timeout=timeout, secure=secure)
+        # The first start downloads the jars; every start waits for a metadata request.
+        with progress_of(Stopwatch(timeout), "starting the broker (s)"):
+            running = local.start(port=port, fresh=fresh, timeout=timeout, secure=secure)
         click.echo(
             "jars: downloaded from Maven Central"
             if local.downloaded

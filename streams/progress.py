@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -14,8 +15,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class Counted(Protocol):
-    count: int
-    total: int
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def total(self) -> int: ...
+
+
+class Stopwatch:
+    """Seconds elapsed, as a Counted, for waits with no count of their own."""
+
+    def __init__(self, total: float) -> None:
+        self.total = int(total)
+        self.started = time.monotonic()
+
+    @property
+    def count(self) -> int:
+        return int(time.monotonic() - self.started)
 
 
 @contextmanager
