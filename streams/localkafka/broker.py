@@ -95,6 +95,15 @@ class BrokerState:
         return f"127.0.0.1:{self.port}"
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id (URL-safe base64 of a UUID). One that starts with '-' would be read
+    by the storage tool's argument parser as an option (1 start in 64 failed so)."""
+    while True:
+        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -236,7 +245,7 @@ class LocalBroker:
     def _format(
         self, java: str, classpath: str, config: Path, principals: dict[str, dict[str, str]]
     ) -> None:
-        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         scram = [
             arg
             for login in principals.values()

@@ -127,3 +127,12 @@ def test_dsn_passwords_never_shown() -> None:
     settings_ = Settings(clickhouse_dsn="https://u:pw@host:8443/x")
     assert "pw" not in settings_.dsn_for_display
     assert "pw" not in repr(settings_)
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    from streams.localkafka.broker import new_cluster_id
+
+    ids = {new_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert not [i for i in ids if i.startswith("-")]
+    assert all(len(i) == 22 for i in ids)
