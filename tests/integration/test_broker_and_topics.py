@@ -27,6 +27,19 @@ def test_broker_start_stop_twice_second_start_downloads_nothing(tmp_path: Path) 
         assert lines[-1].startswith("bootstrap=127.0.0.1:")
         if attempt == 1:  # the first start of a fresh clone may download; the second never
             assert any(line.startswith("jars: cached in") for line in lines), started.stdout
+            # The next command finds this broker from its state, as a user would type it.
+            found = cli(
+                "topics",
+                "ensure",
+                env={
+                    **env,
+                    "CONTACTSTREAM_DATA_DIR": str(tmp_path),
+                    "CONTACTSTREAM_TOPIC_PREFIX": "found",
+                },
+            )
+            bootstrap = lines[-1].removeprefix("bootstrap=")
+            assert f"using the local broker at {bootstrap}" in found.stderr
+            assert "created   found.raw.sms" in found.stdout
         assert cli("broker", "status", "--data-dir", str(tmp_path), env=env).returncode == 0
         assert (
             cli("broker", "stop", "--data-dir", str(tmp_path), env=env).stdout.strip()

@@ -4,6 +4,7 @@ even when the worker is killed mid-stream."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,10 @@ async def test_all_channels_ingested_exactly_once(
     )
     assert timed == stored > 0
     assert not [v for v in traffic.personal_values() if v in metrics], "personal data in metrics"
+    log_lines = worker.log_text().splitlines()
+    assert any(f"metrics=http://127.0.0.1:{port}/metrics" in line for line in log_lines[:5])
+    one_format = re.compile(r"\[\d{4}-\d\d-\d\d [\d:,]+\] (DEBUG|INFO|WARNING|ERROR) [\w.]+: ")
+    assert all(one_format.match(line) for line in log_lines if line.startswith("[")), "one format"
     await _check_final_state(kafka_bootstrap, unique_name, env, traffic, worker.log_text())
 
 

@@ -175,3 +175,13 @@ def test_simulate_against_a_dead_broker_is_one_line_and_leaves_no_client_open() 
         "contactstream: error: Kafka at 127.0.0.1:1 failed: KafkaConnectionError "
         "(is the broker running? 'contactstream broker start')"
     ], result.stderr
+
+
+def test_log_level_warning_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from streams.logs import level_number
+
+    monkeypatch.setenv("CONTACTSTREAM_LOG_LEVEL", "warning")
+    assert Settings().log_level == "warning"
+    assert level_number("warning") == level_number("warn") == logging.WARNING
