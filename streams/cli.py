@@ -384,7 +384,8 @@ def analyst() -> None:
 )
 def analyst_query(sql: str, output: str) -> None:
     """Run read-only SQL over the analyst snapshots (tables analyst_contacts, kpi_hourly,
-    kpi_daily, kpi_backlog; refreshed by the leader worker every minute)."""
+    kpi_daily, kpi_backlog, kpi_service_level_60s; refreshed by the leader worker every
+    minute)."""
     from streams.snapshots import query_snapshots
     from streams.storage.client import classify
 

@@ -85,4 +85,5 @@ async def test_snapshots_are_read_by_another_process_while_the_worker_runs(
         "kpi_backlog.parquet",
         "kpi_daily.parquet",
         "kpi_hourly.parquet",
+        "kpi_service_level_60s.parquet",
     ], "no temporary file left behind"
