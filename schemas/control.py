@@ -25,9 +25,8 @@ from schemas.types import (
 from schemas.validate import Rejection
 
 RedactionReason = Literal["retention", "erasure"]
-RequestId = Annotated[
-    str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-]
+REQUEST_ID_PATTERN: Final = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+RequestId = Annotated[str, Field(pattern=f"^{REQUEST_ID_PATTERN}$")]
 """A subject request's id: a lowercase UUID (it names the export file, so nothing else)."""
 RequestKind = Literal["access", "portability", "erasure", "rectification"]
 Detail = Annotated[str, Field(max_length=MAX_REASON_CHARS)]

@@ -16,14 +16,14 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from schemas.control import RequestKind, SubjectRequest
+from schemas.control import REQUEST_ID_PATTERN, RequestKind, SubjectRequest
 from streams.signing import SIGNATURE_HEADER, verify
 
 RefusalCode = Literal["unsigned", "bad_signature", "malformed", "expired", "replayed"]
 REFUSAL_CODES: Final[tuple[RefusalCode, ...]] = get_args(RefusalCode)
 # Clocks differ a little between the DPO's machine and the workers.
 CLOCK_SKEW: Final = timedelta(minutes=5)
-_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UUID: Final = re.compile(REQUEST_ID_PATTERN)
 
 
 class Refusal(NamedTuple):

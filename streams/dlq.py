@@ -71,8 +71,9 @@ class DeadLetterWriter:
         self._next: dict[RawPartition, int] = {}
         self._sent: dict[RawPartition, set[int]] = {}
 
-    async def send(self, letters: list[Letter], records: Sequence[RawRecord]) -> int:
-        """Send the letters of one batch (`records` is the whole batch); return skipped ones."""
+    async def send(self, letters: list[Letter], records: Sequence[RawRecord]) -> list[Letter]:
+        """Send the letters of one batch (`records` is the whole batch); return those sent (the
+        others had been sent before this batch was re-read)."""
         await self._check_replays(records)
         fresh = [x for x in letters if x.record.offset not in self._sent.get(_origin(x.record), ())]
         try:
@@ -86,7 +87,7 @@ class DeadLetterWriter:
         for record in records:
             origin = _origin(record)
             self._next[origin] = max(self._next.get(origin, 0), record.offset + 1)
-        return len(letters) - len(fresh)
+        return fresh
 
     async def _produce(self, letters: list[Letter]) -> None:
         futures = []

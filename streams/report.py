@@ -15,7 +15,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from streams.storage.client import classify
-from streams.storage.redaction import retention_counts
+from streams.storage.redaction import redaction_totals, retention_counts
 
 KPI_COLUMNS = (
     "channel",
@@ -75,12 +75,7 @@ def _collect(client: Client, now: datetime, since: datetime, months: int) -> Rep
     kpis = [tuple(r) for r in client.query(KPI_SQL, parameters={"since": since}).result_rows]
     daily = [tuple(r) for r in client.query(DAILY_SQL).result_rows]
     overdue, due_30d = retention_counts(client, now, months)
-    redacted = {
-        str(r): int(n)
-        for r, n in client.query(
-            "SELECT reason, count() FROM redaction_log GROUP BY reason"
-        ).result_rows
-    }
+    redacted = redaction_totals(client)
     total = int(client.query("SELECT count() FROM contacts_merged").result_rows[0][0])
     return Report(kpis, daily, overdue, due_30d, redacted, total)
 

@@ -9,10 +9,7 @@ written, and none of them has a personal column (checked here too, before writin
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.contact import PERSONAL_FIELDS
 from streams.errors import ConfigError
+from streams.files import write_atomically
 
 ANALYST_VIEWS: Final = {
     "analyst_contacts": "analyst_contacts",
@@ -35,7 +33,6 @@ ANALYST_VIEWS: Final = {
 
 def write_snapshots(client: Client, directory: Path) -> list[Path]:
     """Write each analyst view to `directory/<view>.parquet`; the paths written."""
-    directory.mkdir(mode=0o750, parents=True, exist_ok=True)
     written = []
     for view, source in ANALYST_VIEWS.items():
         columns = {
@@ -46,13 +43,7 @@ def write_snapshots(client: Client, directory: Path) -> list[Path]:
             raise ConfigError(f"analyst view {view} has personal columns {sorted(leaked)}")
         data = client.raw_query(f"SELECT * FROM {source}", fmt="Parquet")
         target = directory / f"{view}.parquet"
-        temporary = directory / f".{view}.{uuid.uuid4().hex}.tmp"
-        try:
-            temporary.write_bytes(data)
-            os.replace(temporary, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
+        write_atomically(target, data, mode=0o640)
         written.append(target)
     return written
 

@@ -123,8 +123,8 @@ class BatchNormalizer:
                     row_contact_id(rows[index]),
                 )
             )
-        skipped = await self.dead_letters.send(letters, records)
-        self._observe(accepted, refused, letters, skipped)
+        sent = await self.dead_letters.send(letters, records)
+        self._observe(accepted, refused, letters, sent)
 
     def _parse(
         self, records: Sequence[RawRecord]
@@ -170,31 +170,29 @@ class BatchNormalizer:
         accepted: list[tuple[ContactEvent, RawRecord]],
         refused: list[int],
         letters: list[Letter],
-        skipped: int,
+        sent: list[Letter],
     ) -> None:
         metrics = self.runtime.metrics
         refused_set = set(refused)
         now = time.time()
         stored: dict[str, int] = {}
+        # One label lookup per channel and batch, not per event.
+        freshness = {ch: metrics.event_freshness_seconds.labels(ch) for ch in CHANNELS}
+        latency = {ch: metrics.pipeline_latency_seconds.labels(ch) for ch in CHANNELS}
         for index, (event, record) in enumerate(accepted):
             if index in refused_set:
                 continue
             channel = event.channel
             stored[channel] = stored.get(channel, 0) + 1
-            metrics.event_freshness_seconds.labels(channel).observe(
-                max(0.0, now - event.occurred_at.timestamp())
-            )
+            freshness[channel].observe(max(0.0, now - event.occurred_at.timestamp()))
             if record.timestamp_ms is not None:
-                metrics.pipeline_latency_seconds.labels(channel).observe(
-                    max(0.0, now - record.timestamp_ms / 1000)
-                )
+                latency[channel].observe(max(0.0, now - record.timestamp_ms / 1000))
         for name, count in stored.items():
             metrics.events_accepted.labels(name).inc(count)
         for letter in letters:
             origin = self.channels[letter.record.topic]
             metrics.events_rejected.labels(origin, letter.context.error_code).inc()
-        fresh = letters[: len(letters) - skipped] if skipped else letters
-        for letter in fresh:
+        for letter in sent:
             metrics.dlq_writes.labels(self.channels[letter.record.topic]).inc()
         if letters:
             log.info("stored %d events, %d to the DLQ", sum(stored.values()), len(letters))

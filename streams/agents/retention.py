@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,8 +15,9 @@ from typing import Any
 import faust
 
 from schemas.control import Tombstone
+from streams.files import write_atomically
 from streams.runtime import Runtime
-from streams.storage.redaction import due_contacts, retention_counts
+from streams.storage.redaction import due_contacts, redaction_totals, retention_counts
 
 log = logging.getLogger(__name__)
 # A tombstone emitted less than this long ago is not emitted again (redaction is still running).
@@ -117,11 +117,6 @@ def _record(client: Any, run: RetentionRun, months: int) -> None:
     )
 
 
-def redaction_totals(client: Any) -> dict[str, int]:
-    rows = client.query("SELECT reason, count() FROM redaction_log GROUP BY reason").result_rows
-    return {str(reason): int(count) for reason, count in rows}
-
-
 def write_status(
     path: Path,
     run: RetentionRun,
@@ -140,10 +135,7 @@ def write_status(
         "redacted": redacted,
         "due_now": [[contact_id, at.isoformat()] for contact_id, at in due],
     }
-    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(document))
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(document).encode(), mode=0o640)
 
 
 def purge_exports(directory: Any, now: datetime) -> int:

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from schemas.contact import subject_key
 from schemas.control import RequestKind, SubjectRequest, SubjectResult, Tombstone
 from streams.authorize import Refusal, authorize
-from streams.exports import export_file, write_private
+from streams.exports import export_file
+from streams.files import write_atomically
 from streams.records import RawRecord, from_faust
 from streams.retry import until_done
 from streams.runtime import Runtime
@@ -182,7 +183,7 @@ class SubjectRequests:
         content = orjson.dumps(
             document, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
         )
-        write_private(path, content)
+        write_atomically(path, content)
         return str(path)
 
     async def _announce(

@@ -16,7 +16,7 @@ from streams.commands.settings import command_settings
 from streams.config import Settings
 from streams.errors import StorageLocked
 from streams.storage import open_client
-from streams.storage.redaction import due_contacts, retention_counts
+from streams.storage.redaction import due_contacts, redaction_totals, retention_counts
 
 _GAUGES = {
     "contactstream_retention_overdue_contacts": "overdue",
@@ -30,16 +30,14 @@ def status_from_clickhouse(settings: Settings, now: datetime) -> dict[str, Any]:
     try:
         overdue, due_30d = retention_counts(client, now, settings.retention_months)
         last = client.query("SELECT max(run_at), count() FROM retention_runs").result_rows[0]
-        redacted = client.query(
-            "SELECT reason, count() FROM redaction_log GROUP BY reason ORDER BY reason"
-        ).result_rows
+        redacted = redaction_totals(client)
     finally:
         client.close()
     return {
         "overdue": overdue,
         "due_30d": due_30d,
         "last_run": last[0] if last[1] else None,
-        "redacted": {str(r): int(n) for r, n in redacted},
+        "redacted": redacted,
         "source": "ClickHouse",
     }
 

@@ -105,6 +105,14 @@ def redact(client: Client, ids: Sequence[str], reason: str, at: datetime) -> Non
         client.command(redaction_sql(table, ids, reason, at), settings=MUTATION_SETTINGS)
 
 
+def redaction_totals(client: Client) -> dict[str, int]:
+    """Contacts redacted so far, by reason (the audit table's count)."""
+    rows = client.query(
+        "SELECT reason, count() FROM redaction_log GROUP BY reason ORDER BY reason"
+    ).result_rows
+    return {str(reason): int(count) for reason, count in rows}
+
+
 def remaining_personal(client: Client, ids: Sequence[str]) -> int:
     """How many rows of these contacts still hold a personal value (0 after a redaction)."""
     total = 0

@@ -19,7 +19,8 @@ from streams.acls import ADMIN, Acl, acl_drift, declared_acls
 from streams.authorize import Refusal, authorize, readable_ids
 from streams.config import Settings, redact_dsn
 from streams.errors import ConfigError
-from streams.exports import export_file, write_private
+from streams.exports import export_file
+from streams.files import write_atomically
 from streams.signing import (
     SIGNATURE_HEADER,
     generate_key_pair,
@@ -111,7 +112,7 @@ def test_exports_are_private_and_never_follow_a_link(tmp_path: Path) -> None:
     path = export_file(tmp_path / "exports", REQUEST_ID)
     path.parent.mkdir()
     path.symlink_to(target)  # planted by someone who could write the directory
-    write_private(path, b"{}")
+    write_atomically(path, b"{}")
     assert target.read_text() == "keep me"
     assert not path.is_symlink()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
