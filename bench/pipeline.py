@@ -6,9 +6,12 @@ Starts a private broker (port 0), preloads N simulated raw events over the four 
 then times, from process start until the consumer group has committed every offset:
   1. the baseline: aiokafka getmany() + insert of (topic, partition, offset, key, value) into a
      chDB table, no validation (bench/baseline_consumer.py, its own process and chDB directory);
-  2. `contactstream worker` (validate, normalize, DLQ, ClickHouse sink with dedup tokens).
-  3. faust agents that only ack (bench/faust_ceiling.py): the ceiling of faust's per-event path.
-Prints events/s of each and the ratios. Not a test: nothing is asserted.
+  2. faust agents that only ack (bench/faust_ceiling.py): the ceiling of faust's per-event path;
+  3. the same storage work without validation (bench/unvalidated_worker.py: the worker with a
+     trusting decoder in place of parse_events): the bound of this design;
+  4. `contactstream worker` (validate, normalize, DLQ, ClickHouse sink with dedup tokens).
+Prints one line per contender as `NAME: N events/s`, then the ratios. `--only` runs a subset
+(for profiling). Not a test: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -31,6 +34,21 @@ from streams.simulator.contacts import utc  # noqa: E402
 from streams.simulator.produce import plan, send  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 from tests.integration.harness import committed, end_offsets  # noqa: E402
+
+BENCH = REPO / "bench"
+CONTENDERS = {
+    "baseline": [sys.executable, str(BENCH / "baseline_consumer.py")],
+    "ceiling": [sys.executable, str(BENCH / "faust_ceiling.py")],
+    "no-validation": [sys.executable, str(BENCH / "unvalidated_worker.py")],
+    "worker": [sys.executable, "-m", "streams", "worker"],
+}
+RAW_GROUP = {"worker", "no-validation"}
+RATIOS = [
+    ("worker", "baseline"),
+    ("worker", "no-validation"),
+    ("no-validation", "baseline"),
+    ("worker", "ceiling"),
+]
 
 
 async def caught_up(
@@ -72,6 +90,9 @@ def timed_run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(CONTENDERS), help="run only these contenders"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         work = Path(tmp)
@@ -93,11 +114,13 @@ def main() -> None:
                 "CONTACTSTREAM_METRICS_PORT": "0",
                 "CONTACTSTREAM_LOG_LEVEL": "warn",
                 "CONTACTSTREAM_MODE": "dev",
+                # This checkout's code, whichever checkout the venv was installed from.
+                "PYTHONPATH": str(REPO),
             }
             contenders = {
-                "baseline": [sys.executable, str(REPO / "bench" / "baseline_consumer.py")],
-                "ceiling": [sys.executable, str(REPO / "bench" / "faust_ceiling.py")],
-                "worker": [sys.executable, "-m", "streams", "worker"],
+                name: command
+                for name, command in CONTENDERS.items()
+                if not args.only or name in args.only
             }
             seconds = {
                 name: timed_run(
@@ -109,30 +132,20 @@ def main() -> None:
                     },
                     state.bootstrap,
                     # The worker reads the raw topics in its batch consumer's own group.
-                    f"bench-{name}-raw" if name == "worker" else f"bench-{name}",
+                    f"bench-{name}-raw" if name in RAW_GROUP else f"bench-{name}",
                     topics,
                     total,
                     work / f"{name}.log",
                 )
                 for name, command in contenders.items()
             }
-            baseline, ceiling, worker = (seconds[n] for n in contenders)
         finally:
             broker.stop()
-    print(
-        f"baseline (getmany + raw insert): {total / baseline:10,.0f} events/s "
-        f"({baseline:.1f} s incl. start-up)"
-    )
-    print(
-        f"faust agents that only ack:      {total / ceiling:10,.0f} events/s "
-        f"({ceiling:.1f} s incl. start-up)"
-    )
-    print(
-        f"contactstream worker:            {total / worker:10,.0f} events/s "
-        f"({worker:.1f} s incl. start-up)"
-    )
-    print(f"ratio worker / baseline:         {baseline / worker:10.2f}")
-    print(f"ratio worker / faust ceiling:    {ceiling / worker:10.2f}")
+    for name, elapsed in seconds.items():
+        print(f"{name}: {total / elapsed:,.0f} events/s ({elapsed:.1f} s incl. start-up)")
+    for name, other in RATIOS:
+        if name in seconds and other in seconds:
+            print(f"ratio {name} / {other}: {seconds[other] / seconds[name]:.2f}")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@ faust app, so the worker's start, SIGTERM and shutdown stay faust's, while faust
 leader election, tombstones and subject requests. One loop: `getmany` up to a record and a byte
 bound with a short linger, then per channel parse + rows + one insert per block with its
 deduplication token + dead letters (BatchNormalizer, the failure rule), then a commit of the
-batch's explicit offsets (last + 1 per partition), never the consumer's position.
+batch's explicit offsets (last + 1 per partition), never the consumer's position. Batch N is
+stored while batch N+1 is fetched and parsed; N+1 is stored only after N is committed.
 
 Rebalances: when partitions are revoked, the batch in flight may finish for a few seconds; after
 that it is cancelled, so no dead letter is sent and no offset committed once the callback has
-returned (the new owner re-reads from the committed offsets; storage is idempotent). A commit
+returned (the new owner re-reads from the committed offsets; storage is idempotent); a batch
+fetched across a revoke is dropped and the partitions rewound to their committed offsets. A commit
 refused after a rebalance (CommitFailedError) is harmless for the same reason and the loop goes
 on with the next batch. The first start of the group after an upgrade starts each raw partition
 where faust's group (the app id) had committed, so an upgrade does not re-read seven days.
@@ -88,13 +90,20 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.client_config = client_config
         self.app_id = app_id
         self.topics = sorted(topics)
-        self.handler = handler  # `async handle(records)`: stores the whole batch or raises
+        # `prepare(records)`: pure CPU work, never fails; `async store(prepared)`: stores it all,
+        # retrying until it succeeds (raises only when cancelled).
+        self.handler = handler
         self.limits = limits
         self.on_revoke = on_revoke
         self.fetch_bytes = fetch_bytes
         self.consumer: AIOKafkaConsumer | None = None
         self._inflight: asyncio.Task[None] | None = None
         self._started = False
+        # Bumped at every revoke: a batch fetched across a revoke is dropped and re-read.
+        self._generation = 0
+        self._needs_rewind = False
+        # Faust's offsets this group started from (a rewind before this group's first commit).
+        self._carried: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         """Create (inside the running loop, as aiokafka requires), connect and subscribe."""
@@ -127,22 +136,79 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         return self.consumer
 
     async def run(self) -> None:
-        """Until cancelled: one batch after another."""
-        while True:
-            records = await self._fetch()
-            if not records:
-                continue
-            task = asyncio.ensure_future(self._process(records))
-            self._inflight = task
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # the worker stops; the batch is re-read after a restart
-                # Dropped at a revoke: the new owner re-reads it from the committed offsets.
-            finally:
+        """Until cancelled: one batch after another, overlapped. While batch N is stored (on the
+        storage thread; chDB releases the GIL), batch N+1 is fetched and prepared (parsed) on
+        the event loop; N+1 is stored only after N was stored and committed, so offsets are
+        committed in order."""
+        while self._needs_rewind:
+            await self._rewind()
+        storing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                generation = self._generation
+                records = await self._fetch()
+                if not records:
+                    if storing is not None and storing.done():
+                        await self._finish(storing)
+                        storing = None
+                    continue
+                prepared = self.handler.prepare(records)
+                if storing is not None:
+                    await self._finish(storing)
+                    storing = None
+                if generation != self._generation:
+                    # A rebalance happened while these were fetched: some may come from
+                    # partitions no longer ours, some from after the new assignment. Drop them
+                    # all and read again from the committed offsets.
+                    await self._rewind()
+                    continue
+                storing = asyncio.ensure_future(self._process(prepared, records))
+                self._inflight = storing
+        except BaseException as exc:
+            if storing is not None and not storing.done():
+                storing.cancel()
+                with contextlib.suppress(BaseException):
+                    await storing
+            if not isinstance(exc, asyncio.CancelledError):
+                # Records fetched but not stored must be read again before anything else is
+                # committed: the next run starts at the committed offsets.
+                self._needs_rewind = True
+            raise
+
+    async def _finish(self, task: asyncio.Task[None]) -> None:
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the worker stops; the batch is re-read after a restart
+            # Dropped at a revoke: the new owner re-reads it from the committed offsets.
+        finally:
+            if self._inflight is task:
                 self._inflight = None
+
+    async def _rewind(self) -> None:
+        """Every assigned partition back to its committed offset (or where it started); on a
+        failure (Kafka away) wait and try again: nothing may be fetched before this is done."""
+        consumer = self._consumer
+        while True:
+            try:
+                for tp in consumer.assignment():
+                    offset = await consumer.committed(tp)
+                    start = offset if offset is not None else self._carried.get(tp)
+                    if start is None:
+                        await consumer.seek_to_beginning(tp)
+                    else:
+                        consumer.seek(tp, start)
+            except KafkaError as exc:
+                if _throttle.allow(("rewind", type(exc).__name__)) is not None:
+                    log.warning(
+                        "rewind to the committed offsets failed (%s); retrying", type(exc).__name__
+                    )
+                await asyncio.sleep(1.0)
+                continue
+            self._needs_rewind = False
+            return
 
     async def _fetch(self) -> list[RawRecord]:
         deadline: float | None = None
@@ -165,8 +231,8 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 return records
         return records
 
-    async def _process(self, records: Sequence[RawRecord]) -> None:
-        await self.handler.handle(records)
+    async def _process(self, prepared: Any, records: Sequence[RawRecord]) -> None:
+        await self.handler.store(prepared)
         await self._commit(next_offsets(records))
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -186,6 +252,9 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 await asyncio.sleep(1.0)
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = list(revoked)
+        if revoked:  # (the first join revokes nothing)
+            self._generation += 1
         task = self._inflight
         if task is not None and not task.done():
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
@@ -223,6 +292,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp, meta in old.items():
             if meta.offset >= 0:
                 self._consumer.seek(tp, meta.offset)
+                self._carried[tp] = meta.offset
                 log.info(
                     "%s[%d] continues at faust's offset %d", tp.topic, tp.partition, meta.offset
                 )

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 import mode
@@ -72,10 +72,23 @@ def byte_chunks(records: Sequence[RawRecord], max_bytes: int) -> list[Sequence[R
     return chunks
 
 
+class Prepared(NamedTuple):
+    """One byte-bounded chunk of a batch, parsed: ready to store, not yet stored."""
+
+    records: Sequence[RawRecord]
+    accepted: list[tuple[ContactEvent, RawRecord]]
+    letters: list[Letter]
+    rows: list[list[Any]]
+
+
 class BatchNormalizer:
     """One batch of every channel: parse and normalize per channel, then one look-up of
     redacted contacts, one insert (per block of months) and one round of dead letters for the
-    whole batch: ClickHouse wants few, large inserts."""
+    whole batch: ClickHouse wants few, large inserts.
+
+    Two steps, so the batch consumer can overlap them: `prepare` is pure CPU work (parse, rows)
+    and never fails; `store` does everything that needs ClickHouse or Kafka and retries until it
+    succeeds (the failure rule)."""
 
     JOB = "normalize"
 
@@ -96,35 +109,53 @@ class BatchNormalizer:
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process one batch until it succeeds; never raises except on cancellation."""
+        await self.store(self.prepare(records))
+
+    def prepare(self, records: Sequence[RawRecord]) -> list[Prepared]:
+        """Parse and build rows, per chunk of at most `sink_batch_max_bytes`."""
         per_topic: dict[str, int] = {}
         for record in records:
             per_topic[record.topic] = per_topic.get(record.topic, 0) + 1
         for topic, count in per_topic.items():
             self.runtime.metrics.events_consumed.labels(self.channels[topic]).inc(count)
+        prepared = []
         for chunk in byte_chunks(records, self.runtime.settings.sink_batch_max_bytes):
+            accepted, letters = self._parse(chunk)
+            salt = self.runtime.salt
+            rows = [
+                event_row(event, Origin(r.topic, r.partition, r.offset), salt)
+                for event, r in accepted
+            ]
+            prepared.append(Prepared(chunk, accepted, letters, rows))
+        return prepared
+
+    async def store(self, prepared: Sequence[Prepared]) -> None:
+        """Store every chunk, each until it succeeds; never raises except on cancellation."""
+        for chunk in prepared:
             await until_done(
-                lambda chunk=chunk: self._process(chunk),  # type: ignore[misc]
+                lambda chunk=chunk: self._store(chunk),  # type: ignore[misc]
                 self.JOB,
                 self.runtime.settings.sink_retry_max_seconds,
                 self.runtime.metrics,
             )
 
-    async def _process(self, records: Sequence[RawRecord]) -> None:
-        accepted, letters = self._parse(records)
-        rows = await self._rows(accepted)
-        origins = [Origin(r.topic, r.partition, r.offset) for r in records]
+    async def _store(self, chunk: Prepared) -> None:
+        # Called again whole after a failure: nothing of `chunk` is modified in place.
+        rows = await self._unless_redacted(chunk.rows)
+        origins = [Origin(r.topic, r.partition, r.offset) for r in chunk.records]
         refused = await self.sink.write(rows, batch_token(origins))
+        letters = list(chunk.letters)
         for index in refused:
             letters.append(
                 dead_letter(
-                    accepted[index][1],
+                    chunk.accepted[index][1],
                     "storage_rejected",
                     "ClickHouse refused the row",
                     row_contact_id(rows[index]),
                 )
             )
-        sent = await self.dead_letters.send(letters, records)
-        self._observe(accepted, refused, letters, sent)
+        sent = await self.dead_letters.send(letters, chunk.records)
+        self._observe(chunk.accepted, refused, letters, sent)
 
     def _parse(
         self, records: Sequence[RawRecord]
@@ -155,11 +186,9 @@ class BatchNormalizer:
                     accepted.append((result, record))
         return accepted, letters
 
-    async def _rows(self, accepted: list[tuple[ContactEvent, RawRecord]]) -> list[list[Any]]:
-        salt = self.runtime.salt
-        rows = [event_row(ev, Origin(r.topic, r.partition, r.offset), salt) for ev, r in accepted]
+    async def _unless_redacted(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """A late event of an already redacted contact must not bring its personal data back."""
         ids = {row_contact_id(row) for row in rows}
-        # A late event of an already redacted contact must not bring its personal data back.
         redacted = await self.runtime.store.call(lambda c: redacted_among(c, ids)) if ids else set()
         if redacted:
             rows = [strip_personal(r) if row_contact_id(r) in redacted else r for r in rows]

@@ -4,14 +4,20 @@ even when the worker is killed mid-stream."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from schemas.control import DeadLetter
-from streams.config import CHANNELS
+from streams.config import CHANNELS, Settings
 from streams.localkafka.broker import free_port
+from streams.topics import ensure_topics
+from tests.conftest import REPO
 from tests.integration.harness import (
     WorkerProcess,
     committed,
@@ -125,3 +131,33 @@ async def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
         await wait_caught_up(kafka_bootstrap, group, topics, 240, second)
         second.stop()
     await _check_final_state(kafka_bootstrap, unique_name, env, traffic, second.log_text())
+
+
+async def test_two_consumers_through_two_rebalances_store_everything_once(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, traffic: Traffic
+) -> None:
+    """Scale out and back in mid-stream: B joins while A stores (every partition revoked and
+    reassigned), then A leaves; batches in flight are finished or dropped and re-read."""
+    env = worker_env(
+        kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_SINK_BATCH_MAX_ROWS="500"
+    )
+    await ensure_topics(Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=unique_name))
+    await produce(kafka_bootstrap, unique_name, traffic.messages)
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tests.integration.rebalance_job"],
+        env={**os.environ, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    steps = report["steps"]
+    assert report["total"] == len(traffic.messages)
+    assert 0 < steps["b_joins"] < steps["a_leaves"] < report["total"], "rebalanced mid-stream"
+    assert report["revokes"]["a"] >= 1, "A lost its partitions when B joined"
+    assert report["revokes"]["b"] >= 1, "B gave its partitions back when A left"
+    await _check_final_state(kafka_bootstrap, unique_name, env, traffic, result.stderr)

@@ -1,0 +1,116 @@
+"""Test child process: two batch consumers of one group in one process, sharing one ClickHouse
+(as two workers share a ClickHouse server), through two rebalances while the raw topics drain.
+
+Consumer A starts alone; once the group has committed something, B joins (every partition is
+revoked and reassigned); once more is committed, A leaves (B takes everything); B runs until the
+group has committed every raw offset. Prints JSON: revokes per consumer and the committed
+progress at each step. Settings come from the environment (tests.integration.harness.worker_env).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from streams.agents.normalizer import BatchNormalizer
+from streams.config import CHANNELS, Settings
+from streams.dlq import DeadLetterWriter
+from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
+from streams.metrics import Metrics
+from streams.runtime import Runtime
+from streams.storage.store import Store
+from streams.topics import dlq_max_message_bytes
+from streams.worker import prepare
+from tests.integration.harness import committed, end_offsets
+
+
+class Member:
+    """One consumer of the group with its own DLQ producer, like one worker process."""
+
+    def __init__(self, runtime: Runtime, name: str) -> None:
+        settings = runtime.settings
+        self.name = name
+        self.revokes = 0
+        self.client = settings.kafka_client_config()
+        self.dlq = DeadLetterWriter(
+            None, self.client, settings.topic("dlq"), settings.raw_partitions
+        )
+        channels = {settings.topic(f"raw.{channel}"): channel for channel in CHANNELS}
+        self.consumer = RawBatchConsumer(
+            self.client,
+            settings.app_id,
+            list(channels),
+            BatchNormalizer(runtime, channels, self.dlq),
+            BatchLimits(
+                settings.sink_batch_max_rows,
+                settings.sink_batch_max_bytes,
+                settings.sink_batch_max_seconds,
+            ),
+            settings.consumer_fetch_bytes,
+            on_revoke=self._revoked,
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    def _revoked(self, partitions: list[TopicPartition]) -> None:
+        self.revokes += 1
+        self.dlq.revoked((tp.topic, tp.partition) for tp in partitions)
+
+    async def start(self, settings: Settings) -> None:
+        self.dlq.producer = AIOKafkaProducer(
+            enable_idempotence=True,
+            acks="all",
+            max_request_size=dlq_max_message_bytes(settings),
+            **self.client,
+        )
+        await self.dlq.producer.start()
+        await self.consumer.start()
+        self.task = asyncio.ensure_future(self.consumer.run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self.consumer.stop()
+        await self.dlq.producer.stop()
+
+
+async def scenario(settings: Settings, store: Store) -> None:
+    runtime = Runtime(settings=settings, store=store, metrics=Metrics.create(CollectorRegistry()))
+    bootstrap, group = settings.kafka_bootstrap, raw_group(settings.app_id)
+    total = sum(
+        (await end_offsets(bootstrap, [settings.topic(f"raw.{c}") for c in CHANNELS])).values()
+    )
+    a, b = Member(runtime, "a"), Member(runtime, "b")
+    await a.start(settings)
+    steps: dict[str, int] = {}
+
+    async def wait_until(share: float) -> int:
+        while (done := sum((await committed(bootstrap, group)).values())) < total * share:
+            await asyncio.sleep(0.05)
+        return done
+
+    steps["b_joins"] = await wait_until(0.1)
+    await b.start(settings)
+    steps["a_leaves"] = await wait_until(0.5)
+    await a.stop()
+    steps["done"] = await wait_until(1.0)
+    await b.stop()
+    print(json.dumps({"total": total, "steps": steps, "revokes": {"a": a.revokes, "b": b.revokes}}))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    settings = Settings()
+    store = Store(settings)
+    try:
+        prepare(settings, store)  # topics and migrations, as the worker's set-up does
+        asyncio.run(scenario(settings, store))
+    finally:
+        store.close()
