@@ -10,8 +10,9 @@ then times, from process start until the consumer group has committed every offs
   3. the same storage work without validation (bench/unvalidated_worker.py: the worker with a
      trusting decoder in place of parse_events): the bound of this design;
   4. `contactstream worker` (validate, normalize, DLQ, ClickHouse sink with dedup tokens).
-Prints one line per contender as `NAME: N events/s`, then the ratios. `--only` runs a subset
-(for profiling). Not a test: nothing is asserted.
+Prints one line per contender as `NAME: N events/s` (with the time to its first commit and its
+CPU time per event, which other load on the machine inflates less), then the ratios. `--only`
+runs a subset (for profiling). Not a test: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -51,17 +54,30 @@ RATIOS = [
 ]
 
 
+class Run(NamedTuple):
+    seconds: float
+    """From process start until every offset was committed."""
+    first_commit: float
+    """From process start until the group first committed anything (start-up plus one batch)."""
+    cpu_seconds: float
+    """User + system CPU of the process, start to exit (after the terminate)."""
+
+
 async def caught_up(
     bootstrap: str, group: str, topics: list[str], total: int, proc: subprocess.Popen[bytes]
-) -> None:
+) -> float:
+    """Wait until `group` committed every offset; return when it first committed any."""
     ends = await end_offsets(bootstrap, topics)
     assert sum(ends.values()) == total, (sum(ends.values()), total)
+    first: float | None = None
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"the measured process exited ({proc.returncode}); see its log")
         done = await committed(bootstrap, group)
+        if first is None and done:
+            first = time.monotonic()
         if all(done.get(tp, -1) >= end for tp, end in ends.items() if end > 0):
-            return
+            return first if first is not None else time.monotonic()
         await asyncio.sleep(0.2)
 
 
@@ -73,18 +89,25 @@ def timed_run(
     topics: list[str],
     total: int,
     log: Path,
-) -> float:
+) -> Run:
+    cpu_before = _children_cpu()
     started = time.monotonic()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             command, env={**os.environ, **env}, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
         )
         try:
-            asyncio.run(caught_up(bootstrap, group, topics, total, proc))
-            return time.monotonic() - started
+            first = asyncio.run(caught_up(bootstrap, group, topics, total, proc))
+            elapsed = time.monotonic() - started
         finally:
             proc.terminate()
             proc.wait(timeout=60)
+    return Run(elapsed, first - started, _children_cpu() - cpu_before)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -122,7 +145,7 @@ def main() -> None:
                 for name, command in CONTENDERS.items()
                 if not args.only or name in args.only
             }
-            seconds = {
+            runs = {
                 name: timed_run(
                     command,
                     {
@@ -141,11 +164,15 @@ def main() -> None:
             }
         finally:
             broker.stop()
-    for name, elapsed in seconds.items():
-        print(f"{name}: {total / elapsed:,.0f} events/s ({elapsed:.1f} s incl. start-up)")
+    for name, run in runs.items():
+        print(
+            f"{name}: {total / run.seconds:,.0f} events/s ({run.seconds:.1f} s incl. start-up; "
+            f"first commit after {run.first_commit:.1f} s; "
+            f"CPU {run.cpu_seconds * 1e6 / total:.0f} us/event)"
+        )
     for name, other in RATIOS:
-        if name in seconds and other in seconds:
-            print(f"ratio {name} / {other}: {seconds[other] / seconds[name]:.2f}")
+        if name in runs and other in runs:
+            print(f"ratio {name} / {other}: {runs[other].seconds / runs[name].seconds:.2f}")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class DeadLetterWriter:
         self.partitions = partitions
         self._next: dict[RawPartition, int] = {}
         self._sent: dict[RawPartition, set[int]] = {}
+        self._reader: AIOKafkaConsumer | None = None
 
     async def send(self, letters: list[Letter], records: Sequence[RawRecord]) -> list[Letter]:
         """Send the letters of one batch (`records` is the whole batch); return those sent (the
@@ -113,6 +114,12 @@ class DeadLetterWriter:
             self._next.pop(origin, None)
             self._sent.pop(origin, None)
 
+    async def close(self) -> None:
+        """Stop the DLQ reader of the replay checks (the producer belongs to the caller)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.stop()
+
     async def _check_replays(self, records: Sequence[RawRecord]) -> None:
         first: dict[RawPartition, tuple[int, int]] = {}
         for record in records:
@@ -120,39 +127,76 @@ class DeadLetterWriter:
             stamp = record.timestamp_ms or 0
             offset, oldest = first.get(origin, (record.offset, stamp))
             first[origin] = (min(offset, record.offset), min(oldest, stamp) if stamp else oldest)
-        rereads = [
-            (origin, offset, stamp)
+        rereads = {
+            origin: (offset, stamp)
             for origin, (offset, stamp) in first.items()
             if self._next.get(origin) != offset  # not a continuation: maybe a re-read
-        ]
-        # All partitions at once: after an assignment every one of them needs the check.
-        found = await asyncio.gather(*(self._sent_since(*args) for args in rereads))
-        for (origin, _, _), sent in zip(rereads, found, strict=True):
-            self._sent[origin] = sent
+        }
+        if rereads:
+            # All partitions at once: after an assignment every one of them needs the check.
+            found = await self._sent_since(rereads)
+            for origin in rereads:
+                self._sent[origin] = found.get(origin, set())
 
-    async def _sent_since(self, origin: RawPartition, offset: int, stamp_ms: int) -> set[int]:
-        """Origin offsets >= `offset` of this raw partition that already have a dead letter."""
-        tp = TopicPartition(self.dlq_name, origin[1] % self.partitions)
-        consumer = AIOKafkaConsumer(enable_auto_commit=False, **self.consumer_config)
-        found: set[int] = set()
-        try:  # stop() also when start() failed: no unclosed client left behind
-            await consumer.start()
-            consumer.assign([tp])
-            since = stamp_ms - _REPLAY_SLACK_MS if stamp_ms else 0
-            start = (await consumer.offsets_for_times({tp: max(0, since)})).get(tp)
-            end = (await consumer.end_offsets([tp]))[tp]
-            if start is None:
-                return found
-            consumer.seek(tp, start.offset)
-            while await consumer.position(tp) < end:
-                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                    with contextlib.suppress(ValidationError):
-                        letter = DeadLetter.from_headers(record.headers or ())
-                        if (letter.topic, letter.partition) == origin and letter.offset >= offset:
-                            found.add(letter.offset)
-        finally:
-            await consumer.stop()
-        return found
+    async def _sent_since(
+        self, rereads: dict[RawPartition, tuple[int, int]]
+    ) -> dict[RawPartition, set[int]]:
+        """Per raw partition, its offsets >= the given one that already have a dead letter: one
+        pass over the DLQ partitions concerned, from an hour before the oldest re-read record,
+        with one reader kept for the process (a new consumer per check cost ~0.5 s)."""
+        wanted: dict[TopicPartition, dict[RawPartition, int]] = {}
+        since: dict[TopicPartition, int] = {}
+        for origin, (offset, stamp) in rereads.items():
+            tp = TopicPartition(self.dlq_name, origin[1] % self.partitions)
+            wanted.setdefault(tp, {})[origin] = offset
+            start = max(0, stamp - _REPLAY_SLACK_MS) if stamp else 0
+            since[tp] = min(since.get(tp, start), start)
+        reader = await self._dlq_reader()
+        try:
+            reader.assign(list(wanted))
+            starts = await reader.offsets_for_times(since)
+            ends = await reader.end_offsets(list(wanted))
+            pending = set()
+            for tp, start_at in starts.items():
+                if start_at is not None and start_at.offset < ends[tp]:
+                    reader.seek(tp, start_at.offset)
+                    pending.add(tp)
+            found: dict[RawPartition, set[int]] = {}
+            while pending:
+                batches = await reader.getmany(*pending, timeout_ms=1000)
+                for tp, letters in batches.items():
+                    _collect(letters, wanted[tp], found)
+                for tp in list(pending):
+                    if await reader.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+            return found
+        except BaseException:
+            # A reader in an unknown state is not reused.
+            await self.close()
+            raise
+
+    async def _dlq_reader(self) -> AIOKafkaConsumer:
+        if self._reader is None:
+            reader = AIOKafkaConsumer(enable_auto_commit=False, **self.consumer_config)
+            try:
+                await reader.start()
+            except BaseException:
+                await reader.stop()  # no unclosed client left behind
+                raise
+            self._reader = reader
+        return self._reader
+
+
+def _collect(
+    records: Iterable[Any], wanted: dict[RawPartition, int], found: dict[RawPartition, set[int]]
+) -> None:
+    """Add the origin offsets of the dead letters among `records` that `wanted` asks for."""
+    for record in records:
+        with contextlib.suppress(ValidationError):
+            letter = DeadLetter.from_headers(record.headers or ())
+            origin = (letter.topic, letter.partition)
+            if origin in wanted and letter.offset >= wanted[origin]:
+                found.setdefault(origin, set()).add(letter.offset)
 
 
 def _origin(record: RawRecord) -> RawPartition:

@@ -90,8 +90,9 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.client_config = client_config
         self.app_id = app_id
         self.topics = sorted(topics)
-        # `prepare(records)`: pure CPU work, never fails; `async store(prepared)`: stores it all,
-        # retrying until it succeeds (raises only when cancelled).
+        # `async prepare(records)`: CPU work that never fails (yielding now and then);
+        # `async store(prepared)`: stores it all, retrying until it succeeds (raises only when
+        # cancelled).
         self.handler = handler
         self.limits = limits
         self.on_revoke = on_revoke
@@ -152,7 +153,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                         await self._finish(storing)
                         storing = None
                     continue
-                prepared = self.handler.prepare(records)
+                prepared = await self.handler.prepare(records)
                 if storing is not None:
                     await self._finish(storing)
                     storing = None

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from streams.histograms import BatchHistogram
+
 _BATCH_BUCKETS = (1, 10, 100, 500, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _PIPELINE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300)
@@ -26,8 +28,9 @@ class Metrics(NamedTuple):
     sink_insert_seconds: Histogram
     sink_insert_failures: Counter
     sink_retries: Counter
-    event_freshness_seconds: Histogram
-    pipeline_latency_seconds: Histogram
+    # Observed once per batch per channel, for every stored event (streams/histograms.py).
+    event_freshness_seconds: BatchHistogram
+    pipeline_latency_seconds: BatchHistogram
     pipeline_latency_target: Gauge
     consumer_lag: Gauge
     consumer_progress_age: Gauge
@@ -82,14 +85,14 @@ class Metrics(NamedTuple):
                 ["table"],
                 registry=registry,
             ),
-            event_freshness_seconds=Histogram(
+            event_freshness_seconds=BatchHistogram(
                 p + "event_freshness_seconds",
                 "now - occurred_at when stored",
                 ["channel"],
                 buckets=_FRESHNESS_BUCKETS,
                 registry=registry,
             ),
-            pipeline_latency_seconds=Histogram(
+            pipeline_latency_seconds=BatchHistogram(
                 p + "pipeline_latency_seconds",
                 "Stored time - the record's Kafka timestamp: the pipeline's own delay",
                 ["channel"],

@@ -21,9 +21,10 @@ class RawRecord(NamedTuple):
     @property
     def size(self) -> int:
         """Bytes of key, value and headers: what the record costs in memory and on the wire."""
-        return (
-            len(self.key or b"") + len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
-        )
+        size = len(self.key or b"") + len(self.value)
+        if self.headers:  # (most raw records have none: skip the generator)
+            size += sum(len(k) + len(v) for k, v in self.headers)
+        return size
 
 
 def from_faust(message: Any) -> RawRecord:

@@ -78,6 +78,7 @@ class Member:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         await self.consumer.stop()
+        await self.dlq.close()
         await self.dlq.producer.stop()
 
 

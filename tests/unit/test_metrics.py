@@ -45,8 +45,9 @@ def metric_labels() -> dict[str, frozenset[str]]:
 
 
 def label_names(metric: MetricWrapperBase) -> frozenset[str]:
-    # prometheus_client has no public accessor for a metric's declared label names.
-    return frozenset(metric._labelnames)
+    # prometheus_client has no public accessor for a metric's declared label names; our
+    # BatchHistogram has one.
+    return frozenset(getattr(metric, "labelnames", None) or metric._labelnames)
 
 
 @cache

@@ -9,6 +9,8 @@ import pickle
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas import (
@@ -98,6 +100,15 @@ def test_personal_values_stay_out_of_repr(channel: str, kind: str) -> None:
     for value in personal_values(event) + personal_values(raw):
         assert value not in repr(event)
         assert value not in repr(raw)
+
+
+@given(st.binary(max_size=200), st.text(max_size=80))
+def test_subject_key_equals_hmac_sha256_for_any_salt_and_identifier(
+    salt: bytes, identifier: str
+) -> None:
+    # Salts longer than SHA-256's 64-byte block are hashed first (RFC 2104): both sides covered.
+    expected = hmac.new(salt, identifier.encode(), hashlib.sha256).hexdigest()
+    assert subject_key(identifier, salt) == expected
 
 
 def test_subject_key_is_a_salted_hmac_of_the_identifier() -> None:
