@@ -189,7 +189,7 @@ def schemas_export(directory: Path) -> None:
 
 @app.command("migrate")
 def migrate_command() -> None:
-    """Apply pending ClickHouse migrations from deploy/clickhouse/ (idempotent)."""
+    """Apply pending ClickHouse migrations (streams/storage/sql/, idempotent)."""
     from streams.storage import migrate, open_client
 
     config = settings()

@@ -1,4 +1,4 @@
-"""Analyst views and KPIs (deploy/clickhouse/0004_analyst_views.sql) on a hand-computed data set,
+"""Analyst views and KPIs (streams/storage/sql/0004_analyst_views.sql) on a hand-computed data set,
 and the access roles (deploy/clickhouse/roles.sql) parsed by ClickHouse's own parser.
 
 The data set (UTC, 2025; keys K1..K6 stand for salted subject keys, one person each):
@@ -40,7 +40,7 @@ from streams.storage.migrations import MIGRATIONS_DIR, Migration, load_migration
 
 REPO = Path(__file__).resolve().parents[2]
 ANALYST_SQL = MIGRATIONS_DIR / "0004_analyst_views.sql"
-ROLES_SQL = MIGRATIONS_DIR / "roles.sql"
+ROLES_SQL = REPO / "deploy" / "clickhouse" / "roles.sql"
 APPLY_ROLES = REPO / "docker" / "clickhouse" / "apply-roles.sh"
 GRAFANA_ANALYST = REPO / "deploy" / "grafana" / "dashboards" / "analyst.json"
 
