@@ -285,31 +285,63 @@ def test_prometheus_gets_its_config_and_rules() -> None:
     assert "--config.file=/etc/prometheus/prometheus.yml" in services()["prometheus"]["command"]
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    text = path.read_text().replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines()]
     return [(line.split()[0].upper(), line.split(None, 1)[1]) for line in lines
             if line and not line.startswith("#")]
 
 
-def test_dockerfile_builds_the_worker_from_this_repository() -> None:
+def copied_sources(instructions: list[tuple[str, str]]) -> list[str]:
+    """Sources of COPY from the build context (not --from another stage)."""
+    found = []
+    for op, arg in instructions:
+        words = shlex.split(arg)
+        if op != "COPY" or any(w.startswith("--from=") for w in words):
+            continue
+        found += [w for w in words[:-1] if not w.startswith("--")]
+    return found
+
+
+def test_dockerfile_builds_the_worker_from_a_wheel_and_the_lock() -> None:
     instructions = dockerfile_instructions()
-    assert instructions[0] == ("FROM", "python:3.11-slim")
-    copies = [shlex.split(arg)[:-1] for op, arg in instructions if op == "COPY"]
-    assert copies
-    for sources in copies:
-        for source in sources:
-            matches = list(REPO.glob(source))
-            if any(ch in source for ch in "*?["):
-                continue  # a glob may match nothing (README.m[d]); the others must exist
-            assert matches, f"COPY {source}: not in the repository"
-    copied = {source for sources in copies for source in sources}
-    assert {"pyproject.toml", "streams", "schemas", "deploy/clickhouse"} <= copied
+    stages = [arg for op, arg in instructions if op == "FROM"]
+    # Two stages on one exact Python release (never a moving tag such as 3.11-slim).
+    assert len(stages) == 2
+    assert stages[0].endswith(" AS build")
+    base = stages[1]
+    assert stages[0] == f"{base} AS build"
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
+    copies = copied_sources(instructions)
+    for source in copies:
+        assert list(REPO.glob(source)), f"COPY {source}: not in the repository"
+    assert {"pyproject.toml", "README.md", "streams", "schemas", "requirements/worker.lock",
+            "requirements/build.lock"} <= set(copies)
+    assert "deploy/clickhouse" not in copies, "migrations travel in the wheel"
     runs = " ".join(arg for op, arg in instructions if op == "RUN")
-    assert "pip install -e ." in runs, "editable: migrations are read next to the source"
-    assert ("USER", "contactstream") in instructions
-    cmd = next(arg for op, arg in instructions if op == "CMD")
+    assert "pip install --require-hashes -r requirements/worker.lock" in runs
+    assert "pip install --require-hashes -r requirements/build.lock" in runs
+    assert "pip wheel --no-deps --no-build-isolation" in runs
+    assert "pip install --no-deps /wheels/contactstream-*.whl" in runs
+    assert " -e " not in runs, "no editable tree in the image"
+    assert "--editable" not in runs, "no editable tree in the image"
+    for extra in ("chdb", "matplotlib", "[embedded", "[demo"):
+        assert extra not in runs, extra
+    # The runtime stage copies the installed environment only, not the source or the wheels.
+    runtime = instructions[[op for op, _ in instructions].index("FROM", 1):]
+    assert [arg for op, arg in runtime if op == "COPY"] == [
+        "--from=build /opt/contactstream /opt/contactstream"]
+    assert ("USER", "contactstream") in runtime
+    cmd = next(arg for op, arg in runtime if op == "CMD")
     assert cmd == '["contactstream", "worker", "--no-setup"]'
+
+
+def test_the_build_context_leaves_local_state_and_secrets_out() -> None:
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".git", ".venv", ".contactstream", ".env", "secrets"} <= ignored
+    for source in copied_sources(dockerfile_instructions()):
+        assert source.split("/")[0] not in ignored, source
 
 
 @pytest.mark.parametrize("script", ["docker/clickhouse/apply-roles.sh",
