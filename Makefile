@@ -47,6 +47,11 @@ bench: setup
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/analyst.py
 
+# Wheel size, installed size of the core vs the extras in fresh venvs, CLI start time
+# (downloads from PyPI; not part of `make test`).
+install-size: setup
+	$(BIN)/python bench/install_size.py
+
 # About 5 minutes: 20 SIGKILLs over 52,000 events, exact accounting (not part of `make test`).
 soak: setup
 	$(BIN)/python -m tests.soak.run
