@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,8 +50,16 @@ def disk_bytes(path: Path) -> int:
 
 
 def build_wheel(out: Path) -> Path:
+    """From a copy of what docker/Dockerfile copies, so no build/ is left in the tree."""
+    source = out.parent / "source"
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
+    for name in ("streams", "schemas"):
+        shutil.copytree(REPO / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-        "--quiet", "--wheel-dir", out, REPO)
+        "--quiet", "--wheel-dir", out, source)
     [wheel] = out.glob("contactstream-*.whl")
     return wheel
 
