@@ -4,13 +4,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test unit integration lint bench soak clean
+# Locks (requirements/*.lock, exact versions with hashes), resolved for the worker image's
+# platform: CPython 3.11 on x86_64 Linux. `make lock` updates them after a change to
+# pyproject.toml, keeping every pin that still fits; `make lock-upgrade` moves all to the newest.
+UV_VERSION := 0.13.9
+UV_COMPILE  = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+              --python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock'
 
-$(STAMP): pyproject.toml
+.PHONY: setup demo test unit integration lint bench soak clean lock lock-upgrade install-size
+
+# The dev/CI set: the locked core, both extras and the test tools, then this tree (editable)
+# without resolving anything further.
+$(STAMP): pyproject.toml requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -38,9 +47,24 @@ bench: setup
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/analyst.py
 
+# Wheel size, installed size of the core vs the extras in fresh venvs, CLI start time
+# (downloads from PyPI; not part of `make test`).
+install-size: setup
+	$(BIN)/python bench/install_size.py
+
 # About 5 minutes: 20 SIGKILLs over 52,000 events, exact accounting (not part of `make test`).
 soak: setup
 	$(BIN)/python -m tests.soak.run
+
+lock lock-upgrade:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(UV_COMPILE) $(if $(filter lock-upgrade,$@),--upgrade) pyproject.toml \
+	    -o requirements/worker.lock
+	$(UV_COMPILE) $(if $(filter lock-upgrade,$@),--upgrade) pyproject.toml \
+	    --extra dev --extra embedded --extra demo -o requirements/dev.lock
+	$(UV_COMPILE) $(if $(filter lock-upgrade,$@),--upgrade) requirements/build.in \
+	    -o requirements/build.lock
 
 clean:
 	-$(BIN)/contactstream broker stop

@@ -189,7 +189,7 @@ def schemas_export(directory: Path) -> None:
 
 @app.command("migrate")
 def migrate_command() -> None:
-    """Apply pending ClickHouse migrations from deploy/clickhouse/ (idempotent)."""
+    """Apply pending ClickHouse migrations (streams/storage/sql/, idempotent)."""
     from streams.storage import migrate, open_client
 
     config = settings()
@@ -322,6 +322,11 @@ def demo(
     from rich.console import Console
 
     from streams.demo import Demo, DemoOptions
+    from streams.extras import require, require_embedded_engine
+
+    config = settings()
+    require_embedded_engine(config)
+    require("demo", "contactstream demo")
 
     options = DemoOptions(
         duration=duration,
@@ -332,7 +337,7 @@ def demo(
         report_dir=report_dir,
     )
     console = Console() if sys.stdout.isatty() else Console(width=140)
-    sys.exit(Demo(settings(), options, console).run())
+    sys.exit(Demo(config, options, console).run())
 
 
 @app.command("worker")

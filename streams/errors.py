@@ -18,6 +18,11 @@ class ConfigError(ContactstreamError):
     """A setting or argument is wrong; the message says which and how to fix it."""
 
 
+class MissingExtraError(ConfigError):
+    """A feature needs an optional part of the package (an extra, streams/extras.py) that is not
+    installed; the message names the extra and the pip command that installs it."""
+
+
 class MissingToolError(ContactstreamError):
     """A program the project needs (java, mvn) is not installed."""
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from streams.extras import require
 from streams.storage.client import classify
 from streams.storage.redaction import redaction_totals, retention_counts
 
@@ -100,6 +101,7 @@ def _csv(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> No
 
 
 def _chart(daily: list[tuple[Any, ...]], path: Path) -> None:
+    require("demo", "the demo report's chart (daily_contacts.png)")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.contact import PERSONAL_FIELDS
 from streams.errors import ConfigError
+from streams.extras import require
 from streams.files import write_atomically
 
 ANALYST_VIEWS: Final = {
@@ -54,6 +55,7 @@ _WRITES = re.compile(r"\binto\s+outfile\b", re.IGNORECASE)
 def query_snapshots(directory: Path, sql: str, fmt: str) -> str:
     """Run read-only `sql` over the snapshots in a throwaway in-memory engine; the result in
     ClickHouse format `fmt`. Each snapshot is a table named like its view."""
+    require("embedded", "contactstream analyst query")
     from chdb import session
 
     present = [v for v in ANALYST_VIEWS if (directory / f"{v}.parquet").is_file()]

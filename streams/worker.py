@@ -15,6 +15,7 @@ from schemas.reasons import PROCESSING_CODES, REJECTION_CODES
 from streams.app import create_app
 from streams.config import CHANNELS, Settings
 from streams.errors import ConfigError
+from streams.extras import require_embedded_engine
 from streams.logs import logging_config, setup_logging
 from streams.metrics import Metrics, SeriesLabels, create_series, serve
 from streams.retry import FAILURE_SOURCES
@@ -82,6 +83,7 @@ def check_secrets(settings: Settings) -> None:
 
 def run_worker(settings: Settings, setup: bool = True) -> None:
     check_secrets(settings)
+    require_embedded_engine(settings)
     setup_logging(settings.log_level)
     store = Store(settings)
     try:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Apply deploy/clickhouse/roles.sql to a ClickHouse server, with the users' passwords taken from
-# the environment. Idempotent: the compose stack runs it on every `up` (service clickhouse-init).
+# the environment. Idempotent: the compose stack runs it on every `up` (service clickhouse-init),
+# while workers may be running; roles.sql never revokes, so nobody loses a right on the way.
 #
 #   ANALYST_PASSWORD, WORKER_PASSWORD, DPO_PASSWORD   passwords of the three users (required),
 #                                                     or NAME_FILE: a file holding it (compose

@@ -26,6 +26,7 @@ from clickhouse_connect.driver.exceptions import (
 
 from streams.config import Settings
 from streams.errors import StorageError, StorageLocked, StorageRejected, StorageUnavailable
+from streams.extras import require_embedded_engine
 from streams.storage.failures import KNOWN_CODES, failure_kind
 
 _UNKNOWN_DATABASE = "UNKNOWN_DATABASE"
@@ -55,6 +56,7 @@ def _native_stderr_silenced(active: bool) -> Iterator[None]:
 def open_client(settings: Settings, database: str | None = None) -> Client:
     """A client on `settings.dsn`; the database is created if missing (`database` overrides)."""
     db = database or settings.clickhouse_database
+    require_embedded_engine(settings)  # one line naming the extra, before any driver error
     try:
         with _native_stderr_silenced(settings.is_embedded):
             try:

@@ -1,11 +1,16 @@
-"""Apply the ordered DDL files of deploy/clickhouse/ once each, recording what was applied."""
+"""Apply the ordered DDL files of streams/storage/sql/ once each, recording what was applied.
+
+The files are package data, read with importlib.resources: an installed wheel migrates as well
+as a source checkout does.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 from clickhouse_connect.driver.client import Client
 
@@ -13,7 +18,7 @@ from streams.config import Settings
 from streams.errors import ConfigError
 from streams.storage.client import classify
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse"
+MIGRATIONS_DIR: Traversable = files("streams.storage") / "sql"
 _FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations
 (version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
@@ -38,13 +43,15 @@ class Migration:
         return [stmt.strip() for stmt in body.split(";\n") if stmt.strip().rstrip(";")]
 
 
-def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Ordered migrations; files that are not NNNN_name.sql (e.g. roles) are not migrations."""
+def load_migrations(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
+    """Ordered migrations; files that are not NNNN_name.sql are not migrations."""
     found = []
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted(directory.iterdir(), key=lambda entry: entry.name):
         match = _FILE.match(path.name)
-        if match:
-            found.append(Migration(int(match.group(1)), path.name, path.read_text()))
+        if match and path.is_file():
+            found.append(
+                Migration(int(match.group(1)), path.name, path.read_text(encoding="utf-8"))
+            )
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise ConfigError(f"two migrations share a version number in {directory}")
@@ -57,7 +64,9 @@ def template_params(settings: Settings) -> dict[str, str]:
     return {"ttl_backstop_months": str(settings.retention_months + 6)}
 
 
-def migrate(client: Client, settings: Settings, directory: Path = MIGRATIONS_DIR) -> list[str]:
+def migrate(
+    client: Client, settings: Settings, directory: Traversable = MIGRATIONS_DIR
+) -> list[str]:
     """Apply pending migrations in order; return the names applied (empty when up to date)."""
     try:
         client.command(_LEDGER)

@@ -1,4 +1,4 @@
-"""Analyst views and KPIs (deploy/clickhouse/0004_analyst_views.sql) on a hand-computed data set,
+"""Analyst views and KPIs (streams/storage/sql/0004_analyst_views.sql) on a hand-computed data set,
 and the access roles (deploy/clickhouse/roles.sql) parsed by ClickHouse's own parser.
 
 The data set (UTC, 2025; keys K1..K6 stand for salted subject keys, one person each):
@@ -40,7 +40,7 @@ from streams.storage.migrations import MIGRATIONS_DIR, Migration, load_migration
 
 REPO = Path(__file__).resolve().parents[2]
 ANALYST_SQL = MIGRATIONS_DIR / "0004_analyst_views.sql"
-ROLES_SQL = MIGRATIONS_DIR / "roles.sql"
+ROLES_SQL = REPO / "deploy" / "clickhouse" / "roles.sql"
 APPLY_ROLES = REPO / "docker" / "clickhouse" / "apply-roles.sh"
 GRAFANA_ANALYST = REPO / "deploy" / "grafana" / "dashboards" / "analyst.json"
 
@@ -606,15 +606,30 @@ def personal_objects(client: Client) -> dict[str, bool]:
     return found
 
 
-GRANT = re.compile(r"^GRANT (?P<privileges>.+) ON (?P<target>\S+) TO (?P<grantees>.+)$")
+GRANT = re.compile(r"^GRANT (?P<what>.+) TO (?P<grantees>.+?)(?P<replace> WITH REPLACE OPTION)?$")
+# One element of a GRANT: privileges ON target (several elements are separated by ", ").
+ELEMENT = re.compile(r"(?:^|, )(?P<privileges>[A-Z][A-Z ,]*?) ON (?P<target>[^\s,]+)")
+
+
+def parse_grant(formatted_sql: str) -> tuple[list[tuple[str, str]], list[str], list[str], bool]:
+    """(privilege elements, granted roles, grantees, WITH REPLACE OPTION) of a formatted GRANT;
+    raises if it is not one."""
+    match = GRANT.match(formatted_sql)
+    assert match, formatted_sql
+    elements = [(m["privileges"], m["target"]) for m in ELEMENT.finditer(match["what"])]
+    roles = [] if elements else [r.strip() for r in match["what"].split(",")]
+    grantees = [g.strip() for g in match["grantees"].split(",")]
+    return elements, roles, grantees, bool(match["replace"])
 
 
 def grants_to(client: Client, grantee: str) -> list[tuple[str, str]]:
     found = []
     for statement in statements(ROLES_SQL.read_text()):
-        match = GRANT.match(formatted(client, statement))
-        if match and grantee in [g.strip() for g in match["grantees"].split(",")]:
-            found.append((match["privileges"], match["target"]))
+        sql = formatted(client, statement)
+        if sql.startswith("GRANT "):
+            elements, _, grantees, _ = parse_grant(sql)
+            if grantee in grantees:
+                found.extend(elements)
     return found
 
 
@@ -658,8 +673,114 @@ def test_service_and_dpo_roles(client: Client) -> None:
     parsed = [formatted(client, s) for s in statements(ROLES_SQL.read_text())]
     for user, role in (("analyst_user", "analyst"), ("worker_user", "writer"), ("dpo_user", "dpo")):
         assert grants_to(client, user) == [], "users get privileges through their role only"
-        assert f"GRANT {role} TO {user}" in parsed
+        assert f"GRANT {role} TO {user} WITH REPLACE OPTION" in parsed
         assert f"ALTER USER {user} DEFAULT ROLE {role}" in parsed
+
+
+class AccessModel:
+    """What roles.sql does to roles, users and their grants, statement by statement, as
+    ClickHouse does it: CREATE ... IF NOT EXISTS leaves an existing entity alone, CREATE OR
+    REPLACE and DROP remove what it had, REVOKE removes, GRANT adds, and GRANT ... WITH REPLACE
+    OPTION replaces the grantee's privileges (or roles) with the new set in one update of the
+    entity (InterpreterGrantQuery clones the grantee, revokes all and grants the new set, then
+    stores the clone once), so a session sees the old set or the new one, never none.
+    A statement of a kind this model does not know fails the test (extend it first)."""
+
+    _KEEPS_GRANTS = ("CREATE DATABASE IF NOT EXISTS ", "CREATE USER IF NOT EXISTS ",
+                     "ALTER USER ", "CREATE SETTINGS PROFILE IF NOT EXISTS ",
+                     "ALTER SETTINGS PROFILE ")
+
+    def __init__(self) -> None:
+        self.privileges: dict[str, set[tuple[str, str]]] = {}
+        self.roles_of: dict[str, set[str]] = {}
+
+    def apply(self, sql: str) -> None:
+        created = re.match(r"^CREATE (?:ROLE|USER)( OR REPLACE)?( IF NOT EXISTS)? (\w+)", sql)
+        if created:
+            self._create(created[3], replace=bool(created[1]), if_not_exists=bool(created[2]))
+        elif sql.startswith("GRANT "):
+            self._grant(*parse_grant(sql))
+        elif sql.startswith("REVOKE "):  # modelled as the worst case: everything goes
+            for grantee in sql.rsplit(" FROM ", 1)[1].split(", "):
+                self.privileges[grantee] = set()
+                self.roles_of[grantee] = set()
+        elif sql.startswith("DROP "):
+            for name in re.split(r",\s*", sql.split(" ", 2)[2].removeprefix("IF EXISTS ")):
+                self.privileges.pop(name, None)
+                self.roles_of.pop(name, None)
+        elif not sql.startswith(self._KEEPS_GRANTS):
+            raise AssertionError(f"AccessModel does not know this statement: {sql}")
+
+    def _create(self, name: str, *, replace: bool, if_not_exists: bool) -> None:
+        if replace or name not in self.privileges:
+            self.privileges[name] = set()
+            self.roles_of[name] = set()
+        elif not if_not_exists:
+            raise AssertionError(f"CREATE {name} fails on a second run: it exists")
+
+    def _grant(self, elements: list[tuple[str, str]], roles: list[str], grantees: list[str],
+               replace: bool) -> None:
+        granted = {(p.strip(), target) for privileges, target in elements
+                   for p in privileges.split(",")}
+        for grantee in grantees:
+            if elements:
+                kept = set() if replace else self.privileges[grantee]
+                self.privileges[grantee] = kept | granted
+            else:
+                kept = set() if replace else self.roles_of[grantee]
+                self.roles_of[grantee] = kept | set(roles)
+
+    def effective(self, user: str) -> set[tuple[str, str]]:
+        found = set(self.privileges.get(user, set()))
+        for role in self.roles_of.get(user, set()):
+            found |= self.privileges.get(role, set())
+        return found
+
+
+def test_roles_sql_never_takes_the_writers_rights_away_when_applied_again(
+    client: Client,
+) -> None:
+    parsed = [formatted(client, s) for s in statements(ROLES_SQL.read_text())]
+    model = AccessModel()
+    for sql in parsed:
+        model.apply(sql)
+    first = {user: model.effective(user) for user in ("worker_user", "analyst_user", "dpo_user")}
+    needed = {("SELECT", "contactstream.*"), ("INSERT", "contactstream.*"),
+              ("ALTER UPDATE", "contactstream.*"), ("CREATE TABLE", "contactstream.*")}
+    assert needed <= first["worker_user"]
+    # The compose stack applies the file on every `up`, while workers run: after every
+    # statement of the second run, each user still has all it had.
+    for sql in parsed:
+        model.apply(sql)
+        for user, rights in first.items():
+            assert rights <= model.effective(user), f"{user} loses rights at: {sql}"
+    assert {user: model.effective(user) for user in first} == first, "idempotent"
+    for sql in parsed:
+        assert not sql.startswith(("REVOKE", "DROP")), sql
+        assert " OR REPLACE " not in f" {sql} ", f"recreates an entity empty: {sql}"
+
+
+def test_a_grant_removed_from_roles_sql_is_removed_from_the_server(client: Client) -> None:
+    """WITH REPLACE OPTION keeps the file authoritative: a privilege given by hand (or by an
+    older version of the file) is gone after the next run, in the same single update."""
+    parsed = [formatted(client, s) for s in statements(ROLES_SQL.read_text())]
+    model = AccessModel()
+    for sql in parsed:
+        model.apply(sql)
+    model.apply("GRANT DROP TABLE ON contactstream.* TO writer")
+    model.apply("GRANT SELECT ON contactstream.contacts_merged TO analyst")
+    model.apply("GRANT dpo TO analyst_user")
+    for sql in parsed:
+        model.apply(sql)
+    assert ("DROP TABLE", "contactstream.*") not in model.effective("worker_user")
+    analyst = model.effective("analyst_user")
+    assert ("SELECT", "contactstream.contacts_merged") not in analyst
+    assert ("SELECT", "contactstream.*") not in analyst, "the dpo role was taken back"
+    for role in ("analyst", "writer", "dpo"):
+        replacing = [sql for sql in parsed
+                     if sql.startswith("GRANT ") and parse_grant(sql)[2] == [role]]
+        assert len(replacing) == 1, f"{role}: one GRANT sets all its privileges at once"
+        assert parse_grant(replacing[0])[3], f"{role}: WITH REPLACE OPTION"
 
 
 def test_no_password_is_committed_and_the_filled_file_parses(client: Client) -> None:

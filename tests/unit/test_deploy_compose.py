@@ -6,9 +6,14 @@ exists; images are pinned; every ${VAR} has an entry in .env.example; secrets st
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import shlex
+import shutil
 import subprocess
+import zipfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
+GRAFANA_DOCKERFILE = REPO / "docker" / "grafana" / "Dockerfile"
+INSTALL_PLUGIN = REPO / "docker" / "grafana" / "install-plugin.sh"
 ROLES_SQL = REPO / "deploy" / "clickhouse" / "roles.sql"
 GRAFANA_PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
 MAKE_SECRETS = REPO / "deploy" / "secrets" / "make-secrets.sh"
@@ -273,8 +280,78 @@ def test_grafana_gets_what_its_provisioning_needs() -> None:
     mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in services()["grafana"]["volumes"]}
     assert mounts[provider["options"]["path"]] == "./deploy/grafana/dashboards"
     assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
-    assert "grafana-clickhouse-datasource@" in env["GF_PLUGINS_PREINSTALL_SYNC"]
     assert env["GF_ANALYTICS_REPORTING_ENABLED"] == "false"  # no usage tracking (P6)
+
+
+def test_grafana_downloads_nothing_when_it_starts() -> None:
+    """The ClickHouse plugin is in the image (docker/grafana/Dockerfile), not fetched at boot;
+    Grafana's own preinstaller and signature-key retrieval are off (air-gapped hosts)."""
+    env = environment("grafana")
+    assert not [name for name in env if name.startswith("GF_PLUGINS_PREINSTALL")
+                and name != "GF_PLUGINS_PREINSTALL_DISABLED"], env
+    assert "GF_INSTALL_PLUGINS" not in env
+    assert env["GF_PLUGINS_PREINSTALL_DISABLED"] == "true"
+    assert env["GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED"] == "true"
+    build = services()["grafana"]["build"]
+    assert build["dockerfile"] == "docker/grafana/Dockerfile"
+    instructions = dockerfile_instructions(GRAFANA_DOCKERFILE)
+    assert [arg for op, arg in instructions if op == "FROM"] == ["grafana/grafana:12.1.0"]
+    args = dict(arg.split("=", 1) for op, arg in instructions if op == "ARG" and "=" in arg)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", args["CLICKHOUSE_PLUGIN_VERSION"])
+    assert build["args"]["CLICKHOUSE_PLUGIN_SHA256"] == "${CLICKHOUSE_PLUGIN_SHA256:-}"
+    env_plugins = dict(arg.split("=", 1) for op, arg in instructions if op == "ENV")
+    # Outside the grafana-data volume at /var/lib/grafana, which would hide the image's copy.
+    assert not env_plugins["GF_PATHS_PLUGINS"].startswith("/var/lib/grafana")
+    assert instructions[-1] == ("USER", "472"), "back to Grafana's own non-root user"
+    for source in copied_sources(instructions):
+        assert (REPO / source).exists(), source
+    # The data source the provisioning declares is the plugin the image installs.
+    sources = yaml.safe_load((GRAFANA_PROVISIONING / "datasources" / "contactstream.yml")
+                             .read_text())["datasources"]
+    assert "grafana-clickhouse-datasource" in {source["type"] for source in sources}
+    assert "plugin=grafana-clickhouse-datasource" in INSTALL_PLUGIN.read_text()
+
+
+def fake_plugin_archive(directory: Path, version: str) -> Path:
+    """A zip shaped like the plugin's release archive (a folder named like the plugin)."""
+    archive = directory / f"grafana-clickhouse-datasource-{version}.linux_amd64.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        packed.writestr("grafana-clickhouse-datasource/plugin.json",
+                        json.dumps({"id": "grafana-clickhouse-datasource",
+                                    "info": {"version": version}}, indent=2))
+    return archive
+
+
+@pytest.mark.skipif(shutil.which("unzip") is None, reason="unzip is not installed")
+def test_the_plugin_installs_from_a_local_archive_and_its_hash_is_checked(
+    tmp_path: Path,
+) -> None:
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    digest = hashlib.sha256(fake_plugin_archive(archives, "4.20.0").read_bytes()).hexdigest()
+    target = tmp_path / "plugins"
+    env = {"PATH": os.environ["PATH"], "CLICKHOUSE_PLUGIN_VERSION": "4.20.0",
+           "PLUGIN_ARCHIVES": str(archives), "GF_PATHS_PLUGINS": str(target),
+           # An unreachable proxy: the test fails rather than download anything.
+           "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+
+    def install(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", str(INSTALL_PLUGIN)], env={**env, **extra},
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    done = install(CLICKHOUSE_PLUGIN_SHA256=digest)
+    assert done.returncode == 0, done.stderr
+    assert "no download" in done.stdout
+    assert "verified" in done.stdout
+    assert (target / "grafana-clickhouse-datasource" / "plugin.json").is_file()
+    unpinned = install()
+    assert unpinned.returncode == 0, unpinned.stderr
+    assert f"sha256 of the archive is {digest}" in unpinned.stderr
+    forged = install(CLICKHOUSE_PLUGIN_SHA256="0" * 64)
+    assert forged.returncode == 1
+    assert "expected 000" in forged.stderr
+    other = install(CLICKHOUSE_PLUGIN_VERSION="4.21.0")  # no such archive: would download
+    assert other.returncode != 0
 
 
 def test_prometheus_gets_its_config_and_rules() -> None:
@@ -285,34 +362,67 @@ def test_prometheus_gets_its_config_and_rules() -> None:
     assert "--config.file=/etc/prometheus/prometheus.yml" in services()["prometheus"]["command"]
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    text = path.read_text().replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines()]
     return [(line.split()[0].upper(), line.split(None, 1)[1]) for line in lines
             if line and not line.startswith("#")]
 
 
-def test_dockerfile_builds_the_worker_from_this_repository() -> None:
+def copied_sources(instructions: list[tuple[str, str]]) -> list[str]:
+    """Sources of COPY from the build context (not --from another stage)."""
+    found = []
+    for op, arg in instructions:
+        words = shlex.split(arg)
+        if op != "COPY" or any(w.startswith("--from=") for w in words):
+            continue
+        found += [w for w in words[:-1] if not w.startswith("--")]
+    return found
+
+
+def test_dockerfile_builds_the_worker_from_a_wheel_and_the_lock() -> None:
     instructions = dockerfile_instructions()
-    assert instructions[0] == ("FROM", "python:3.11-slim")
-    copies = [shlex.split(arg)[:-1] for op, arg in instructions if op == "COPY"]
-    assert copies
-    for sources in copies:
-        for source in sources:
-            matches = list(REPO.glob(source))
-            if any(ch in source for ch in "*?["):
-                continue  # a glob may match nothing (README.m[d]); the others must exist
-            assert matches, f"COPY {source}: not in the repository"
-    copied = {source for sources in copies for source in sources}
-    assert {"pyproject.toml", "streams", "schemas", "deploy/clickhouse"} <= copied
+    stages = [arg for op, arg in instructions if op == "FROM"]
+    # Two stages on one exact Python release (never a moving tag such as 3.11-slim).
+    assert len(stages) == 2
+    assert stages[0].endswith(" AS build")
+    base = stages[1]
+    assert stages[0] == f"{base} AS build"
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
+    copies = copied_sources(instructions)
+    for source in copies:
+        assert list(REPO.glob(source)), f"COPY {source}: not in the repository"
+    assert {"pyproject.toml", "README.md", "streams", "schemas", "requirements/worker.lock",
+            "requirements/build.lock"} <= set(copies)
+    assert "deploy/clickhouse" not in copies, "migrations travel in the wheel"
     runs = " ".join(arg for op, arg in instructions if op == "RUN")
-    assert "pip install -e ." in runs, "editable: migrations are read next to the source"
-    assert ("USER", "contactstream") in instructions
-    cmd = next(arg for op, arg in instructions if op == "CMD")
+    assert "pip install --require-hashes -r requirements/worker.lock" in runs
+    assert "pip install --require-hashes -r requirements/build.lock" in runs
+    assert "pip wheel --no-deps --no-build-isolation" in runs
+    assert "pip install --no-deps /wheels/contactstream-*.whl" in runs
+    assert " -e " not in runs, "no editable tree in the image"
+    assert "--editable" not in runs, "no editable tree in the image"
+    for extra in ("chdb", "matplotlib", "[embedded", "[demo"):
+        assert extra not in runs, extra
+    # The runtime stage copies the installed environment only, not the source or the wheels.
+    runtime = instructions[[op for op, _ in instructions].index("FROM", 1):]
+    assert [arg for op, arg in runtime if op == "COPY"] == [
+        "--from=build /opt/contactstream /opt/contactstream"]
+    assert ("USER", "contactstream") in runtime
+    cmd = next(arg for op, arg in runtime if op == "CMD")
     assert cmd == '["contactstream", "worker", "--no-setup"]'
 
 
+def test_the_build_context_leaves_local_state_and_secrets_out() -> None:
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".git", ".venv", ".contactstream", ".env", "secrets"} <= ignored
+    for source in copied_sources(dockerfile_instructions()):
+        assert source.split("/")[0] not in ignored, source
+
+
 @pytest.mark.parametrize("script", ["docker/clickhouse/apply-roles.sh",
+                                    "docker/grafana/install-plugin.sh",
                                     "docker/kafka/start.sh", "deploy/secrets/make-secrets.sh",
                                     "deploy/prometheus/install-promtool.sh"])
 def test_shell_scripts_are_strict_bash(script: str) -> None:

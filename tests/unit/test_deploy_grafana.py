@@ -23,7 +23,8 @@ from tests.unit.test_deploy_prometheus import check_selectors
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
-CLICKHOUSE = REPO / "deploy" / "clickhouse"
+MIGRATIONS = REPO / "streams" / "storage" / "sql"
+ROLES_SQL = REPO / "deploy" / "clickhouse" / "roles.sql"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "contactstream.yml"
 
 _RELATION = re.compile(r"\b(?:FROM|JOIN)\s+(?:`?contactstream`?\.)?`?([A-Za-z_]\w*)`?", re.I)
@@ -56,15 +57,17 @@ def datasources() -> dict[str, dict[str, Any]]:
 def analyst_views() -> set[str]:
     """Views defined by the analyst migration and granted to the analyst role."""
     defined = set(re.findall(r"CREATE VIEW IF NOT EXISTS (\w+)",
-                             (CLICKHOUSE / "0004_analyst_views.sql").read_text()))
-    granted = set(re.findall(r"GRANT SELECT ON contactstream\.(\w+) TO analyst;",
-                             (CLICKHOUSE / "roles.sql").read_text()))
+                             (MIGRATIONS / "0004_analyst_views.sql").read_text()))
+    # One GRANT sets the analyst role's privileges (WITH REPLACE OPTION, roles.sql).
+    [grant] = re.findall(r"GRANT ([^;]*?)\s+TO analyst WITH REPLACE OPTION;", ROLES_SQL.read_text())
+    granted = set(re.findall(r"SELECT ON contactstream\.(\w+)", grant))
+    assert len(granted) == grant.count(" ON "), "the analyst role gets SELECT only"
     assert defined == granted, "roles.sql grants exactly the analyst views"
     return defined
 
 
 def all_ddl_relations() -> set[str]:
-    text = "\n".join(p.read_text() for p in sorted(CLICKHOUSE.glob("[0-9][0-9][0-9][0-9]_*.sql")))
+    text = "\n".join(p.read_text() for p in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")))
     return set(re.findall(
         r"CREATE (?:TABLE|VIEW|MATERIALIZED VIEW) IF NOT EXISTS (\w+)", text))
 
