@@ -10,6 +10,7 @@ import os
 import re
 import struct
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,21 +59,48 @@ def open_client(settings: Settings, database: str | None = None) -> Client:
     db = database or settings.clickhouse_database
     require_embedded_engine(settings)  # one line naming the extra, before any driver error
     try:
-        with _native_stderr_silenced(settings.is_embedded):
-            try:
-                # A least-privilege server user may see only its own database: try that first.
-                return clickhouse_connect.get_client(dsn=settings.dsn, database=db)
-            except Exception as exc:
-                if _UNKNOWN_DATABASE not in str(exc):
-                    raise
-            client = clickhouse_connect.get_client(dsn=settings.dsn, database="default")
-        client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
-        client.database = db
-        if settings.is_embedded:
-            client.command(f"USE `{db}`")
+        client = _connect(settings, db)
     except Exception as exc:
         raise classify(exc, settings) from None
+    if settings.is_embedded:
+        spool_inserts_beside_the_data(settings)
     return client
+
+
+def _connect(settings: Settings, db: str) -> Client:
+    with _native_stderr_silenced(settings.is_embedded):
+        try:
+            # A least-privilege server user may see only its own database: try that first.
+            return clickhouse_connect.get_client(dsn=settings.dsn, database=db)
+        except Exception as exc:
+            if _UNKNOWN_DATABASE not in str(exc):
+                raise
+        client = clickhouse_connect.get_client(dsn=settings.dsn, database="default")
+    client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+    client.database = db
+    if settings.is_embedded:
+        client.command(f"USE `{db}`")
+    return client
+
+
+def insert_spool(settings: Settings) -> Path:
+    """Where an embedded engine's inserts are spooled (beside its chDB directory)."""
+    return Path(_chdb_path(settings) + "-insert-spool")
+
+
+def spool_inserts_beside_the_data(settings: Settings) -> None:
+    """clickhouse-connect's chDB backend writes each insert's rows (personal data included) to a
+    temporary file, inserts it with FROM INFILE and deletes it. In /tmp, a process killed in
+    between would leave those rows there for good, past any retention. So this process's
+    temporary files go to a 0700 directory beside the chDB directory, and what a killed
+    process left there is deleted now: only the process holding the chDB directory (this one,
+    once the engine opened) uses it."""
+    spool = insert_spool(settings)
+    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for leftover in spool.iterdir():
+        if leftover.is_file() or leftover.is_symlink():
+            leftover.unlink(missing_ok=True)
+    tempfile.tempdir = str(spool)  # process-wide: what tempfile.gettempdir() returns
 
 
 def classify(exc: BaseException, settings: Settings | None = None) -> StorageError:

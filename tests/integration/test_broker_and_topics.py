@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -102,6 +103,35 @@ def test_migrate_twice_changes_nothing(tmp_path: Path, unique_name: str) -> None
     assert "applied   0001_contact_events.sql" in first.stdout
     second = cli("migrate", env=env)
     assert "(0 migration(s) applied now)" in second.stdout
+
+
+def test_embedded_inserts_spool_beside_the_data_and_leftovers_are_removed(tmp_path: Path) -> None:
+    """clickhouse-connect's chDB backend writes every insert's rows to a temporary file: never
+    in /tmp, where a killed process would leave personal data past any retention."""
+    env = {"CONTACTSTREAM_DATA_DIR": str(tmp_path), "CONTACTSTREAM_MODE": "dev"}
+    cli("migrate", env=env)
+    spool = tmp_path / "clickhouse-insert-spool"
+    assert spool.is_dir()
+    assert spool.stat().st_mode & 0o777 == 0o700
+    # What a process killed mid-insert leaves behind (personal data in Native format).
+    leftover = spool / "tmpkilled.native"
+    leftover.write_bytes(b"+358401234567")
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import tempfile; from streams.config import Settings; "
+            "from streams.storage import open_client; open_client(Settings()); "
+            "print(tempfile.gettempdir())",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert probe.stdout.strip() == str(spool), "this process's temporary files go to the spool"
+    assert not leftover.exists(), "the leftover was deleted when the engine was opened"
 
 
 def test_a_held_chdb_directory_is_one_clear_line(chdb_settings: Settings) -> None:
