@@ -8,8 +8,8 @@
 -- "the snapshot, except the contacts that may have changed since, which are computed live":
 --   D: contacts with an event ingested since the snapshot's ingest watermark (late, duplicate
 --      and out-of-order events included: the whole contact is recomputed from all its rows);
---   L: D plus every contact whose subject key is one that a contact of D has or had (their
---      repeat flags may have changed; a contact's old keys are still in its events).
+--   L: D plus every contact whose subject key is one that a contact of D has (their repeat
+--      flags may have changed).
 -- kpi_hourly and kpi_daily add the snapshot's pre-aggregated rows (kpi_hourly_store,
 -- kpi_daily_store) of the periods that none of L's contacts (before or now) and no call still
 -- waiting at the snapshot touches, and compute the other periods from analyst_contacts.
@@ -157,12 +157,15 @@ FROM contact_changes
 WHERE ingested_at >= (SELECT ingest_watermark FROM analyst_store_current)
   AND (SELECT snapshot FROM analyst_store_current) != 0;
 
--- K: every subject key D's contacts have or had (a contact's merged key, and any key it had
--- before, is the key of one of its events).
+-- K: the subject keys of D's contacts: of every row of theirs in contacts, so a key a contact
+-- had before its latest events is in K as long as that row has not been merged with the newer
+-- ones (docs/kpis.md: a contact whose events carry different keys).
 CREATE VIEW IF NOT EXISTS analyst_changed_subject_keys AS
 SELECT DISTINCT subject_key
-FROM contact_events
-WHERE contact_id IN (SELECT contact_id FROM analyst_changed_contact_ids)
+FROM contacts
+WHERE contact_id IN (
+    SELECT arrayJoin((SELECT groupArray(contact_id) FROM analyst_changed_contact_ids))
+)
   AND subject_key IS NOT NULL;
 
 -- L: D and every contact whose merged subject key is in K. For each contact of L with a key,
@@ -171,15 +174,27 @@ CREATE VIEW IF NOT EXISTS analyst_live_contact_ids AS
 SELECT contact_id
 FROM contacts
 WHERE contact_id IN (
-    SELECT contact_id FROM analyst_changed_contact_ids
+    SELECT arrayJoin((SELECT groupArray(contact_id) FROM analyst_changed_contact_ids))
     UNION ALL
-    -- A contact's merged key is the key of one of its events (bloom filter index).
-    SELECT contact_id FROM contact_events
-    WHERE subject_key IN (SELECT subject_key FROM analyst_changed_subject_keys)
+    -- A contact's merged key is the key of one of its rows.
+    SELECT contact_id FROM contacts
+    WHERE subject_key IN (
+        SELECT arrayJoin((SELECT groupArray(subject_key) FROM analyst_changed_subject_keys))
+    )
 )
 GROUP BY contact_id
-HAVING contact_id IN (SELECT contact_id FROM analyst_changed_contact_ids)
-    OR max(subject_key) IN (SELECT subject_key FROM analyst_changed_subject_keys);
+HAVING contact_id IN (
+        SELECT arrayJoin((SELECT groupArray(contact_id) FROM analyst_changed_contact_ids))
+    )
+    OR max(subject_key) IN (
+        SELECT arrayJoin((SELECT groupArray(subject_key) FROM analyst_changed_subject_keys))
+    );
+
+-- L as one array. The views read D, K, L and the stale hours as scalar subqueries turned into
+-- sets (`IN (SELECT arrayJoin((SELECT ...)))`): ClickHouse computes a query's identical scalar
+-- subqueries once, while the set of an IN subquery is built again in every view that names it.
+CREATE VIEW IF NOT EXISTS analyst_live_contact_array AS
+SELECT groupArray(contact_id) AS ids FROM analyst_live_contact_ids;
 
 -- The live part: the definition of 0004's analyst_contacts restricted to L. The repeat window
 -- sees every contact of each subject key in L, so its counts are those over all contacts.
@@ -229,7 +244,7 @@ FROM
         FROM contacts
         -- No usable snapshot: all contacts, without building the sets (a constant condition).
         WHERE (SELECT snapshot FROM analyst_store_current) = 0
-           OR contact_id IN (SELECT contact_id FROM analyst_live_contact_ids)
+           OR contact_id IN (SELECT arrayJoin((SELECT ids FROM analyst_live_contact_array)))
         GROUP BY contact_id
     )
 );
@@ -254,7 +269,8 @@ SELECT
     toUInt8(channel = 'phone' AND arrived_at IS NOT NULL) AS queued,
     toUInt8(handling_started_at IS NOT NULL) AS answered,
     toUInt8(queued AND NOT answered
-            AND (handled_at IS NOT NULL OR last_event_at < now64(3) - INTERVAL 1 HOUR)) AS abandoned,
+            AND (handled_at IS NOT NULL OR last_event_at < now64(3) - INTERVAL 1 HOUR))
+        AS abandoned,
     toUInt8(queued AND NOT answered AND NOT abandoned) AS in_queue,
     if(handling_started_at >= arrived_at,
        dateDiff('millisecond', arrived_at, handling_started_at) / 1000.0, NULL) AS wait_seconds,
@@ -266,16 +282,19 @@ SELECT
     snapshot = 0
     OR ((SELECT snapshot FROM analyst_store_current) != 0
         AND snapshot = (SELECT snapshot FROM analyst_store_current)
-        AND contact_id NOT IN (SELECT contact_id FROM analyst_live_contact_ids)) AS in_use
+        AND contact_id NOT IN (SELECT arrayJoin((SELECT ids FROM analyst_live_contact_array))))
+        AS in_use
 FROM
 (
-    SELECT snapshot, contact_id, channel, contact_at, first_event_at, last_event_at, arrived_at,
+    SELECT
+        snapshot, contact_id, channel, contact_at, first_event_at, last_event_at, arrived_at,
         handling_started_at, handled_at, advisor_id, queue, reason, repeat_eligible,
         is_repeat_7d, redacted
     FROM analyst_contacts_store
     UNION ALL
-    SELECT toUInt64(0) AS snapshot, contact_id, channel, contact_at, first_event_at, last_event_at, arrived_at,
-        handling_started_at, handled_at, advisor_id, queue, reason, repeat_eligible,
+    SELECT
+        toUInt64(0) AS snapshot, contact_id, channel, contact_at, first_event_at, last_event_at,
+        arrived_at, handling_started_at, handled_at, advisor_id, queue, reason, repeat_eligible,
         is_repeat_7d, redacted
     FROM analyst_contacts_live
 );
@@ -340,14 +359,20 @@ FROM
     FROM analyst_contacts_store
     WHERE (SELECT snapshot FROM analyst_store_current) != 0
       AND snapshot = (SELECT snapshot FROM analyst_store_current)
-      AND contact_id IN (SELECT contact_id FROM analyst_live_contact_ids)
+      AND contact_id IN (SELECT arrayJoin((SELECT ids FROM analyst_live_contact_array)))
     UNION ALL
     SELECT toDateTime(toStartOfHour(coalesce(min(arrived_at), min(first_event_at))), 'UTC')
         AS period_start
     FROM contacts
-    WHERE contact_id IN (SELECT contact_id FROM analyst_live_contact_ids)
+    WHERE contact_id IN (SELECT arrayJoin((SELECT ids FROM analyst_live_contact_array)))
     GROUP BY contact_id
 );
+
+CREATE VIEW IF NOT EXISTS analyst_stale_hour_array AS
+SELECT
+    groupArray(period_start) AS hours,
+    arrayDistinct(arrayMap(h -> toDateTime(toStartOfDay(h), 'UTC'), hours)) AS days
+FROM analyst_stale_hours;
 
 -- analyst_contacts: same columns, types and meaning as in 0004.
 CREATE OR REPLACE VIEW analyst_contacts
@@ -369,7 +394,9 @@ AS SELECT
     reason,
     queue,
     advisor_id,
-    contacts, offered_calls, answered_calls, abandoned_calls, calls_in_queue, answered_within_60s, answer_wait_count, answer_wait_seconds_sum, handle_count, handle_seconds_sum, repeat_eligible_contacts, repeat_contacts_7d,
+    contacts, offered_calls, answered_calls, abandoned_calls, calls_in_queue,
+    answered_within_60s, answer_wait_count, answer_wait_seconds_sum, handle_count,
+    handle_seconds_sum, repeat_eligible_contacts, repeat_contacts_7d,
     if(answer_wait_count = 0, NULL, answer_wait_seconds_sum / answer_wait_count)
         AS avg_speed_of_answer_seconds,
     if(handle_count = 0, NULL, handle_seconds_sum / handle_count) AS avg_handle_seconds,
@@ -379,11 +406,15 @@ AS SELECT
         AS repeat_rate_7d
 FROM
 (
-    SELECT period_start, channel, reason, queue, advisor_id, contacts, offered_calls, answered_calls, abandoned_calls, calls_in_queue, answered_within_60s, answer_wait_count, answer_wait_seconds_sum, handle_count, handle_seconds_sum, repeat_eligible_contacts, repeat_contacts_7d
+    SELECT
+        period_start, channel, reason, queue, advisor_id, contacts, offered_calls,
+        answered_calls, abandoned_calls, calls_in_queue, answered_within_60s, answer_wait_count,
+        answer_wait_seconds_sum, handle_count, handle_seconds_sum, repeat_eligible_contacts,
+        repeat_contacts_7d
     FROM kpi_hourly_store
     WHERE (SELECT snapshot FROM analyst_store_current) != 0
       AND snapshot = (SELECT snapshot FROM analyst_store_current)
-      AND period_start NOT IN (SELECT period_start FROM analyst_stale_hours)
+      AND period_start NOT IN (SELECT arrayJoin((SELECT hours FROM analyst_stale_hour_array)))
     UNION ALL
     SELECT
         period_start, channel, reason, queue, advisor_id,
@@ -402,7 +433,7 @@ FROM
     FROM kpi_hourly_counts
     WHERE in_use
       AND ((SELECT snapshot FROM analyst_store_current) = 0
-           OR period_start IN (SELECT period_start FROM analyst_stale_hours))
+           OR period_start IN (SELECT arrayJoin((SELECT hours FROM analyst_stale_hour_array))))
     GROUP BY period_start, channel, reason, queue, advisor_id
 );
 
@@ -414,7 +445,9 @@ AS SELECT
     reason,
     queue,
     advisor_id,
-    contacts, offered_calls, answered_calls, abandoned_calls, calls_in_queue, answered_within_60s, answer_wait_count, answer_wait_seconds_sum, handle_count, handle_seconds_sum, repeat_eligible_contacts, repeat_contacts_7d,
+    contacts, offered_calls, answered_calls, abandoned_calls, calls_in_queue,
+    answered_within_60s, answer_wait_count, answer_wait_seconds_sum, handle_count,
+    handle_seconds_sum, repeat_eligible_contacts, repeat_contacts_7d,
     if(answer_wait_count = 0, NULL, answer_wait_seconds_sum / answer_wait_count)
         AS avg_speed_of_answer_seconds,
     if(handle_count = 0, NULL, handle_seconds_sum / handle_count) AS avg_handle_seconds,
@@ -424,11 +457,15 @@ AS SELECT
         AS repeat_rate_7d
 FROM
 (
-    SELECT period_start, channel, reason, queue, advisor_id, contacts, offered_calls, answered_calls, abandoned_calls, calls_in_queue, answered_within_60s, answer_wait_count, answer_wait_seconds_sum, handle_count, handle_seconds_sum, repeat_eligible_contacts, repeat_contacts_7d
+    SELECT
+        period_start, channel, reason, queue, advisor_id, contacts, offered_calls,
+        answered_calls, abandoned_calls, calls_in_queue, answered_within_60s, answer_wait_count,
+        answer_wait_seconds_sum, handle_count, handle_seconds_sum, repeat_eligible_contacts,
+        repeat_contacts_7d
     FROM kpi_daily_store
     WHERE (SELECT snapshot FROM analyst_store_current) != 0
       AND snapshot = (SELECT snapshot FROM analyst_store_current)
-      AND period_start NOT IN (SELECT DISTINCT toDateTime(toStartOfDay(period_start), 'UTC') FROM analyst_stale_hours)
+      AND period_start NOT IN (SELECT arrayJoin((SELECT days FROM analyst_stale_hour_array)))
     UNION ALL
     SELECT
         period_start, channel, reason, queue, advisor_id,
@@ -447,6 +484,6 @@ FROM
     FROM kpi_daily_counts
     WHERE in_use
       AND ((SELECT snapshot FROM analyst_store_current) = 0
-           OR period_start IN (SELECT DISTINCT toDateTime(toStartOfDay(period_start), 'UTC') FROM analyst_stale_hours))
+           OR period_start IN (SELECT arrayJoin((SELECT days FROM analyst_stale_hour_array))))
     GROUP BY period_start, channel, reason, queue, advisor_id
 );
