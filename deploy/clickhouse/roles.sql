@@ -8,9 +8,10 @@
 
 CREATE DATABASE IF NOT EXISTS contactstream;
 
--- analyst: SELECT on the analyst views only (0004_analyst_views.sql). Those views run with their
--- definer's rights (SQL SECURITY DEFINER), so no grant on contacts, contacts_merged or
--- contact_events is needed, and none is given.
+-- analyst: SELECT on the analyst views only (0004_analyst_views.sql; 0007 redefines three of them
+-- with the same columns). Those views run with their definer's rights (SQL SECURITY DEFINER), so
+-- no grant on contacts, contacts_merged, contact_events or the stored snapshot tables is needed,
+-- and none is given.
 CREATE ROLE IF NOT EXISTS analyst;
 REVOKE ALL ON *.* FROM analyst;
 GRANT SELECT ON contactstream.analyst_contacts TO analyst;
@@ -20,12 +21,16 @@ GRANT SELECT ON contactstream.kpi_service_level TO analyst;
 GRANT SELECT ON contactstream.kpi_backlog TO analyst;
 
 -- writer: the workers and `contactstream migrate`. Reads and writes every table of the database
--- (events, contacts, audit logs, the migration ledger), redacts with ALTER UPDATE, and creates
--- the tables and views of new migrations.
+-- (events, contacts, audit logs, the migration ledger), redacts with ALTER UPDATE, drops the
+-- partitions of older analyst snapshots (ALTER DELETE covers DROP PARTITION), and creates the
+-- tables and views of new migrations. Migrations replace views with CREATE OR REPLACE VIEW, which
+-- needs DROP VIEW and, on ClickHouse 25.8, DROP TABLE on an internal temporary name in the same
+-- database (ClickHouse issue #90919), hence on contactstream.*.
 CREATE ROLE IF NOT EXISTS writer;
 REVOKE ALL ON *.* FROM writer;
-GRANT SELECT, INSERT, ALTER UPDATE ON contactstream.* TO writer;
-GRANT CREATE DATABASE, CREATE TABLE, CREATE VIEW ON contactstream.* TO writer;
+GRANT SELECT, INSERT, ALTER UPDATE, ALTER DELETE ON contactstream.* TO writer;
+GRANT CREATE DATABASE, CREATE TABLE, CREATE VIEW, DROP TABLE, DROP VIEW
+    ON contactstream.* TO writer;
 
 -- dpo: reads everything in the database, personal columns and audit tables included, to answer
 -- data-subject requests and show that retention is enforced. Changes go through the workers.
