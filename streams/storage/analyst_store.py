@@ -72,17 +72,19 @@ def pending_mutations(client: Client) -> int:
 
 def refresh_analyst_store(client: Client) -> Refresh | None:
     """Take a new snapshot of analyst_contacts; None when a mutation of contacts is running."""
+    # The views use a snapshot only if every mutation of contacts was created in a second before
+    # its start (system.mutations has whole seconds): not in this one.
+    this_second = client.query(
+        "SELECT (SELECT max(create_time) FROM system.mutations WHERE table = 'contacts') >= now()"
+    ).result_rows[0][0]
+    if this_second:
+        time.sleep(1.0)
+    # The snapshot's id is the server's time (ms) when the refresh began. A mutation created
+    # before it must have finished, so that the copy below holds it; one created after it makes
+    # the views ignore this snapshot.
+    snapshot = int(client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0])
     if pending_mutations(client):
         return None
-    # The views use a snapshot only if every mutation of contacts was created in a second before
-    # its start (system.mutations has whole seconds).
-    latest, now = client.query(
-        "SELECT (SELECT max(create_time) FROM system.mutations WHERE table = 'contacts'), now()"
-    ).result_rows[0]
-    if latest >= now:
-        time.sleep(1.0)
-    # The snapshot's id is the server's time (ms) when the refresh began.
-    snapshot = int(client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0])
     parameters = {"snapshot": snapshot}
     client.command(
         f"INSERT INTO analyst_contacts_store (snapshot, {_STORED_COLUMNS}) "
