@@ -14,13 +14,15 @@
 -- kpi_daily_store) of the periods that none of L's contacts (before or now) and no call still
 -- waiting at the snapshot touches, and compute the other periods from analyst_contacts.
 -- The snapshot is not used at all (everything is computed live, as before) when there is none
--- or when a mutation of `contacts` (redaction, rectification) was created since its refresh
--- began: until the next refresh. So every answer is exact; only its cost varies.
+-- or when a mutation of `contacts` other than the product's redaction (which first notes the
+-- contacts it changes in contact_changes) was created since its refresh began: until the next
+-- refresh. So every answer is exact; only its cost varies.
 -- No table here holds a personal column: the subject key stays in contacts/contact_events and is
 -- read inside the views only. Exact definitions: docs/kpis.md ("How the views are computed").
 
--- Which contacts got events when (no personal data): D below is a range read of this log
--- instead of a scan of contact_events. Kept two days; a snapshot older than one day is not used.
+-- Which contacts got events when (no personal data), and which ones a redaction changes
+-- (streams/storage/redaction.py notes them): D below is a range read of this log instead of a
+-- scan of contact_events. Kept two days; a snapshot older than one day is not used.
 CREATE TABLE IF NOT EXISTS contact_changes
 (
     ingested_at DateTime64(3, 'UTC'),
@@ -144,7 +146,11 @@ FROM
         newest > 0
         AND newest_started_at > now64(3) - INTERVAL 1 DAY
         AND (
-            SELECT max(create_time) FROM system.mutations WHERE table = 'contacts'
+            SELECT max(create_time) FROM system.mutations
+            WHERE table = 'contacts'
+              -- The redaction of streams/storage/redaction.py notes its contacts (and those
+              -- of their subject keys) in contact_changes first: they are in D.
+              AND command NOT LIKE '%redaction_reason = coalesce(redaction_reason, %'
         ) < toDateTime(newest_started_at) AS usable
     FROM analyst_store_state
 );

@@ -20,7 +20,7 @@ from clickhouse_connect.driver.client import Client
 from schemas.contact import PERSONAL_FIELDS
 from streams.config import Settings
 from streams.rows import EVENT_COLUMNS
-from streams.storage import migrate, open_client
+from streams.storage import migrate, open_client, redaction
 from streams.storage.analyst_store import STORE_TABLES, refresh_analyst_store
 from streams.storage.migrations import MIGRATIONS_DIR
 from streams.storage.redaction import REDACTABLE_TABLES
@@ -164,6 +164,21 @@ def test_a_redaction_after_a_snapshot_is_seen_at_once(pair: tuple[Client, Client
         "SELECT redacted, repeat_eligible FROM analyst_contacts WHERE contact_id = 'P2'"
     )
     assert p2.result_rows == [(1, 0)]
+
+
+def test_the_products_redaction_keeps_the_snapshot_in_use(pair: tuple[Client, Client]) -> None:
+    stored, live = pair
+    assert refresh_analyst_store(stored) is not None
+    # P2 made P5 a repeat (same key K2, 80 min earlier); E1 is 7 days before P2.
+    for client in (live, stored):
+        redaction.redact(client, ["P2"], "retention", datetime.now(UTC))
+    assert snapshot_in_use(stored) != 0, "noted in contact_changes: no fallback"
+    assert live_count(stored) == 3  # P2 and the other contacts of K2: E1, P5
+    assert answers(stored) == answers(live)
+    p5 = stored.query("SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'P5'")
+    assert p5.result_rows == [(0,)]
+    assert refresh_analyst_store(stored) is not None
+    assert answers(stored) == answers(live)
 
 
 def test_abandonment_follows_the_clock_after_a_snapshot(pair: tuple[Client, Client]) -> None:
