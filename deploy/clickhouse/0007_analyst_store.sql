@@ -10,9 +10,10 @@
 --      and out-of-order events included: the whole contact is recomputed from all its rows);
 --   L: D plus every contact whose subject key is one that a contact of D has (their repeat
 --      flags may have changed).
--- kpi_hourly and kpi_daily add the snapshot's pre-aggregated rows (kpi_hourly_store,
--- kpi_daily_store) of the periods that none of L's contacts (before or now) and no call still
--- waiting at the snapshot touches, and compute the other periods from analyst_contacts.
+-- kpi_hourly, kpi_daily and kpi_service_level add the snapshot's pre-aggregated rows
+-- (kpi_hourly_store, kpi_daily_store, kpi_service_level_store) of the periods that none of L's
+-- contacts (before or now) and no call still waiting at the snapshot touches, and compute the
+-- other periods from analyst_contacts.
 -- The snapshot is not used at all (everything is computed live, as before) when there is none
 -- or when a mutation of `contacts` other than the product's redaction (which first notes the
 -- contacts it changes in contact_changes) was created since its refresh began: until the next
@@ -492,4 +493,65 @@ FROM
       AND ((SELECT snapshot FROM analyst_store_current) = 0
            OR period_start IN (SELECT arrayJoin((SELECT days FROM analyst_stale_hour_array))))
     GROUP BY period_start, channel, reason, queue, advisor_id
+);
+
+-- kpi_service_level's inputs per hour, queue and reason of a snapshot's queued calls: the
+-- offered calls and the answered calls' waits in milliseconds (wait_seconds <= N exactly when
+-- the wait in milliseconds is <= 1000 N), so the view applies any threshold to stored rows.
+CREATE TABLE IF NOT EXISTS kpi_service_level_store
+(
+    snapshot        UInt64,
+    period_start    DateTime('UTC'),
+    queue           Nullable(String),
+    reason          Nullable(String),
+    offered_calls   UInt64,
+    answer_waits_ms Array(Int64)
+)
+ENGINE = MergeTree
+PARTITION BY snapshot
+ORDER BY period_start;
+
+CREATE VIEW IF NOT EXISTS kpi_service_level_counts AS
+SELECT
+    snapshot,
+    in_use,
+    toDateTime(toStartOfHour(contact_at), 'UTC') AS period_start,
+    queue,
+    reason,
+    countIf(answered OR abandoned) AS offered_calls,
+    groupArrayIf(assumeNotNull(dateDiff('millisecond', arrived_at, handling_started_at)),
+                 answered AND wait_seconds IS NOT NULL) AS answer_waits_ms
+FROM analyst_contact_flags
+WHERE queued
+GROUP BY snapshot, in_use, period_start, queue, reason;
+
+-- kpi_service_level: same parameter, columns and meaning as in 0004, from the stored hours that
+-- cannot have changed and the stale hours computed from analyst_contacts.
+CREATE OR REPLACE VIEW kpi_service_level
+SQL SECURITY DEFINER
+AS SELECT
+    period_start,
+    queue,
+    reason,
+    offered_calls,
+    toUInt64(arrayCount(w -> w <= {sl_seconds:UInt32} * 1000, answer_waits_ms))
+        AS answered_within_sl,
+    if(offered_calls = 0, NULL, answered_within_sl / offered_calls) AS service_level
+FROM
+(
+    SELECT period_start, queue, reason, offered_calls, answer_waits_ms
+    FROM kpi_service_level_store
+    WHERE (SELECT snapshot FROM analyst_store_current) != 0
+      AND snapshot = (SELECT snapshot FROM analyst_store_current)
+      AND period_start NOT IN (SELECT arrayJoin((SELECT hours FROM analyst_stale_hour_array)))
+    UNION ALL
+    SELECT
+        period_start, queue, reason,
+        sum(offered_calls) AS offered_calls,
+        groupArrayArray(answer_waits_ms) AS answer_waits_ms
+    FROM kpi_service_level_counts
+    WHERE in_use
+      AND ((SELECT snapshot FROM analyst_store_current) = 0
+           OR period_start IN (SELECT arrayJoin((SELECT hours FROM analyst_stale_hour_array))))
+    GROUP BY period_start, queue, reason
 );

@@ -8,7 +8,7 @@
 
 CREATE DATABASE IF NOT EXISTS contactstream;
 
--- analyst: SELECT on the analyst views only (0004_analyst_views.sql; 0007 redefines three of them
+-- analyst: SELECT on the analyst views only (0004_analyst_views.sql; 0007 redefines four of them
 -- with the same columns). Those views run with their definer's rights (SQL SECURITY DEFINER), so
 -- no grant on contacts, contacts_merged, contact_events or the stored snapshot tables is needed,
 -- and none is given.

@@ -15,7 +15,12 @@ from typing import Final, NamedTuple
 
 from clickhouse_connect.driver.client import Client
 
-STORE_TABLES: Final = ("analyst_contacts_store", "kpi_hourly_store", "kpi_daily_store")
+STORE_TABLES: Final = (
+    "analyst_contacts_store",
+    "kpi_hourly_store",
+    "kpi_daily_store",
+    "kpi_service_level_store",
+)
 INGEST_MARGIN: Final = timedelta(minutes=5)
 """Events ingested this long before a refresh began still count as changed after it: an insert
 takes its `ingested_at` when it starts and may become visible after the refresh has read."""
@@ -100,6 +105,14 @@ def refresh_analyst_store(client: Client) -> Refresh | None:
             f"GROUP BY snapshot, period_start, {_KEYS}",
             parameters=parameters,
         )
+    client.command(
+        "INSERT INTO kpi_service_level_store "
+        "(snapshot, period_start, queue, reason, offered_calls, answer_waits_ms) "
+        "SELECT snapshot, period_start, queue, reason, sum(offered_calls), "
+        "groupArrayArray(answer_waits_ms) FROM kpi_service_level_counts "
+        "WHERE snapshot = {snapshot:UInt64} GROUP BY snapshot, period_start, queue, reason",
+        parameters=parameters,
+    )
     client.command(
         "INSERT INTO analyst_store_state "
         "(snapshot, ingest_watermark, started_at, completed_at, unsettled_hours) "

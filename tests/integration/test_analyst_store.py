@@ -32,6 +32,8 @@ VIEWS = {
     "kpi_hourly": "SELECT * FROM kpi_hourly",
     "kpi_daily": "SELECT * FROM kpi_daily",
     "kpi_service_level": "SELECT * FROM kpi_service_level(sl_seconds = 60)",
+    "kpi_service_level_30": "SELECT * FROM kpi_service_level(sl_seconds = 30)",
+    "kpi_service_level_90": "SELECT * FROM kpi_service_level(sl_seconds = 90)",
     # oldest_age_seconds moves with the clock between two queries.
     "kpi_backlog": "SELECT * EXCEPT oldest_age_seconds FROM kpi_backlog",
 }
