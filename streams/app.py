@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 import mode
 
-from streams.agents import normalizer, redaction, retention, snapshots, subjects
+from streams.agents import analyst_store, normalizer, redaction, retention, snapshots, subjects
 from streams.config import Settings, broker_urls
 from streams.runtime import Runtime
 from streams.topics import dlq_max_message_bytes
@@ -61,6 +61,7 @@ def create_app(runtime: Runtime) -> faust.App:
     retention.register(app, runtime)
     redaction.register(app, runtime)
     subjects.register(app, runtime)
+    analyst_store.register(app, runtime)
     snapshots.register(app, runtime)
 
     @app.service

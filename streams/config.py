@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="How often the leader writes analyst snapshots (0: never); default 60 with "
         "chDB, off with a ClickHouse server (analysts query the server)",
     )
+    analyst_store_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How often the leader refreshes the analyst views' stored snapshot "
+        "(0: never; the views are then computed in full on every query)",
+    )
 
     # Kafka topic retention for topics that hold personal data (section 5 of the design).
     raw_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)

@@ -17,9 +17,10 @@
 
 CREATE DATABASE IF NOT EXISTS contactstream;
 
--- analyst: SELECT on the analyst views only (0004_analyst_views.sql). Those views run with their
--- definer's rights (SQL SECURITY DEFINER), so no grant on contacts, contacts_merged or
--- contact_events is needed, and none is given.
+-- analyst: SELECT on the analyst views only (0004_analyst_views.sql; 0007 redefines four of them
+-- with the same columns). Those views run with their definer's rights (SQL SECURITY DEFINER), so
+-- no grant on contacts, contacts_merged, contact_events or the stored snapshot tables is needed,
+-- and none is given.
 CREATE ROLE IF NOT EXISTS analyst;
 GRANT SELECT ON contactstream.analyst_contacts,
       SELECT ON contactstream.kpi_hourly,
@@ -29,10 +30,14 @@ GRANT SELECT ON contactstream.analyst_contacts,
     TO analyst WITH REPLACE OPTION;
 
 -- writer: the workers and `contactstream migrate`. Reads and writes every table of the database
--- (events, contacts, audit logs, the migration ledger), redacts with ALTER UPDATE, and creates
--- the tables and views of new migrations.
+-- (events, contacts, audit logs, the migration ledger), redacts with ALTER UPDATE, drops the
+-- partitions of older analyst snapshots (ALTER DELETE covers DROP PARTITION), and creates the
+-- tables and views of new migrations. Migrations replace views with CREATE OR REPLACE VIEW, which
+-- needs DROP VIEW and, on ClickHouse 25.8, DROP TABLE on an internal temporary name in the same
+-- database (ClickHouse issue #90919), hence on contactstream.*.
 CREATE ROLE IF NOT EXISTS writer;
-GRANT SELECT, INSERT, ALTER UPDATE, CREATE DATABASE, CREATE TABLE, CREATE VIEW
+GRANT SELECT, INSERT, ALTER UPDATE, ALTER DELETE, CREATE DATABASE, CREATE TABLE, CREATE VIEW,
+      DROP TABLE, DROP VIEW
     ON contactstream.* TO writer WITH REPLACE OPTION;
 
 -- dpo: reads everything in the database, personal columns and audit tables included, to answer

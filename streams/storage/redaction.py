@@ -99,10 +99,32 @@ WHERE contact_id IN {{ids:Array(String)}} AND (redacted_at IS NULL OR {holds_per
     return found
 
 
+# The analyst views' snapshot stays in use through a redaction (0007_analyst_store.sql) because
+# the contacts it changes are noted as changed, before and after the mutations: the redacted
+# ones and every contact that shares a subject key with them (their repeat flags change with the
+# key's removal; read before it is removed).
+_SHARING_A_KEY_SQL = """
+SELECT DISTINCT contact_id
+FROM contacts
+WHERE contact_id IN {ids:Array(String)}
+   OR subject_key IN (
+        SELECT subject_key FROM contacts
+        WHERE contact_id IN {ids:Array(String)} AND subject_key IS NOT NULL
+   )"""
+_NOTE_CHANGED_SQL = (
+    "INSERT INTO contact_changes (ingested_at, contact_id) "
+    "SELECT now64(3), arrayJoin({ids:Array(String)})"
+)
+
+
 def redact(client: Client, ids: Sequence[str], reason: str, at: datetime) -> None:
     """Clear the personal columns of `ids` in every table; returns when the mutations finished."""
+    rows = client.query(_SHARING_A_KEY_SQL, parameters={"ids": list(ids)}).result_rows
+    changed = {"ids": sorted({*ids, *(str(row[0]) for row in rows)})}
+    client.command(_NOTE_CHANGED_SQL, parameters=changed)
     for table in REDACTABLE_TABLES:
         client.command(redaction_sql(table, ids, reason, at), settings=MUTATION_SETTINGS)
+    client.command(_NOTE_CHANGED_SQL, parameters=changed)
 
 
 def redaction_totals(client: Client) -> dict[str, int]:

@@ -1,0 +1,233 @@
+"""The analyst views' stored snapshot (deploy/clickhouse/0007_analyst_store.sql): with a snapshot
+the views answer exactly what they answer without one, through late, duplicate and out-of-order
+events, redaction and time passing; the stored tables hold no personal column.
+
+Each test keeps two databases with the same data: `stored` is refreshed, `live` never is (its
+views compute everything from contacts_merged, as the views of 0004 did). The data set is
+test_kpi_views.py's, ingested an hour ago so that the snapshot holds it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from schemas.contact import PERSONAL_FIELDS
+from streams.config import Settings
+from streams.rows import EVENT_COLUMNS
+from streams.storage import migrate, open_client, redaction
+from streams.storage.analyst_store import STORE_TABLES, refresh_analyst_store
+from streams.storage.migrations import MIGRATIONS_DIR
+from streams.storage.redaction import REDACTABLE_TABLES
+from tests.integration.test_kpi_views import at, dataset, event, redact
+
+STORE_SQL = MIGRATIONS_DIR / "0007_analyst_store.sql"
+VIEWS = {
+    "analyst_contacts": "SELECT * FROM analyst_contacts",
+    "kpi_hourly": "SELECT * FROM kpi_hourly",
+    "kpi_daily": "SELECT * FROM kpi_daily",
+    "kpi_service_level": "SELECT * FROM kpi_service_level(sl_seconds = 60)",
+    "kpi_service_level_30": "SELECT * FROM kpi_service_level(sl_seconds = 30)",
+    "kpi_service_level_90": "SELECT * FROM kpi_service_level(sl_seconds = 90)",
+    # oldest_age_seconds moves with the clock between two queries.
+    "kpi_backlog": "SELECT * EXCEPT oldest_age_seconds FROM kpi_backlog",
+}
+
+
+def insert(client: Client, rows: list[dict[str, Any]], ingested: datetime | None = None) -> None:
+    columns = list(EVENT_COLUMNS) + (["ingested_at"] if ingested else [])
+    data = [[row[c] for c in EVENT_COLUMNS] + ([ingested] if ingested else []) for row in rows]
+    client.insert("contact_events", data, column_names=columns)
+
+
+def answers(client: Client) -> dict[str, list[tuple[Any, ...]]]:
+    """Every analyst view's rows, sorted, floats rounded (sums may add in another order)."""
+    found = {}
+    for view, sql in VIEWS.items():
+        rows = client.query(sql).result_rows
+        found[view] = sorted(
+            (tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows),
+            key=repr,
+        )
+    return found
+
+
+def snapshot_in_use(client: Client) -> int:
+    return int(client.query("SELECT snapshot FROM analyst_store_current").result_rows[0][0])
+
+
+def live_count(client: Client) -> int:
+    return int(client.query("SELECT count() FROM analyst_live_contact_ids").result_rows[0][0])
+
+
+@pytest.fixture
+def pair(chdb_settings: Settings) -> tuple[Client, Client]:
+    clients = []
+    now = datetime.now(UTC)
+    for suffix in ("stored", "live"):
+        settings = chdb_settings.model_copy(
+            update={"clickhouse_database": f"{chdb_settings.clickhouse_database}_{suffix}"}
+        )
+        client = open_client(settings)
+        migrate(client, settings)
+        rows = dataset(now)
+        # P7: queued 59 min 45 s ago, nothing since: in the queue now, abandoned in 15 s.
+        queued = now - timedelta(minutes=59, seconds=45)
+        rows.append(
+            event("P7", "phone", "queued", queued, arrived_at=queued, subject_key="K8", queue="q1")
+        )
+        insert(client, rows, ingested=now - timedelta(hours=1))
+        redact(client, "R1")
+        clients.append(client)
+    stored, live = clients
+    return stored, live
+
+
+def both(pair: tuple[Client, Client], rows: list[dict[str, Any]]) -> None:
+    for client in pair:
+        insert(client, rows)
+
+
+def test_a_snapshot_answers_like_the_live_views(pair: tuple[Client, Client]) -> None:
+    stored, live = pair
+    assert snapshot_in_use(stored) == 0  # none yet: everything is computed live
+    refreshed = refresh_analyst_store(stored)
+    assert refreshed is not None
+    assert refreshed.contacts == 13
+    assert snapshot_in_use(stored) == refreshed.snapshot
+    assert live_count(stored) == 0, "nothing changed since the snapshot"
+    assert answers(stored) == answers(live)
+
+
+def test_late_duplicate_and_out_of_order_events_after_a_snapshot(
+    pair: tuple[Client, Client],
+) -> None:
+    stored, live = pair
+    assert refresh_analyst_store(stored) is not None
+    late = [
+        # P5's queue start arrives late and earlier: its hour moves from 10:00 to 09:00.
+        event("P5", "phone", "queued", at(10, "09:50:00"), arrived_at=at(10, "09:50:00")),
+        # A new contact of K3 a day before P4 makes the stored P4 a repeat (P4 itself unchanged).
+        event(
+            "F2",
+            "form",
+            "received",
+            at(9, "10:00:00"),
+            arrived_at=at(9, "10:00:00"),
+            subject_key="K3",
+        ),
+        # P1's answered event once more (a duplicate) and S2's handling, out of order.
+        event(
+            "P1",
+            "phone",
+            "answered",
+            at(10, "09:00:30"),
+            handling_started_at=at(10, "09:00:30"),
+            advisor_id="a1",
+        ),
+        event("S2", "sms", "handled", at(11, "08:30:00"), handled_at=at(11, "08:30:00")),
+        event(
+            "S2",
+            "sms",
+            "handling_started",
+            at(11, "08:10:00"),
+            handling_started_at=at(11, "08:10:00"),
+            advisor_id="a2",
+        ),
+    ]
+    both(pair, late)
+    assert snapshot_in_use(stored) != 0
+    # P5, F2, P1, S2 and every contact of their keys K1 (S1, P3), K2 (E1, P2), K3 (F1, P4).
+    assert live_count(stored) == 10
+    assert answers(stored) == answers(live)
+    p4 = stored.query("SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'P4'")
+    assert p4.result_rows == [(1,)]
+    assert refresh_analyst_store(stored) is not None  # the next snapshot holds them
+    assert live_count(stored) == 10, "ingested within the margin: still computed live"
+    assert answers(stored) == answers(live)
+
+
+def test_a_redaction_after_a_snapshot_is_seen_at_once(pair: tuple[Client, Client]) -> None:
+    stored, live = pair
+    assert refresh_analyst_store(stored) is not None
+    for client in (live, stored):
+        redact(client, "P2")
+    assert snapshot_in_use(stored) == 0, "a mutation of contacts since: computed live"
+    assert answers(stored) == answers(live)
+    assert refresh_analyst_store(stored) is not None
+    assert snapshot_in_use(stored) != 0
+    assert answers(stored) == answers(live)
+    p2 = stored.query(
+        "SELECT redacted, repeat_eligible FROM analyst_contacts WHERE contact_id = 'P2'"
+    )
+    assert p2.result_rows == [(1, 0)]
+
+
+def test_the_products_redaction_keeps_the_snapshot_in_use(pair: tuple[Client, Client]) -> None:
+    stored, live = pair
+    assert refresh_analyst_store(stored) is not None
+    # P2 made P5 a repeat (same key K2, 80 min earlier); E1 is 7 days before P2.
+    for client in (live, stored):
+        redaction.redact(client, ["P2"], "retention", datetime.now(UTC))
+    assert snapshot_in_use(stored) != 0, "noted in contact_changes: no fallback"
+    assert live_count(stored) == 3  # P2 and the other contacts of K2: E1, P5
+    assert answers(stored) == answers(live)
+    p5 = stored.query("SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'P5'")
+    assert p5.result_rows == [(0,)]
+    assert refresh_analyst_store(stored) is not None
+    assert answers(stored) == answers(live)
+
+
+def test_abandonment_follows_the_clock_after_a_snapshot(pair: tuple[Client, Client]) -> None:
+    stored, live = pair
+    assert refresh_analyst_store(stored) is not None
+    sql = "SELECT in_queue, abandoned FROM analyst_contacts WHERE contact_id = 'P7'"
+    assert stored.query(sql).result_rows == [(1, 0)]
+    assert answers(stored) == answers(live)
+    last = stored.query("SELECT last_event_at FROM analyst_contacts WHERE contact_id = 'P7'")
+    quiet_hour_ends = last.result_rows[0][0].replace(tzinfo=UTC) + timedelta(hours=1, seconds=1)
+    time.sleep(max(0.0, (quiet_hour_ends - datetime.now(UTC)).total_seconds()))
+    assert stored.query(sql).result_rows == [(0, 1)]
+    assert answers(stored) == answers(live)
+
+
+def test_a_refresh_keeps_only_the_newest_snapshot(pair: tuple[Client, Client]) -> None:
+    stored, _ = pair
+    first = refresh_analyst_store(stored)
+    second = refresh_analyst_store(stored)
+    assert first is not None
+    assert second is not None
+    assert second.snapshot > first.snapshot
+    for table in STORE_TABLES:
+        kept = stored.query(f"SELECT DISTINCT snapshot FROM {table}").result_rows
+        assert kept == [(second.snapshot,)], table
+
+
+def test_stored_tables_hold_no_personal_column(pair: tuple[Client, Client]) -> None:
+    stored, _ = pair
+    tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", STORE_SQL.read_text())
+    assert set(STORE_TABLES) <= set(tables)
+    for table in tables:
+        columns = {str(r[0]) for r in stored.query(f"DESCRIBE TABLE {table}").result_rows}
+        assert columns, table
+        assert not columns & PERSONAL_FIELDS, table
+
+
+def test_every_stored_table_with_a_personal_column_is_redacted(
+    pair: tuple[Client, Client],
+) -> None:
+    stored, _ = pair
+    tables = stored.query(
+        "SELECT name, engine FROM system.tables WHERE database = currentDatabase() "
+        "AND engine NOT LIKE '%View'"
+    ).result_rows
+    assert {"contacts", "contact_events", *STORE_TABLES} <= {str(name) for name, _ in tables}
+    for name, engine in tables:
+        columns = {str(r[0]) for r in stored.query(f"DESCRIBE TABLE {name}").result_rows}
+        if columns & PERSONAL_FIELDS and engine != "Join":  # subject_values: in memory, per call
+            assert name in REDACTABLE_TABLES, name
