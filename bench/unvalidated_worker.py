@@ -2,17 +2,20 @@
 
 Everything else is the worker's own code: the batch consumer, rows, the redacted-contact lookup,
 the ClickHouse sink with its deduplication tokens, the DLQ writer and the commits. Only
-`parse_events` is replaced by a trusting decoder (orjson, ISO times, the channel model built with
-`model_construct`, no checks, no normalization), so the difference between this contender and the
-worker is the price of validation: the bound of this design on this machine. What the decoder
-cannot read (the simulator's truncated JSON) goes to the real parser and the DLQ; invalid values
-it can read (a bad phone number) are stored as if valid.
+`parse_events` is replaced by a trusting decoder: `orjson.loads`, ISO times read with
+`datetime.fromisoformat`, the channel model's instance filled directly (no pydantic validation,
+no normalization, no checks), then the model's own `to_contact_event`. So the difference between
+this contender and the worker is the price of validation: the bound of this design on this
+machine. What the decoder cannot read (the simulator's truncated JSON, a time without offset)
+goes to the real parser and the DLQ; invalid values it can read (a bad phone number) are stored
+as if valid.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -25,6 +28,11 @@ from streams.config import Settings
 from streams.worker import run_worker
 
 
+@cache
+def _defaults(model: Any) -> dict[str, Any]:
+    return {name: field.default for name, field in model.model_fields.items()}
+
+
 def _trusted(payload: bytes, model: Any) -> ContactEvent:
     document = orjson.loads(payload)
     for name, value in document.items():
@@ -33,7 +41,12 @@ def _trusted(payload: bytes, model: Any) -> ContactEvent:
             if moment.tzinfo is None:
                 raise ValueError("a time without its offset")  # the real parser's to refuse
             document[name] = moment
-    event: ContactEvent = model.model_construct(**document).to_contact_event()
+    instance = model.__new__(model)
+    object.__setattr__(instance, "__dict__", {**_defaults(model), **document})
+    object.__setattr__(instance, "__pydantic_fields_set__", set(document))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    event: ContactEvent = instance.to_contact_event()
     return event
 
 
@@ -46,7 +59,6 @@ def parse_without_validation(
         try:
             results.append(_trusted(payload, model))
         except Exception:
-            # The simulator's invalid events (2 %) still go to the DLQ with their reason.
             results.append(parse_event(channel, payload, limits))
     return results
 

@@ -1,4 +1,4 @@
-"""The analyst views' stored snapshot (deploy/clickhouse/0007_analyst_store.sql): its refresh.
+"""The analyst views' stored snapshot (streams/storage/sql/0007_analyst_store.sql): its refresh.
 
 analyst_contacts is exact whether or not a snapshot exists (what changed since is computed
 live), so refreshing only makes it cheap again: copy analyst_contacts into a new partition of

@@ -93,9 +93,12 @@ def spool_inserts_beside_the_data(settings: Settings) -> None:
     temporary file, inserts it with FROM INFILE and deletes it. In /tmp, a process killed in
     between would leave those rows there for good, past any retention. So this process's
     temporary files go to a 0700 directory beside the chDB directory, and what a killed
-    process left there is deleted now: only the process holding the chDB directory (this one,
-    once the engine opened) uses it."""
+    process left there is deleted at the first open: only the process holding the chDB
+    directory (this one, once the engine opened) uses it. A later client of the same process
+    (a second Store) leaves it alone: the first one's insert may be spooling there."""
     spool = insert_spool(settings)
+    if str(spool) == tempfile.tempdir:
+        return  # set up by this process's first client: its files may be in use by now
     spool.mkdir(mode=0o700, parents=True, exist_ok=True)
     for leftover in spool.iterdir():
         if leftover.is_file() or leftover.is_symlink():

@@ -1,4 +1,4 @@
-"""The analyst views' stored snapshot (deploy/clickhouse/0007_analyst_store.sql): with a snapshot
+"""The analyst views' stored snapshot (streams/storage/sql/0007_analyst_store.sql): with a snapshot
 the views answer exactly what they answer without one, through late, duplicate and out-of-order
 events, redaction and time passing; the stored tables hold no personal column.
 

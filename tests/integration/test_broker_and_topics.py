@@ -120,9 +120,11 @@ def test_embedded_inserts_spool_beside_the_data_and_leftovers_are_removed(tmp_pa
         [
             sys.executable,
             "-c",
-            "import tempfile; from streams.config import Settings; "
+            "import pathlib, tempfile; from streams.config import Settings; "
             "from streams.storage import open_client; open_client(Settings()); "
-            "print(tempfile.gettempdir())",
+            "spooled = pathlib.Path(tempfile.gettempdir(), 'in-flight.native'); "
+            "spooled.write_bytes(b'rows'); open_client(Settings()); "
+            "print(tempfile.gettempdir()); print(spooled.exists())",
         ],
         env={**os.environ, **env},
         capture_output=True,
@@ -130,7 +132,9 @@ def test_embedded_inserts_spool_beside_the_data_and_leftovers_are_removed(tmp_pa
         check=True,
         timeout=120,
     )
-    assert probe.stdout.strip() == str(spool), "this process's temporary files go to the spool"
+    where, kept = probe.stdout.split()
+    assert where == str(spool), "this process's temporary files go to the spool"
+    assert kept == "True", "a second client of the same process leaves in-flight files alone"
     assert not leftover.exists(), "the leftover was deleted when the engine was opened"
 
 
