@@ -6,6 +6,8 @@ ClickHouse error code and name only, never the server's message.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import re
 import struct
@@ -84,22 +86,26 @@ def _connect(settings: Settings, db: str) -> Client:
 
 
 def insert_spool(settings: Settings) -> Path:
-    """Where an embedded engine's inserts are spooled (beside its chDB directory)."""
-    return Path(_chdb_path(settings) + "-insert-spool")
+    """Where an embedded engine's inserts are spooled: under the data directory, one directory
+    per chDB directory (whose process alone uses it)."""
+    path = Path(_chdb_path(settings)).resolve()
+    tag = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    return settings.data_dir / "insert-spool" / f"{path.name}-{tag}"
 
 
 def spool_inserts_beside_the_data(settings: Settings) -> None:
     """clickhouse-connect's chDB backend writes each insert's rows (personal data included) to a
     temporary file, inserts it with FROM INFILE and deletes it. In /tmp, a process killed in
     between would leave those rows there for good, past any retention. So this process's
-    temporary files go to a 0700 directory beside the chDB directory, and what a killed
+    temporary files go to a 0700 directory under the data directory, and what a killed
     process left there is deleted at the first open: only the process holding the chDB
     directory (this one, once the engine opened) uses it. A later client of the same process
     (a second Store) leaves it alone: the first one's insert may be spooling there."""
     spool = insert_spool(settings)
     if str(spool) == tempfile.tempdir:
         return  # set up by this process's first client: its files may be in use by now
-    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    spool.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    spool.mkdir(mode=0o700, exist_ok=True)
     for leftover in spool.iterdir():
         if leftover.is_file() or leftover.is_symlink():
             leftover.unlink(missing_ok=True)
@@ -113,8 +119,9 @@ def classify(exc: BaseException, settings: Settings | None = None) -> StorageErr
     StorageRejected, a wrong statement or deployment -> StorageError, anything else ->
     StorageUnavailable (wait and retry).
     """
-    if isinstance(exc, StorageError):
-        return exc
+    known = exc if isinstance(exc, StorageError) else _spool_failure(exc)
+    if known is not None:
+        return known
     text = str(exc)
     if "EmbeddedServer" in text or "already initialized with path" in text:
         return _open_failure(settings)
@@ -171,6 +178,15 @@ def _writable(path: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+def _spool_failure(exc: BaseException) -> StorageUnavailable | None:
+    """Writing an embedded insert's spool file failed (the driver's own file, before the
+    engine): disk full or read-only, a state of the system like any other."""
+    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError) and exc.errno:
+        reason = errno.errorcode.get(exc.errno, str(exc.errno))
+        return StorageUnavailable(f"the insert spool cannot be written ({reason})", None)
+    return None
 
 
 def _is_connection_error(exc: BaseException) -> bool:

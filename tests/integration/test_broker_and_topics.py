@@ -17,6 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.config import Settings
 from streams.storage import open_client
+from streams.storage.client import insert_spool
 from tests.conftest import CLI, REPO, cli
 
 
@@ -110,7 +111,7 @@ def test_embedded_inserts_spool_beside_the_data_and_leftovers_are_removed(tmp_pa
     in /tmp, where a killed process would leave personal data past any retention."""
     env = {"CONTACTSTREAM_DATA_DIR": str(tmp_path), "CONTACTSTREAM_MODE": "dev"}
     cli("migrate", env=env)
-    spool = tmp_path / "clickhouse-insert-spool"
+    spool = insert_spool(Settings(data_dir=tmp_path))
     assert spool.is_dir()
     assert spool.stat().st_mode & 0o777 == 0o700
     # What a process killed mid-insert leaves behind (personal data in Native format).

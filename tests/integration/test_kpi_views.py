@@ -767,12 +767,12 @@ def test_a_grant_removed_from_roles_sql_is_removed_from_the_server(client: Clien
     model = AccessModel()
     for sql in parsed:
         model.apply(sql)
-    model.apply("GRANT DROP TABLE ON contactstream.* TO writer")
+    model.apply("GRANT TRUNCATE ON contactstream.* TO writer")
     model.apply("GRANT SELECT ON contactstream.contacts_merged TO analyst")
     model.apply("GRANT dpo TO analyst_user")
     for sql in parsed:
         model.apply(sql)
-    assert ("DROP TABLE", "contactstream.*") not in model.effective("worker_user")
+    assert ("TRUNCATE", "contactstream.*") not in model.effective("worker_user")
     analyst = model.effective("analyst_user")
     assert ("SELECT", "contactstream.contacts_merged") not in analyst
     assert ("SELECT", "contactstream.*") not in analyst, "the dpo role was taken back"

@@ -149,3 +149,16 @@ def test_repeated_lines_are_throttled_with_a_count() -> None:
     )
     assert repeats.filter(start)
     assert start.levelno == logging.INFO
+
+
+def test_a_spool_file_that_cannot_be_written_makes_the_batch_wait() -> None:
+    """The chDB backend writes each insert to a spool file first: the kernel's own ENOSPC
+    (/dev/full) is a system state, classified so the batch waits, not rerouted."""
+    try:
+        with Path("/dev/full").open("wb") as full:
+            full.write(b"rows")
+            full.flush()
+    except OSError as exc:
+        failure = classify(exc)
+    assert isinstance(failure, StorageUnavailable)
+    assert str(failure) == "the insert spool cannot be written (ENOSPC)"
