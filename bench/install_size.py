@@ -32,8 +32,9 @@ LOCKS = REPO / "requirements"
 
 
 def run(*argv: str | Path, cwd: Path | None = None) -> str:
-    return subprocess.run([str(a) for a in argv], check=True, capture_output=True, text=True,
-                          cwd=cwd, timeout=1800).stdout
+    return subprocess.run(
+        [str(a) for a in argv], check=True, capture_output=True, text=True, cwd=cwd, timeout=1800
+    ).stdout
 
 
 def disk_bytes(path: Path) -> int:
@@ -56,18 +57,31 @@ def build_wheel(out: Path) -> Path:
         source.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, source / name)
     for name in ("streams", "schemas"):
-        shutil.copytree(REPO / name, source / name,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-        "--quiet", "--wheel-dir", out, source)
+        shutil.copytree(
+            REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--quiet",
+        "--wheel-dir",
+        out,
+        source,
+    )
     [wheel] = out.glob("contactstream-*.whl")
     return wheel
 
 
 def constraints(directory: Path) -> Path:
     """dev.lock without its hashes, as a pip constraints file."""
-    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*==[^\s;\\]+)",
-                      (LOCKS / "dev.lock").read_text(), re.MULTILINE)
+    pins = re.findall(
+        r"^([A-Za-z0-9][A-Za-z0-9._-]*==[^\s;\\]+)", (LOCKS / "dev.lock").read_text(), re.MULTILINE
+    )
     path = directory / "constraints.txt"
     path.write_text("\n".join(pins) + "\n")
     return path
@@ -76,8 +90,14 @@ def constraints(directory: Path) -> Path:
 def make_venv(root: Path, name: str, wheel: Path, extras: str, constraint: Path) -> Path:
     venv = root / name
     run(sys.executable, "-m", "venv", venv)
-    pip = [venv / "bin" / "python", "-m", "pip", "install", "--quiet",
-           "--disable-pip-version-check"]
+    pip = [
+        venv / "bin" / "python",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]
     if not extras:
         run(*pip, "--require-hashes", "-r", LOCKS / "worker.lock")
         run(*pip, "--no-deps", wheel)
@@ -87,8 +107,14 @@ def make_venv(root: Path, name: str, wheel: Path, extras: str, constraint: Path)
 
 
 def packages(venv: Path) -> int:
-    listed = run(venv / "bin" / "python", "-m", "pip", "list", "--format=freeze",
-                 "--disable-pip-version-check")
+    listed = run(
+        venv / "bin" / "python",
+        "-m",
+        "pip",
+        "list",
+        "--format=freeze",
+        "--disable-pip-version-check",
+    )
     return len([line for line in listed.splitlines() if line and not line.startswith("pip==")])
 
 
@@ -110,8 +136,11 @@ def main() -> None:
         wheel = build_wheel(root / "wheel")
         print(f"wheel {wheel.name}: {wheel.stat().st_size / 1024:.0f} KiB")
         constraint = constraints(root)
-        sets = {"core (the worker image)": "", "core + embedded": "embedded",
-                "core + embedded + demo": "embedded,demo"}
+        sets = {
+            "core (the worker image)": "",
+            "core + embedded": "embedded",
+            "core + embedded + demo": "embedded,demo",
+        }
         print(f"{'install set':<26} {'venv on disk':>13} {'packages':>9} {'--help (best)':>14}")
         for label, extras in sets.items():
             venv = make_venv(root, extras.replace(",", "-") or "core", wheel, extras, constraint)

@@ -6,9 +6,9 @@ the ClickHouse sink with its deduplication tokens, the DLQ writer and the commit
 `datetime.fromisoformat`, the channel model's instance filled directly (no pydantic validation,
 no normalization, no checks), then the model's own `to_contact_event`. So the difference between
 this contender and the worker is the price of validation: the bound of this design on this
-machine. What the decoder cannot read (the simulator's truncated JSON, a time without offset)
-goes to the real parser and the DLQ; invalid values it can read (a bad phone number) are stored
-as if valid.
+machine. What the decoder cannot read (the simulator's truncated JSON, a time without offset,
+a missing field) goes to the real parser and the DLQ; invalid values it can read (a bad phone
+number) are stored as if valid.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 import orjson
+from pydantic_core import PydanticUndefined
 
 from schemas.contact import ContactEvent
 from schemas.limits import Limits
@@ -41,8 +42,11 @@ def _trusted(payload: bytes, model: Any) -> ContactEvent:
             if moment.tzinfo is None:
                 raise ValueError("a time without its offset")  # the real parser's to refuse
             document[name] = moment
+    values = {**_defaults(model), **document}
+    if any(value is PydanticUndefined for value in values.values()):
+        raise ValueError("a required field is missing")  # the real parser's to refuse
     instance = model.__new__(model)
-    object.__setattr__(instance, "__dict__", {**_defaults(model), **document})
+    object.__setattr__(instance, "__dict__", values)
     object.__setattr__(instance, "__pydantic_fields_set__", set(document))
     object.__setattr__(instance, "__pydantic_extra__", None)
     object.__setattr__(instance, "__pydantic_private__", None)
