@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -196,9 +197,21 @@ def test_simulate_shows_progress_and_stops_cleanly_on_ctrl_c(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(14)  # past the first plain progress line (every 10 s when not at a terminal)
+    # Wait for the first plain progress line (every 10 s when not at a terminal), however
+    # slowly a loaded machine starts the command, then interrupt.
+    assert proc.stderr is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+        if ready:
+            line = proc.stderr.readline()
+            seen.append(line)
+            if re.fullmatch(r"sending: \d[\d,]* of [\d,]+\n", line) or not line:
+                break
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, rest = proc.communicate(timeout=30)
+    err = "".join(seen) + rest
     assert proc.returncode == 130, err
     assert re.search(r"^sending: \d[\d,]* of [\d,]+$", err, re.MULTILINE), err
     summary = err.strip().splitlines()[-1]
