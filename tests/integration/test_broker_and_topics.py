@@ -190,7 +190,8 @@ def test_simulate_shows_progress_and_stops_cleanly_on_ctrl_c(
     }
     cli("topics", "ensure", env=env)
     proc = subprocess.Popen(
-        [*CLI, "simulate", "--rate", "50", "--count", "400"],
+        # Long enough (about a minute and a half) that the interrupt lands mid-stream.
+        [*CLI, "simulate", "--rate", "50", "--count", "4000"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

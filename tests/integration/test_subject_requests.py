@@ -331,12 +331,20 @@ async def test_waiting_for_an_answer_shows_progress_and_ctrl_c_says_what_happene
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        await asyncio.sleep(14)  # past the first plain progress line (every 10 s)
+        # Interrupt once the first plain progress line (every 10 s) is out, however slowly a
+        # loaded machine gets there.
+        assert proc.stderr is not None
+        seen: list[bytes] = []
+        while not seen or b"waiting for the worker's answer" not in seen[-1]:
+            line = await asyncio.wait_for(proc.stderr.readline(), 90)
+            if not line:
+                break
+            seen.append(line)
         proc.send_signal(signal.SIGINT)
         _, err_bytes = await asyncio.wait_for(proc.communicate(), 30)
     finally:
         await member.stop()
-    err = err_bytes.decode()
+    err = b"".join(seen).decode() + err_bytes.decode()
     assert proc.returncode == 130, err
     assert re.search(r"^waiting for the worker's answer \(s\): \d+ of 120$", err, re.M), err
     assert re.search(
