@@ -52,7 +52,7 @@ PREPARE_SLICE = 500
 DLQ_PRODUCE_BATCH_BYTES = 1 << 20
 
 
-def batch_token(origins: Sequence[Origin]) -> str:
+def batch_token(origins: Sequence[Origin | RawRecord]) -> str:
     """Deduplication token of a batch: its exact offset range per topic and partition."""
     ranges: dict[tuple[str, int], tuple[int, int]] = {}
     for origin in origins:
@@ -111,10 +111,6 @@ class BatchNormalizer:
             max_partitions=MAX_MONTHS_PER_INSERT,
         )
 
-    async def handle(self, records: Sequence[RawRecord]) -> None:
-        """Process one batch until it succeeds; never raises except on cancellation."""
-        await self.store(await self.prepare(records))
-
     async def prepare(self, records: Sequence[RawRecord]) -> list[Prepared]:
         """Parse and build rows, per chunk of at most `sink_batch_max_bytes`. Pure CPU work that
         never fails; it yields to the event loop every PREPARE_SLICE records so the batch being
@@ -155,8 +151,7 @@ class BatchNormalizer:
     async def _store(self, chunk: Prepared) -> None:
         # Called again whole after a failure: nothing of `chunk` is modified in place.
         rows = await self._unless_redacted(chunk.rows)
-        origins = [Origin(r.topic, r.partition, r.offset) for r in chunk.records]
-        refused = await self.sink.write(rows, batch_token(origins))
+        refused = await self.sink.write(rows, batch_token(chunk.records))
         letters = list(chunk.letters)
         for index in refused:
             letters.append(

@@ -32,7 +32,7 @@ _STORED_COLUMNS: Final = (
 )
 
 _KEYS: Final = "channel, reason, queue, advisor_id"
-_ADDITIVE: Final = (
+ADDITIVE: Final = (
     "contacts",
     "offered_calls",
     "answered_calls",
@@ -46,8 +46,8 @@ _ADDITIVE: Final = (
     "repeat_eligible_contacts",
     "repeat_contacts_7d",
 )
-_ADDITIVE_COLUMNS: Final = ", ".join(_ADDITIVE)
-_SUMS: Final = ", ".join(f"sum({c}) AS {c}" for c in _ADDITIVE)
+_ADDITIVE_COLUMNS: Final = ", ".join(ADDITIVE)
+_SUMS: Final = ", ".join(f"sum({c}) AS {c}" for c in ADDITIVE)
 
 # Calls of the snapshot neither answered nor ended whose last event is less than an hour older
 # than the refresh's start: `abandoned` may turn 1 for them later (docs/kpis.md).

@@ -36,6 +36,7 @@ from schemas.contact import PERSONAL_FIELDS
 from streams.config import Settings
 from streams.rows import EVENT_COLUMNS
 from streams.storage import migrate, open_client
+from streams.storage.analyst_store import ADDITIVE
 from streams.storage.migrations import MIGRATIONS_DIR, Migration, load_migrations
 
 REPO = Path(__file__).resolve().parents[2]
@@ -458,22 +459,6 @@ def test_ratio_columns_of_single_rows(client: Client) -> None:
     )
     assert (waiting["calls_in_queue"], waiting["offered_calls"]) == (1, 0)  # P6
     assert waiting["abandonment_rate"] is None
-
-
-ADDITIVE = (
-    "contacts",
-    "offered_calls",
-    "answered_calls",
-    "abandoned_calls",
-    "calls_in_queue",
-    "answered_within_60s",
-    "answer_wait_count",
-    "answer_wait_seconds_sum",
-    "handle_count",
-    "handle_seconds_sum",
-    "repeat_eligible_contacts",
-    "repeat_contacts_7d",
-)
 
 
 def test_hourly_rows_add_up_to_the_daily_rows(client: Client) -> None:
