@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -15,9 +13,6 @@ _EVENT_FIELDS: tuple[str, ...] = tuple(ContactEvent.model_fields)
 EVENT_COLUMNS: tuple[str, ...] = (*_EVENT_FIELDS, "kafka_topic", "kafka_partition", "kafka_offset")
 # Derived from the one declaration in schemas.contact, never listed again by hand.
 PERSONAL_COLUMNS: tuple[str, ...] = tuple(c for c in EVENT_COLUMNS if c in PERSONAL_FIELDS)
-_PERSONAL_INDEXES = tuple(EVENT_COLUMNS.index(c) for c in PERSONAL_COLUMNS)
-_CONTACT_ID = EVENT_COLUMNS.index("contact_id")
-_OCCURRED_AT = EVENT_COLUMNS.index("occurred_at")
 _FORM_FIELDS = EVENT_COLUMNS.index("form_fields")
 _SUBJECT_KEY = EVENT_COLUMNS.index("subject_key")
 
@@ -41,21 +36,3 @@ def event_row(event: ContactEvent, origin: Origin, salt: bytes) -> list[Any]:
     row[_SUBJECT_KEY] = subject_key(identifier, salt) if identifier else None
     row += origin
     return row
-
-
-def row_contact_id(row: list[Any]) -> str:
-    return str(row[_CONTACT_ID])
-
-
-def strip_personal(row: list[Any]) -> list[Any]:
-    """The same row with every personal column empty (for contacts already redacted)."""
-    stripped = list(row)
-    for index in _PERSONAL_INDEXES:
-        stripped[index] = None
-    return stripped
-
-
-def event_month(row: Sequence[Any]) -> int:
-    """contact_events' partition of a row: toYYYYMM(occurred_at), occurred_at being UTC."""
-    occurred: datetime = row[_OCCURRED_AT]
-    return occurred.year * 100 + occurred.month

@@ -14,29 +14,23 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import faust
 import mode
 from aiokafka import AIOKafkaProducer
 
-from schemas.contact import ContactEvent
 from schemas.normalize import clear_caches
-from schemas.validate import Rejection, parse_events, too_far_ahead
+from schemas.validate import parse_events
 from streams.config import CHANNELS, Channel
 from streams.dlq import DeadLetterWriter, Letter, dead_letter
 from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
 from streams.lag import BrokerLag
+from streams.parsepool import ParsePool
+from streams.prepare import Accepted, Item, PreparedRows, Task, strip_line
 from streams.records import RawRecord
 from streams.retry import until_done
-from streams.rows import (
-    EVENT_COLUMNS,
-    Origin,
-    event_month,
-    event_row,
-    row_contact_id,
-    strip_personal,
-)
+from streams.rows import EVENT_COLUMNS
 from streams.runtime import Runtime
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.storage.queries import redacted_among
@@ -46,13 +40,10 @@ log = logging.getLogger(__name__)
 # ClickHouse refuses an insert block over 100 partitions (max_partitions_per_insert_block);
 # contact_events has one per month, so a backfill batch is split into blocks of 50 months.
 MAX_MONTHS_PER_INSERT = 50
-# Records parsed between two yields to the event loop (10-25 ms of work): the batch being
-# stored meanwhile needs the loop between its steps (look-up, insert, dead letters, commit).
-PREPARE_SLICE = 500
 DLQ_PRODUCE_BATCH_BYTES = 1 << 20
 
 
-def batch_token(origins: Sequence[Origin | RawRecord]) -> str:
+def batch_token(origins: Sequence[RawRecord]) -> str:
     """Deduplication token of a batch: its exact offset range per topic and partition."""
     ranges: dict[tuple[str, int], tuple[int, int]] = {}
     for origin in origins:
@@ -80,62 +71,63 @@ class Prepared(NamedTuple):
     """One byte-bounded chunk of a batch, parsed: ready to store, not yet stored."""
 
     records: Sequence[RawRecord]
-    accepted: list[tuple[ContactEvent, RawRecord]]
-    letters: list[Letter]
-    rows: list[list[Any]]
+    rows: PreparedRows
 
 
 class BatchNormalizer:
-    """One batch of every channel: parse and normalize per channel, then one look-up of
-    redacted contacts, one insert (per block of months) and one round of dead letters for the
-    whole batch: ClickHouse wants few, large inserts.
+    """One batch of every channel: parse and normalize, then one look-up of redacted contacts,
+    one insert (per block of months) and one round of dead letters for the whole batch:
+    ClickHouse wants few, large inserts.
 
-    Two steps, so the batch consumer can overlap them: `prepare` is pure CPU work (parse, rows)
-    and never fails; `store` does everything that needs ClickHouse or Kafka and retries until it
-    succeeds (the failure rule)."""
+    Two steps, so the batch consumer can overlap them: `prepare` is pure CPU work (parse, rows;
+    in a parse process, streams.parsepool) and never fails; `store` does everything that needs
+    ClickHouse or Kafka and retries until it succeeds (the failure rule)."""
 
     JOB = "normalize"
 
     def __init__(
-        self, runtime: Runtime, channels: dict[str, Channel], dead_letters: DeadLetterWriter
+        self,
+        runtime: Runtime,
+        channels: dict[str, Channel],
+        dead_letters: DeadLetterWriter,
+        parsers: ParsePool | None = None,
     ) -> None:
         self.runtime = runtime
-        self.channels = channels  # raw topic -> channel
+        self.channels: dict[str, str] = dict(channels)  # raw topic -> channel
         self.dead_letters = dead_letters
+        self.parsers = parsers or ParsePool(0)
         self.sink = ClickHouseSink(
             runtime.store,
             runtime.metrics,
             "contact_events",
             EVENT_COLUMNS,
-            partition_key=event_month,
             max_partitions=MAX_MONTHS_PER_INSERT,
         )
 
     async def prepare(self, records: Sequence[RawRecord]) -> list[Prepared]:
         """Parse and build rows, per chunk of at most `sink_batch_max_bytes`. Pure CPU work that
-        never fails; it yields to the event loop every PREPARE_SLICE records so the batch being
-        stored meanwhile moves on (its insert runs on the storage thread) and heartbeats flow."""
+        never fails; the event loop stays free meanwhile (a parse process, or inline slices),
+        so the batch being stored moves on and heartbeats flow."""
         per_topic: dict[str, int] = {}
         for record in records:
             per_topic[record.topic] = per_topic.get(record.topic, 0) + 1
         for topic, count in per_topic.items():
             self.runtime.metrics.events_consumed.labels(self.channels[topic]).inc(count)
-        salt = self.runtime.salt
+        settings = self.runtime.settings
         prepared = []
-        for chunk in byte_chunks(records, self.runtime.settings.sink_batch_max_bytes):
-            accepted: list[tuple[ContactEvent, RawRecord]] = []
-            letters: list[Letter] = []
-            rows: list[list[Any]] = []
-            for start in range(0, len(chunk), PREPARE_SLICE):
-                await asyncio.sleep(0)
-                slice_accepted, slice_letters = self._parse(chunk[start : start + PREPARE_SLICE])
-                rows += [
-                    event_row(event, Origin(r.topic, r.partition, r.offset), salt)
-                    for event, r in slice_accepted
-                ]
-                accepted += slice_accepted
-                letters += slice_letters
-            prepared.append(Prepared(chunk, accepted, letters, rows))
+        for chunk in byte_chunks(records, settings.sink_batch_max_bytes):
+            task = Task(
+                channels=self.channels,
+                items=[Item(r.topic, r.partition, r.offset, r.value) for r in chunk],
+                base=0,
+                not_after=datetime.now(UTC) + timedelta(seconds=settings.max_future_skew_seconds),
+                salt=self.runtime.salt,
+                limits=self.runtime.limits,
+                forget_after=settings.retention_interval_seconds,
+                # Looked up per call: bench/unvalidated_worker.py swaps it.
+                parse=parse_events,
+            )
+            prepared.append(Prepared(chunk, await self.parsers.prepare(task)))
         return prepared
 
     async def store(self, prepared: Sequence[Prepared]) -> None:
@@ -150,61 +142,42 @@ class BatchNormalizer:
 
     async def _store(self, chunk: Prepared) -> None:
         # Called again whole after a failure: nothing of `chunk` is modified in place.
-        rows = await self._unless_redacted(chunk.rows)
-        refused = await self.sink.write(rows, batch_token(chunk.records))
-        letters = list(chunk.letters)
+        records, (lines, accepted, refused_input) = chunk.records, chunk.rows
+        lines = await self._unless_redacted(lines, accepted)
+        refused = await self.sink.write(
+            lines, batch_token(records), [event.month for event in accepted]
+        )
+        letters = [
+            dead_letter(records[r.at], r.code, r.reason, r.contact_id) for r in refused_input
+        ]
         for index in refused:
+            event = accepted[index]
             letters.append(
                 dead_letter(
-                    chunk.accepted[index][1],
+                    records[event.at],
                     "storage_rejected",
                     "ClickHouse refused the row",
-                    row_contact_id(rows[index]),
+                    event.contact_id,
                 )
             )
-        sent = await self.dead_letters.send(letters, chunk.records)
-        self._observe(chunk.accepted, refused, letters, sent)
+        sent = await self.dead_letters.send(letters, records)
+        self._observe(records, accepted, refused, letters, sent)
 
-    def _parse(
-        self, records: Sequence[RawRecord]
-    ) -> tuple[list[tuple[ContactEvent, RawRecord]], list[Letter]]:
-        not_after = datetime.now(UTC) + timedelta(
-            seconds=self.runtime.settings.max_future_skew_seconds
-        )
-        by_topic: dict[str, list[RawRecord]] = {}
-        for record in records:
-            by_topic.setdefault(record.topic, []).append(record)
-        accepted: list[tuple[ContactEvent, RawRecord]] = []
-        letters: list[Letter] = []
-        for topic, group in by_topic.items():
-            results = parse_events(
-                self.channels[topic], [r.value for r in group], self.runtime.limits
-            )
-            for parsed, record in zip(results, group, strict=True):
-                result = (
-                    too_far_ahead(parsed, not_after) or parsed
-                    if isinstance(parsed, ContactEvent)
-                    else parsed
-                )
-                if isinstance(result, Rejection):
-                    letters.append(
-                        dead_letter(record, result.code, result.reason, result.contact_id)
-                    )
-                else:
-                    accepted.append((result, record))
-        return accepted, letters
-
-    async def _unless_redacted(self, rows: list[list[Any]]) -> list[list[Any]]:
+    async def _unless_redacted(self, lines: list[bytes], accepted: list[Accepted]) -> list[bytes]:
         """A late event of an already redacted contact must not bring its personal data back."""
-        ids = {row_contact_id(row) for row in rows}
+        ids = {event.contact_id for event in accepted}
         redacted = await self.runtime.store.call(lambda c: redacted_among(c, ids)) if ids else set()
         if redacted:
-            rows = [strip_personal(r) if row_contact_id(r) in redacted else r for r in rows]
-        return rows
+            lines = [
+                strip_line(line) if event.contact_id in redacted else line
+                for line, event in zip(lines, accepted, strict=True)
+            ]
+        return lines
 
     def _observe(
         self,
-        accepted: list[tuple[ContactEvent, RawRecord]],
+        records: Sequence[RawRecord],
+        accepted: list[Accepted],
         refused: list[int],
         letters: list[Letter],
         sent: list[Letter],
@@ -216,15 +189,16 @@ class BatchNormalizer:
         # observed once per batch (streams/histograms.py).
         ages: dict[str, list[float]] = {}
         delays: dict[str, list[float]] = {}
-        for index, (event, record) in enumerate(accepted):
-            if index in refused_set:
+        for number, event in enumerate(accepted):
+            if number in refused_set:
                 continue
             channel = event.channel
             if channel not in ages:
                 ages[channel], delays[channel] = [], []
-            ages[channel].append(max(0.0, now - event.occurred_at.timestamp()))
-            if record.timestamp_ms is not None:
-                delays[channel].append(max(0.0, now - record.timestamp_ms / 1000))
+            ages[channel].append(max(0.0, now - event.occurred_at))
+            stamp = records[event.at].timestamp_ms
+            if stamp is not None:
+                delays[channel].append(max(0.0, now - stamp / 1000))
         for name, values in ages.items():
             metrics.events_accepted.labels(name).inc(len(values))
             metrics.event_freshness_seconds.labels(name).observe_many(values)
@@ -246,7 +220,8 @@ def register(app: faust.App, runtime: Runtime) -> None:
     client = settings.kafka_client_config()
     dlq = DeadLetterWriter(None, client, settings.topic("dlq"), settings.raw_partitions)
     channels = {settings.topic(f"raw.{channel}"): channel for channel in CHANNELS}
-    normalizer = BatchNormalizer(runtime, channels, dlq)
+    parsers = ParsePool(settings.parse_processes)
+    normalizer = BatchNormalizer(runtime, channels, dlq, parsers)
     consumer = RawBatchConsumer(
         client,
         settings.app_id,
@@ -275,6 +250,8 @@ def register(app: faust.App, runtime: Runtime) -> None:
         _loop_task: asyncio.Task[None] | None = None
 
         async def on_start(self) -> None:
+            # The parse processes import the schemas while the consumer joins its group.
+            parsers.start()
             # aiokafka clients are made inside the running loop.
             dlq.producer = AIOKafkaProducer(
                 enable_idempotence=True,
@@ -304,6 +281,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
             if dlq.producer is not None:
                 await dlq.producer.stop()
             await lag.close()
+            parsers.stop()
 
     runtime.services.append(RawIngest())
 

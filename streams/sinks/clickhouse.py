@@ -13,28 +13,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from collections.abc import Hashable, Sequence
 
 from streams.errors import StorageError, StorageRejected
 from streams.metrics import Metrics
-from streams.storage.store import Store, insert_rows
+from streams.storage.store import Store, insert_lines
 
 log = logging.getLogger(__name__)
-PartitionKey = Callable[[Sequence[Any]], Hashable]
 
 
 def partition_blocks(
-    rows: Sequence[Sequence[Any]], key: PartitionKey | None, max_partitions: int
+    keys: Sequence[Hashable] | None, count: int, max_partitions: int
 ) -> list[list[int]]:
-    """Row indexes grouped so no group spans more than `max_partitions` partition keys; row
-    order is kept inside a group, and the same rows always give the same groups."""
-    if key is None or not rows:
-        return [list(range(len(rows)))]
-    keys = [key(row) for row in rows]
+    """Indexes of `count` rows grouped so no group spans more than `max_partitions` partition
+    keys (`keys[i]` is row i's); row order is kept inside a group, and the same keys always
+    give the same groups."""
+    if keys is None or not count:
+        return [list(range(count))]
     ordered = sorted(set(keys), key=repr)
     if len(ordered) <= max_partitions:
-        return [list(range(len(rows)))]
+        return [list(range(count))]
     group_of = {k: i // max_partitions for i, k in enumerate(ordered)}
     groups: list[list[int]] = [[] for _ in range(group_of[ordered[-1]] + 1)]
     for index, k in enumerate(keys):
@@ -49,23 +47,24 @@ class ClickHouseSink:
         metrics: Metrics,
         table: str,
         columns: Sequence[str],
-        partition_key: PartitionKey | None = None,
         max_partitions: int = 50,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.table = table
         self.columns = tuple(columns)
-        self.partition_key = partition_key
         self.max_partitions = max_partitions
 
-    async def write(self, rows: list[list[Any]], token: str) -> list[int]:
-        """Store `rows`; return the indexes of rows ClickHouse refused for their values.
+    async def write(
+        self, rows: Sequence[bytes], token: str, keys: Sequence[Hashable] | None = None
+    ) -> list[int]:
+        """Store `rows` (encoded by streams.prepare.encode_row), `keys` being their partition
+        keys; return the indexes of rows ClickHouse refused for their values.
 
         Raises StorageError (and anything else) when the system cannot store now."""
         if not rows:
             return []
-        blocks = partition_blocks(rows, self.partition_key, self.max_partitions)
+        blocks = partition_blocks(keys, len(rows), self.max_partitions)
         refused: list[int] = []
         for number, indexes in enumerate(blocks):
             block_token = token if len(blocks) == 1 else f"{token}#{number}"
@@ -73,7 +72,7 @@ class ClickHouseSink:
             refused += [indexes[i] for i in await self._write_part(block, 0, block_token)]
         return sorted(refused)
 
-    async def _write_part(self, rows: list[list[Any]], base: int, token: str) -> list[int]:
+    async def _write_part(self, rows: list[bytes], base: int, token: str) -> list[int]:
         try:
             await self._insert(rows, token)
         except StorageRejected as exc:
@@ -87,10 +86,10 @@ class ClickHouseSink:
             return left + right
         return []
 
-    async def _insert(self, rows: list[list[Any]], token: str) -> None:
+    async def _insert(self, rows: list[bytes], token: str) -> None:
         try:
             seconds = await self.store.call(
-                lambda client: insert_rows(client, self.table, self.columns, rows, token)
+                lambda client: insert_lines(client, self.table, self.columns, rows, token)
             )
         except StorageRejected:
             raise

@@ -56,18 +56,24 @@ class Store:
         self._executor.shutdown(wait=True)
 
 
-def insert_rows(
+def insert_lines(
     client: Client,
     table: str,
     columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
+    lines: Sequence[bytes],
     token: str | None = None,
 ) -> float:
-    """Insert rows in one block; with a token a retried identical insert is dropped by ClickHouse.
+    """Insert encoded rows (JSONCompactEachRow lines, streams.prepare.encode_row) in one block;
+    with a token a retried identical insert is dropped by ClickHouse. ClickHouse parses them
+    (in C++, without the GIL), unlike the driver's Native encoding (Python, about 8 µs a row).
 
     Returns the seconds the insert took.
     """
-    settings = {"insert_deduplication_token": token} if token else {}
+    settings: dict[str, Any] = {"date_time_input_format": "best_effort"}
+    if token:
+        settings["insert_deduplication_token"] = token
     started = time.perf_counter()
-    client.insert(table, rows, column_names=list(columns), settings=settings)
+    client.raw_insert(
+        table, list(columns), b"\n".join(lines), settings=settings, fmt="JSONCompactEachRow"
+    )
     return time.perf_counter() - started

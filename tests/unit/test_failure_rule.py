@@ -81,12 +81,14 @@ def test_the_operators_table_lists_every_classified_code() -> None:
 def test_blocks_never_span_more_partitions_than_allowed() -> None:
     months = [(2015 + i // 12) * 100 + i % 12 + 1 for i in range(108)]  # nine years
     rows = [[m, n] for n, m in enumerate(months * 3)]
-    blocks = partition_blocks(rows, lambda row: row[0], MAX_MONTHS_PER_INSERT)
+    keys = [row[0] for row in rows]
+    blocks = partition_blocks(keys, len(rows), MAX_MONTHS_PER_INSERT)
     assert sorted(i for block in blocks for i in block) == list(range(len(rows)))
     assert all(len({rows[i][0] for i in block}) <= MAX_MONTHS_PER_INSERT for block in blocks)
     assert all(block == sorted(block) for block in blocks)
-    assert blocks == partition_blocks(list(rows), lambda row: row[0], MAX_MONTHS_PER_INSERT)
-    assert partition_blocks(rows[:40], lambda row: row[0], 50) == [list(range(40))]
+    assert blocks == partition_blocks(list(keys), len(rows), MAX_MONTHS_PER_INSERT)
+    assert partition_blocks(keys[:40], 40, 50) == [list(range(40))]
+    assert partition_blocks(None, 3, 1) == [[0, 1, 2]]
 
 
 def test_byte_chunks_bound_a_batch_in_bytes() -> None:
