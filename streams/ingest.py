@@ -6,7 +6,7 @@ leader election, tombstones and subject requests. One loop: `getmany` up to a re
 bound with a short linger, then per channel parse + rows + one insert per block with its
 deduplication token + dead letters (BatchNormalizer, the failure rule), then a commit of the
 batch's explicit offsets (last + 1 per partition), never the consumer's position. Batch N is
-stored while batch N+1 is fetched and parsed; N+1 is stored only after N is committed.
+stored while batch N+1 is parsed and N+2 fetched; N+1 is stored only after N is committed.
 
 Rebalances: when partitions are revoked, the batch in flight may finish for a few seconds; after
 that it is cancelled, so no dead letter is sent and no offset committed once the callback has
@@ -141,43 +141,56 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def run(self) -> None:
         """Until cancelled: one batch after another, overlapped. While batch N is stored (on the
-        storage thread; chDB releases the GIL), batch N+1 is fetched and prepared (parsed) on
-        the event loop; N+1 is stored only after N was stored and committed, so offsets are
-        committed in order."""
+        storage thread; chDB releases the GIL), batch N+1 is prepared (parsed, in a parse
+        process) and batch N+2 fetched; N+1 is stored only after N was stored and committed, so
+        offsets are committed in order."""
         while self._needs_rewind:
             await self._rewind()
         storing: asyncio.Task[None] | None = None
+        preparing: asyncio.Future[Any] | None = None
+        fetching: asyncio.Task[tuple[int, list[RawRecord]]] | None = None
         try:
             while True:
-                generation = self._generation
-                records = await self._fetch()
+                generation, records = await (fetching or self._fetch_tagged())
+                fetching = None
                 if not records:
                     if storing is not None and storing.done():
                         await self._finish(storing)
                         storing = None
                     continue
-                prepared = await self.handler.prepare(records)
+                preparing = asyncio.ensure_future(self.handler.prepare(records))
+                # The next batch is fetched while this one is parsed and stored (a task: its
+                # linger must not hold this batch back).
+                fetching = asyncio.ensure_future(self._fetch_tagged())
+                prepared = await preparing
+                preparing = None
                 if storing is not None:
                     await self._finish(storing)
                     storing = None
                 if generation != self._generation:
                     # A rebalance happened while these were fetched: some may come from
                     # partitions no longer ours, some from after the new assignment. Drop them
-                    # all and read again from the committed offsets.
+                    # (and the batch being fetched after them) and read again from the
+                    # committed offsets.
+                    await _cancelled(fetching)
+                    fetching = None
                     await self._rewind()
                     continue
                 storing = asyncio.ensure_future(self._process(prepared, records))
                 self._inflight = storing
         except BaseException as exc:
-            if storing is not None and not storing.done():
-                storing.cancel()
-                with contextlib.suppress(BaseException):
-                    await storing
+            for task in (storing, preparing, fetching):
+                await _cancelled(task)
             if not isinstance(exc, asyncio.CancelledError):
                 # Records fetched but not stored must be read again before anything else is
                 # committed: the next run starts at the committed offsets.
                 self._needs_rewind = True
             raise
+
+    async def _fetch_tagged(self) -> tuple[int, list[RawRecord]]:
+        """A batch and the generation it was fetched in (see `_generation`)."""
+        generation = self._generation
+        return generation, await self._fetch()
 
     async def _finish(self, task: asyncio.Task[None]) -> None:
         try:
@@ -305,3 +318,10 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 log.info(
                     "%s[%d] continues at faust's offset %d", tp.topic, tp.partition, meta.offset
                 )
+
+
+async def _cancelled(task: asyncio.Future[Any] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task

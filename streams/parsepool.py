@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -28,6 +29,9 @@ from streams.prepare import PreparedRows, Task, prepare
 log = logging.getLogger(__name__)
 # Records prepared between two yields to the event loop when parsing inline (10-25 ms of work).
 INLINE_SLICE = 500
+# Below this many records a chunk is not shared out among parse processes (each part costs a
+# round trip of about a millisecond).
+MIN_PART = 2_000
 
 
 class ParsePool:
@@ -55,27 +59,43 @@ class ParsePool:
     async def prepare(self, task: Task) -> PreparedRows:
         if self.processes == 0:
             return await _inline(task)
-        self.start()
-        assert self._executor is not None
-        loop = asyncio.get_running_loop()
+        # A chunk is shared out among the processes, in parts of at least MIN_PART records.
+        size = max(MIN_PART, -(-len(task.items) // self.processes))
+        parts = [
+            task._replace(items=task.items[start : start + size], base=task.base + start)
+            for start in range(0, len(task.items), size)
+        ] or [task]
         try:
-            return await loop.run_in_executor(self._executor, prepare, task)
+            done = await asyncio.gather(*(self._run(part) for part in parts))
         except BrokenProcessPool:
-            # Killed (out of memory, by hand): a new process parses the chunk again.
+            # Killed (out of memory, by hand): new processes parse the chunk again.
             log.error("a parse process died; starting a new one")
             broken, self._executor = self._executor, None
-            broken.shutdown(wait=False, cancel_futures=True)
-            self.start()
-            return await loop.run_in_executor(self._executor, prepare, task)
+            if broken is not None:
+                broken.shutdown(wait=False, cancel_futures=True)
+            done = await asyncio.gather(*(self._run(part) for part in parts))
+        return _joined(done)
+
+    async def _run(self, task: Task) -> PreparedRows:
+        self.start()
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, prepare, task)
 
 
 async def _inline(task: Task) -> PreparedRows:
-    lines, accepted, refused = [], [], []
+    done = []
     for start in range(0, len(task.items), INLINE_SLICE):
         await asyncio.sleep(0)
-        part = prepare(
-            task._replace(items=task.items[start : start + INLINE_SLICE], base=task.base + start)
-        )
+        part = task._replace(items=task.items[start : start + INLINE_SLICE], base=task.base + start)
+        done.append(prepare(part))
+    return _joined(done)
+
+
+def _joined(parts: Sequence[PreparedRows]) -> PreparedRows:
+    if len(parts) == 1:
+        return parts[0]
+    lines, accepted, refused = [], [], []
+    for part in parts:
         lines += part.lines
         accepted += part.accepted
         refused += part.refused
