@@ -6,7 +6,7 @@ Starts a private broker, then for each event size preloads about N MB of raw eve
 channel topic (60 KB events are valid and stored; 700 KB ones exceed the 64 KB text limit and
 go to the DLQ, a refused record near the raw topics' size limit being the worst case), starts
 `contactstream worker`, waits until every offset is committed and reads the worker's peak RSS
-(VmHWM), its parse processes' included. The baseline is the same worker on the same number of megabytes of ordinary 1 KB
+(VmHWM). The baseline is the same worker on the same number of megabytes of ordinary 1 KB
 events, in the same run. Not a test: nothing is asserted.
 """
 
@@ -33,23 +33,10 @@ from tests.integration.harness import WorkerProcess, raw_group, wait_caught_up, 
 
 
 def peak_rss_mb(pid: int) -> float:
-    """The worker's peak RSS plus its parse processes' (each one's own peak: an upper bound of
-    their peak together)."""
-    return sum(_own_peak_mb(p) for p in [pid, *_children(pid)])
-
-
-def _own_peak_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
 
 
 def events(size: int, megabytes: int) -> list[tuple[str, bytes | None, bytes]]:

@@ -62,9 +62,6 @@ class Settings(BaseSettings):
         16 * 1024**2, ge=1024**2, le=1024**3, description="Batch bound in bytes of raw records"
     )
     sink_retry_max_seconds: float = Field(30.0, gt=0, description="Backoff ceiling on outages")
-    parse_processes: int = Field(
-        1, ge=0, le=64, description="Processes parsing raw events (0: on the event loop)"
-    )
 
     # Memory: what the worker holds besides the batch (see README, "Memory").
     stream_buffer_events: int = Field(

@@ -1,15 +1,16 @@
 """Raw records of one chunk -> contact_events rows ready to insert, and the refusals (pure).
 
 This is the CPU-heavy half of ingestion (decode, validate, normalize, key, encode: about 50 µs
-of Python per event). It runs either inline on the event loop or in a parse process
-(streams.parsepool), so its input and output are plain picklable values, small to send back:
-each accepted event is one encoded row (a JSONCompactEachRow line, ClickHouse parses it in C++
-without the GIL) plus the few facts the storing side needs about it.
+of Python per event, on the worker's event loop). Each accepted event becomes one encoded row,
+a JSONCompactEachRow line that ClickHouse parses in C++ without the GIL (the driver's Native
+encoding costs about 8 µs of Python per row, on the storage thread, holding the GIL the event
+loop needs), plus the few facts the storing side needs about it. Input and output are plain
+values: a separate process could run it (measured on this 2-core machine, one did not pay: the
+README's "Throughput").
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -18,7 +19,6 @@ import orjson
 
 from schemas.contact import ContactEvent
 from schemas.limits import Limits
-from schemas.normalize import clear_caches
 from schemas.validate import Rejection, parse_events, too_far_ahead
 from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row
 
@@ -64,7 +64,7 @@ class PreparedRows(NamedTuple):
 
 
 class Task(NamedTuple):
-    """One call's input (sent to a parse process as is)."""
+    """One call's input."""
 
     channels: dict[str, str]
     """raw topic -> channel"""
@@ -75,8 +75,6 @@ class Task(NamedTuple):
     """Events with a later time are refused (the clock plus the allowed skew)."""
     salt: bytes
     limits: Limits
-    forget_after: float
-    """Seconds between emptyings of the normalization caches (personal data, DESIGN P3)."""
     parse: Parser = parse_events
 
 
@@ -95,7 +93,6 @@ def strip_line(line: bytes) -> bytes:
 
 def prepare(task: Task) -> PreparedRows:
     """Parse, check and encode every item; never raises for bad input."""
-    _forget_now_and_then(task.forget_after)
     by_topic: dict[str, list[int]] = {}
     for position, item in enumerate(task.items):
         by_topic.setdefault(item.topic, []).append(position)
@@ -130,16 +127,3 @@ def prepare(task: Task) -> PreparedRows:
                 )
             )
     return PreparedRows(lines, accepted, refused)
-
-
-class _Forgetting:
-    last = time.monotonic()
-
-
-def _forget_now_and_then(interval: float) -> None:
-    # A parse process holds its own normalization caches (phone numbers, addresses): they are
-    # emptied on the same interval as the worker's, by the process that holds them.
-    now = time.monotonic()
-    if now - _Forgetting.last >= interval:
-        clear_caches()
-        _Forgetting.last = now

@@ -26,8 +26,7 @@ from streams.config import CHANNELS, Channel
 from streams.dlq import DeadLetterWriter, Letter, dead_letter
 from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
 from streams.lag import BrokerLag
-from streams.parsepool import ParsePool
-from streams.prepare import Accepted, Item, PreparedRows, Task, strip_line
+from streams.prepare import Accepted, Item, PreparedRows, Refused, Task, prepare, strip_line
 from streams.records import RawRecord
 from streams.retry import until_done
 from streams.rows import EVENT_COLUMNS
@@ -40,6 +39,9 @@ log = logging.getLogger(__name__)
 # ClickHouse refuses an insert block over 100 partitions (max_partitions_per_insert_block);
 # contact_events has one per month, so a backfill batch is split into blocks of 50 months.
 MAX_MONTHS_PER_INSERT = 50
+# Records parsed between two yields to the event loop (10-25 ms of work): the batch being
+# stored meanwhile needs the loop between its steps (look-up, insert, dead letters, commit).
+PREPARE_SLICE = 500
 DLQ_PRODUCE_BATCH_BYTES = 1 << 20
 
 
@@ -79,8 +81,8 @@ class BatchNormalizer:
     one insert (per block of months) and one round of dead letters for the whole batch:
     ClickHouse wants few, large inserts.
 
-    Two steps, so the batch consumer can overlap them: `prepare` is pure CPU work (parse, rows;
-    in a parse process, streams.parsepool) and never fails; `store` does everything that needs
+    Two steps, so the batch consumer can overlap them: `prepare` is pure CPU work (parse, rows:
+    streams.prepare) and never fails; `store` does everything that needs
     ClickHouse or Kafka and retries until it succeeds (the failure rule)."""
 
     JOB = "normalize"
@@ -90,12 +92,10 @@ class BatchNormalizer:
         runtime: Runtime,
         channels: dict[str, Channel],
         dead_letters: DeadLetterWriter,
-        parsers: ParsePool | None = None,
     ) -> None:
         self.runtime = runtime
         self.channels: dict[str, str] = dict(channels)  # raw topic -> channel
         self.dead_letters = dead_letters
-        self.parsers = parsers or ParsePool(0)
         self.sink = ClickHouseSink(
             runtime.store,
             runtime.metrics,
@@ -106,8 +106,8 @@ class BatchNormalizer:
 
     async def prepare(self, records: Sequence[RawRecord]) -> list[Prepared]:
         """Parse and build rows, per chunk of at most `sink_batch_max_bytes`. Pure CPU work that
-        never fails; the event loop stays free meanwhile (a parse process, or inline slices),
-        so the batch being stored moves on and heartbeats flow."""
+        never fails; it yields to the event loop every PREPARE_SLICE records so the batch being
+        stored meanwhile moves on (its insert runs on the storage thread) and heartbeats flow."""
         per_topic: dict[str, int] = {}
         for record in records:
             per_topic[record.topic] = per_topic.get(record.topic, 0) + 1
@@ -123,11 +123,10 @@ class BatchNormalizer:
                 not_after=datetime.now(UTC) + timedelta(seconds=settings.max_future_skew_seconds),
                 salt=self.runtime.salt,
                 limits=self.runtime.limits,
-                forget_after=settings.retention_interval_seconds,
                 # Looked up per call: bench/unvalidated_worker.py swaps it.
                 parse=parse_events,
             )
-            prepared.append(Prepared(chunk, await self.parsers.prepare(task)))
+            prepared.append(Prepared(chunk, await _prepare_in_slices(task)))
         return prepared
 
     async def store(self, prepared: Sequence[Prepared]) -> None:
@@ -213,6 +212,21 @@ class BatchNormalizer:
             log.info("stored %d events, %d to the DLQ", stored, len(letters))
 
 
+async def _prepare_in_slices(task: Task) -> PreparedRows:
+    lines: list[bytes] = []
+    accepted: list[Accepted] = []
+    refused: list[Refused] = []
+    for start in range(0, len(task.items), PREPARE_SLICE):
+        await asyncio.sleep(0)
+        part = prepare(
+            task._replace(items=task.items[start : start + PREPARE_SLICE], base=task.base + start)
+        )
+        lines += part.lines
+        accepted += part.accepted
+        refused += part.refused
+    return PreparedRows(lines, accepted, refused)
+
+
 def register(app: faust.App, runtime: Runtime) -> None:
     """The raw topics' batch consumer (a service of the worker), the broker-side lag reader and
     the cache purge timer."""
@@ -220,8 +234,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
     client = settings.kafka_client_config()
     dlq = DeadLetterWriter(None, client, settings.topic("dlq"), settings.raw_partitions)
     channels = {settings.topic(f"raw.{channel}"): channel for channel in CHANNELS}
-    parsers = ParsePool(settings.parse_processes)
-    normalizer = BatchNormalizer(runtime, channels, dlq, parsers)
+    normalizer = BatchNormalizer(runtime, channels, dlq)
     consumer = RawBatchConsumer(
         client,
         settings.app_id,
@@ -250,8 +263,6 @@ def register(app: faust.App, runtime: Runtime) -> None:
         _loop_task: asyncio.Task[None] | None = None
 
         async def on_start(self) -> None:
-            # The parse processes import the schemas while the consumer joins its group.
-            parsers.start()
             # aiokafka clients are made inside the running loop.
             dlq.producer = AIOKafkaProducer(
                 enable_idempotence=True,
@@ -281,7 +292,6 @@ def register(app: faust.App, runtime: Runtime) -> None:
             if dlq.producer is not None:
                 await dlq.producer.stop()
             await lag.close()
-            parsers.stop()
 
     runtime.services.append(RawIngest())
 

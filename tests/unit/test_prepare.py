@@ -1,36 +1,25 @@
-"""Batch preparation (streams.prepare) and where it runs (streams.parsepool): a real spawned
-parse process, killed for real, gives the same rows as the inline path."""
+"""Batch preparation (streams.prepare): every record accounted for, rows encoded exactly as the
+parsed events give them, and personal columns stripped from an encoded row."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
-import pytest
 
 from schemas.contact import ContactEvent
 from schemas.examples import raw_payload
 from schemas.limits import DEFAULT_LIMITS
-from schemas.normalize import normalize_phone
 from schemas.validate import parse_event
-from streams.parsepool import ParsePool
 from streams.prepare import Item, Task, encode_row, prepare, strip_line
 from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row
 
-REPO = Path(__file__).resolve().parents[2]
 CHANNELS = {"raw.phone": "phone", "raw.sms": "sms", "raw.email": "email", "raw.form": "form"}
 NOW = datetime.now(UTC)
 
 
 def _items(count: int) -> list[Item]:
-    """Every channel, in turns; every seventh one invalid, every eleventh dated next year."""
+    """Every channel, in turns; every seventh one invalid, every eleventh dated 2099."""
     items = []
     for n in range(count):
         topic = list(CHANNELS)[n % 4]
@@ -46,7 +35,7 @@ def _items(count: int) -> list[Item]:
 
 
 def _task(items: list[Item], base: int = 0) -> Task:
-    return Task(CHANNELS, items, base, NOW + timedelta(days=1), b"salt", DEFAULT_LIMITS, 60.0)
+    return Task(CHANNELS, items, base, NOW + timedelta(days=1), b"salt", DEFAULT_LIMITS)
 
 
 def test_prepare_accounts_for_every_item_and_encodes_the_rows_parse_event_gives() -> None:
@@ -65,8 +54,14 @@ def test_prepare_accounts_for_every_item_and_encodes_the_rows_parse_event_gives(
         origin = Origin(item.topic, item.partition, item.offset)
         assert line == encode_row(event_row(event, origin, b"salt"))
         assert accepted.contact_id == event.contact_id
+        assert accepted.channel == event.channel
         assert accepted.month == event.occurred_at.year * 100 + event.occurred_at.month
         assert accepted.occurred_at == event.occurred_at.timestamp()
+
+
+def test_an_empty_chunk_is_prepared() -> None:
+    rows = prepare(_task([]))
+    assert rows.lines == rows.accepted == rows.refused == []
 
 
 def test_a_stripped_line_keeps_everything_but_the_personal_columns() -> None:
@@ -78,75 +73,3 @@ def test_a_stripped_line_keeps_everything_but_the_personal_columns() -> None:
     assert {c: v for c, v in after.items() if c not in PERSONAL_COLUMNS} == {
         c: v for c, v in before.items() if c not in PERSONAL_COLUMNS
     }
-
-
-def test_prepare_empties_the_normalization_caches_on_its_interval() -> None:
-    normalize_phone("+358501234567")
-    assert normalize_phone.cache_info().currsize > 0
-    prepare(_task([]))  # the interval (60 s) has not passed since the last emptying
-    prepare(_task([])._replace(forget_after=0.0))
-    assert normalize_phone.cache_info().currsize == 0
-
-
-async def test_a_parse_process_gives_the_inline_rows_and_a_killed_one_is_replaced() -> None:
-    items = _items(3000)
-    inline = await ParsePool(0).prepare(_task(items))
-    pool = ParsePool(1)
-    pool.start()
-    try:
-        assert await pool.prepare(_task(items)) == inline
-        assert pool._executor is not None
-        (child,) = pool._executor._processes
-        os.kill(child, signal.SIGKILL)
-        await asyncio.sleep(0.5)
-        assert await pool.prepare(_task(items)) == inline  # a new process, the same rows
-        assert pool._executor is not None
-        assert list(pool._executor._processes) != [child]
-    finally:
-        pool.stop()
-
-
-def test_a_parse_process_exits_when_its_worker_is_killed(tmp_path: Path) -> None:
-    script = (
-        "import asyncio, sys\n"
-        "from streams.parsepool import ParsePool\n"
-        "pool = ParsePool(1)\n"
-        "pool.start()\n"
-        "pool._executor.submit(int).result()\n"
-        "print(*pool._executor._processes, flush=True)\n"
-        "sys.stdin.read()\n"
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-c", script],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdout is not None
-    child = int(worker.stdout.readline())
-    os.kill(child, 0)  # alive
-    worker.kill()
-    worker.wait()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _alive(child):
-        time.sleep(0.1)
-    assert not _alive(child), "the parse process outlived its killed worker"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-@pytest.mark.parametrize("processes", [0, 1])
-async def test_an_empty_chunk_is_prepared(processes: int) -> None:
-    pool = ParsePool(processes)
-    try:
-        rows = await pool.prepare(_task([]))
-        assert rows.lines == rows.accepted == rows.refused == []
-    finally:
-        pool.stop()
