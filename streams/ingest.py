@@ -65,7 +65,10 @@ def to_record(message: Any) -> RawRecord:
         timestamp_ms=message.timestamp if message.timestamp and message.timestamp > 0 else None,
         key=message.key,
         value=message.value or b"",
-        headers=tuple((name, bytes(value or b"")) for name, value in (message.headers or ())),
+        # (most raw records carry no headers: no generator for them)
+        headers=tuple((name, bytes(value or b"")) for name, value in message.headers)
+        if message.headers
+        else (),
     )
 
 
