@@ -82,16 +82,13 @@ class BatchNormalizer:
     ClickHouse wants few, large inserts.
 
     Two steps, so the batch consumer can overlap them: `prepare` is pure CPU work (parse, rows:
-    streams.prepare) and never fails; `store` does everything that needs
-    ClickHouse or Kafka and retries until it succeeds (the failure rule)."""
+    streams.prepare) and never fails; `store` does everything that needs ClickHouse or Kafka
+    and retries until it succeeds (the failure rule)."""
 
     JOB = "normalize"
 
     def __init__(
-        self,
-        runtime: Runtime,
-        channels: dict[str, Channel],
-        dead_letters: DeadLetterWriter,
+        self, runtime: Runtime, channels: dict[str, Channel], dead_letters: DeadLetterWriter
     ) -> None:
         self.runtime = runtime
         self.channels: dict[str, str] = dict(channels)  # raw topic -> channel

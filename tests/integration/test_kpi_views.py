@@ -671,13 +671,9 @@ class AccessModel:
     stores the clone once), so a session sees the old set or the new one, never none.
     A statement of a kind this model does not know fails the test (extend it first)."""
 
-    _KEEPS_GRANTS = (
-        "CREATE DATABASE IF NOT EXISTS ",
-        "CREATE USER IF NOT EXISTS ",
-        "ALTER USER ",
-        "CREATE SETTINGS PROFILE IF NOT EXISTS ",
-        "ALTER SETTINGS PROFILE ",
-    )
+    _KEEPS_GRANTS = ("CREATE DATABASE IF NOT EXISTS ", "CREATE USER IF NOT EXISTS ",
+                     "ALTER USER ", "CREATE SETTINGS PROFILE IF NOT EXISTS ",
+                     "ALTER SETTINGS PROFILE ")
 
     def __init__(self) -> None:
         self.privileges: dict[str, set[tuple[str, str]]] = {}
@@ -707,12 +703,10 @@ class AccessModel:
         elif not if_not_exists:
             raise AssertionError(f"CREATE {name} fails on a second run: it exists")
 
-    def _grant(
-        self, elements: list[tuple[str, str]], roles: list[str], grantees: list[str], replace: bool
-    ) -> None:
-        granted = {
-            (p.strip(), target) for privileges, target in elements for p in privileges.split(",")
-        }
+    def _grant(self, elements: list[tuple[str, str]], roles: list[str], grantees: list[str],
+               replace: bool) -> None:
+        granted = {(p.strip(), target) for privileges, target in elements
+                   for p in privileges.split(",")}
         for grantee in grantees:
             if elements:
                 kept = set() if replace else self.privileges[grantee]
@@ -736,12 +730,8 @@ def test_roles_sql_never_takes_the_writers_rights_away_when_applied_again(
     for sql in parsed:
         model.apply(sql)
     first = {user: model.effective(user) for user in ("worker_user", "analyst_user", "dpo_user")}
-    needed = {
-        ("SELECT", "contactstream.*"),
-        ("INSERT", "contactstream.*"),
-        ("ALTER UPDATE", "contactstream.*"),
-        ("CREATE TABLE", "contactstream.*"),
-    }
+    needed = {("SELECT", "contactstream.*"), ("INSERT", "contactstream.*"),
+              ("ALTER UPDATE", "contactstream.*"), ("CREATE TABLE", "contactstream.*")}
     assert needed <= first["worker_user"]
     # The compose stack applies the file on every `up`, while workers run: after every
     # statement of the second run, each user still has all it had.
@@ -772,9 +762,8 @@ def test_a_grant_removed_from_roles_sql_is_removed_from_the_server(client: Clien
     assert ("SELECT", "contactstream.contacts_merged") not in analyst
     assert ("SELECT", "contactstream.*") not in analyst, "the dpo role was taken back"
     for role in ("analyst", "writer", "dpo"):
-        replacing = [
-            sql for sql in parsed if sql.startswith("GRANT ") and parse_grant(sql)[2] == [role]
-        ]
+        replacing = [sql for sql in parsed
+                     if sql.startswith("GRANT ") and parse_grant(sql)[2] == [role]]
         assert len(replacing) == 1, f"{role}: one GRANT sets all its privileges at once"
         assert parse_grant(replacing[0])[3], f"{role}: WITH REPLACE OPTION"
 

@@ -36,16 +36,8 @@ GRAFANA_PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
 MAKE_SECRETS = REPO / "deploy" / "secrets" / "make-secrets.sh"
 KAFKA_START = REPO / "docker" / "kafka" / "start.sh"
 
-SERVICES = {
-    "kafka",
-    "clickhouse",
-    "clickhouse-init",
-    "setup",
-    "worker-1",
-    "worker-2",
-    "prometheus",
-    "grafana",
-}
+SERVICES = {"kafka", "clickhouse", "clickhouse-init", "setup", "worker-1", "worker-2",
+            "prometheus", "grafana"}
 WORKERS = ("worker-1", "worker-2")
 _VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
@@ -77,11 +69,8 @@ def interpolated(value: str) -> str:
 
 
 def env_example() -> dict[str, str]:
-    lines = [
-        line
-        for line in ENV_EXAMPLE.read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    lines = [line for line in ENV_EXAMPLE.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
     return dict(line.split("=", 1) for line in lines)
 
 
@@ -129,23 +118,16 @@ def test_workers_and_setup_share_one_configuration() -> None:
     assert {**environment("setup"), "CONTACTSTREAM_KAFKA_USERNAME": "worker"} == env
     assert environment("setup")["CONTACTSTREAM_KAFKA_USERNAME"] == "admin"
     assert env["CONTACTSTREAM_APP_ID"], "one consumer group for every worker"
-    for name in (
-        "CONTACTSTREAM_KAFKA_BOOTSTRAP",
-        "CONTACTSTREAM_METRICS_PORT",
-        "CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL",
-        "CONTACTSTREAM_DPO_VERIFY_KEY_FILE",
-    ):
+    for name in ("CONTACTSTREAM_KAFKA_BOOTSTRAP", "CONTACTSTREAM_METRICS_PORT",
+                 "CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL", "CONTACTSTREAM_DPO_VERIFY_KEY_FILE"):
         assert name in env, name
     assert env["CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert env["CONTACTSTREAM_METRICS_HOST"] == "0.0.0.0"  # noqa: S104 - compose sets it, inside its network
     for service in (*WORKERS, "setup"):
         names = secrets_of(service)
         # Read by Settings from /run/secrets (files named like the variable), not from env.
-        for secret in (
-            "contactstream_clickhouse_dsn",
-            "contactstream_subject_key_salt",
-            "contactstream_kafka_password",
-        ):
+        for secret in ("contactstream_clickhouse_dsn", "contactstream_subject_key_salt",
+                       "contactstream_kafka_password"):
             assert secret in names, (service, secret)
             assert secret.upper() not in environment(service), "a secret in the environment"
     assert secrets_of("worker-1")["contactstream_kafka_password"] == "kafka_worker_password"
@@ -156,12 +138,8 @@ def test_every_secret_is_declared_and_made_by_the_script(tmp_path: Path) -> None
     declared = compose()["secrets"]
     for service in services():
         assert set(secrets_of(service).values()) <= set(declared), service
-    subprocess.run(
-        ["bash", str(MAKE_SECRETS), str(tmp_path / "secrets")],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    subprocess.run(["bash", str(MAKE_SECRETS), str(tmp_path / "secrets")], check=True,
+                   capture_output=True, timeout=120)
     for name, secret in declared.items():
         made = tmp_path / secret["file"]
         assert made.is_file(), f"{name}: {secret['file']} not made"
@@ -287,8 +265,7 @@ def test_clickhouse_users_and_dsn_agree_with_roles_sql() -> None:
     mounted = {str(v).split(":")[1] for v in services()["clickhouse-init"]["volumes"]}
     assert init["ROLES_SQL"] in mounted
     assert services()["setup"]["depends_on"]["clickhouse-init"]["condition"] == (
-        "service_completed_successfully"
-    )
+        "service_completed_successfully")
 
 
 def test_grafana_gets_what_its_provisioning_needs() -> None:
@@ -298,9 +275,8 @@ def test_grafana_gets_what_its_provisioning_needs() -> None:
             assert variable in env, f"{path.name} needs {variable} in grafana's environment"
         for secret in re.findall(r"\$__file\{/run/secrets/([^}]+)\}", path.read_text()):
             assert secret in secrets_of("grafana"), f"{path.name} needs the secret {secret}"
-    provider = yaml.safe_load(
-        (GRAFANA_PROVISIONING / "dashboards" / "contactstream.yml").read_text()
-    )["providers"][0]
+    provider = yaml.safe_load((GRAFANA_PROVISIONING / "dashboards" / "contactstream.yml")
+                              .read_text())["providers"][0]
     mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in services()["grafana"]["volumes"]}
     assert mounts[provider["options"]["path"]] == "./deploy/grafana/dashboards"
     assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
@@ -311,11 +287,8 @@ def test_grafana_downloads_nothing_when_it_starts() -> None:
     """The ClickHouse plugin is in the image (docker/grafana/Dockerfile), not fetched at boot;
     Grafana's own preinstaller and signature-key retrieval are off (air-gapped hosts)."""
     env = environment("grafana")
-    assert not [
-        name
-        for name in env
-        if name.startswith("GF_PLUGINS_PREINSTALL") and name != "GF_PLUGINS_PREINSTALL_DISABLED"
-    ], env
+    assert not [name for name in env if name.startswith("GF_PLUGINS_PREINSTALL")
+                and name != "GF_PLUGINS_PREINSTALL_DISABLED"], env
     assert "GF_INSTALL_PLUGINS" not in env
     assert env["GF_PLUGINS_PREINSTALL_DISABLED"] == "true"
     assert env["GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED"] == "true"
@@ -333,9 +306,8 @@ def test_grafana_downloads_nothing_when_it_starts() -> None:
     for source in copied_sources(instructions):
         assert (REPO / source).exists(), source
     # The data source the provisioning declares is the plugin the image installs.
-    sources = yaml.safe_load(
-        (GRAFANA_PROVISIONING / "datasources" / "contactstream.yml").read_text()
-    )["datasources"]
+    sources = yaml.safe_load((GRAFANA_PROVISIONING / "datasources" / "contactstream.yml")
+                             .read_text())["datasources"]
     assert "grafana-clickhouse-datasource" in {source["type"] for source in sources}
     assert "plugin=grafana-clickhouse-datasource" in INSTALL_PLUGIN.read_text()
 
@@ -344,12 +316,9 @@ def fake_plugin_archive(directory: Path, version: str) -> Path:
     """A zip shaped like the plugin's release archive (a folder named like the plugin)."""
     archive = directory / f"grafana-clickhouse-datasource-{version}.linux_amd64.zip"
     with zipfile.ZipFile(archive, "w") as packed:
-        packed.writestr(
-            "grafana-clickhouse-datasource/plugin.json",
-            json.dumps(
-                {"id": "grafana-clickhouse-datasource", "info": {"version": version}}, indent=2
-            ),
-        )
+        packed.writestr("grafana-clickhouse-datasource/plugin.json",
+                        json.dumps({"id": "grafana-clickhouse-datasource",
+                                    "info": {"version": version}}, indent=2))
     return archive
 
 
@@ -361,25 +330,14 @@ def test_the_plugin_installs_from_a_local_archive_and_its_hash_is_checked(
     archives.mkdir()
     digest = hashlib.sha256(fake_plugin_archive(archives, "4.20.0").read_bytes()).hexdigest()
     target = tmp_path / "plugins"
-    env = {
-        "PATH": os.environ["PATH"],
-        "CLICKHOUSE_PLUGIN_VERSION": "4.20.0",
-        "PLUGIN_ARCHIVES": str(archives),
-        "GF_PATHS_PLUGINS": str(target),
-        # An unreachable proxy: the test fails rather than download anything.
-        "https_proxy": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-    }
+    env = {"PATH": os.environ["PATH"], "CLICKHOUSE_PLUGIN_VERSION": "4.20.0",
+           "PLUGIN_ARCHIVES": str(archives), "GF_PATHS_PLUGINS": str(target),
+           # An unreachable proxy: the test fails rather than download anything.
+           "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
 
     def install(**extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", str(INSTALL_PLUGIN)],
-            env={**env, **extra},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return subprocess.run(["bash", str(INSTALL_PLUGIN)], env={**env, **extra},
+                              capture_output=True, text=True, timeout=60, check=False)
 
     done = install(CLICKHOUSE_PLUGIN_SHA256=digest)
     assert done.returncode == 0, done.stderr
@@ -397,9 +355,8 @@ def test_the_plugin_installs_from_a_local_archive_and_its_hash_is_checked(
 
 
 def test_prometheus_gets_its_config_and_rules() -> None:
-    mounts = {
-        str(v).split(":")[1]: str(v).split(":")[0] for v in services()["prometheus"]["volumes"]
-    }
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0]
+              for v in services()["prometheus"]["volumes"]}
     assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
     assert mounts["/etc/prometheus/rules"] == "./deploy/prometheus/rules"
     assert "--config.file=/etc/prometheus/prometheus.yml" in services()["prometheus"]["command"]
@@ -408,11 +365,8 @@ def test_prometheus_gets_its_config_and_rules() -> None:
 def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
     text = path.read_text().replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines()]
-    return [
-        (line.split()[0].upper(), line.split(None, 1)[1])
-        for line in lines
-        if line and not line.startswith("#")
-    ]
+    return [(line.split()[0].upper(), line.split(None, 1)[1]) for line in lines
+            if line and not line.startswith("#")]
 
 
 def copied_sources(instructions: list[tuple[str, str]]) -> list[str]:
@@ -438,14 +392,8 @@ def test_dockerfile_builds_the_worker_from_a_wheel_and_the_lock() -> None:
     copies = copied_sources(instructions)
     for source in copies:
         assert list(REPO.glob(source)), f"COPY {source}: not in the repository"
-    assert {
-        "pyproject.toml",
-        "README.md",
-        "streams",
-        "schemas",
-        "requirements/worker.lock",
-        "requirements/build.lock",
-    } <= set(copies)
+    assert {"pyproject.toml", "README.md", "streams", "schemas", "requirements/worker.lock",
+            "requirements/build.lock"} <= set(copies)
     assert "deploy/clickhouse" not in copies, "migrations travel in the wheel"
     runs = " ".join(arg for op, arg in instructions if op == "RUN")
     assert "pip install --require-hashes -r requirements/worker.lock" in runs
@@ -457,36 +405,26 @@ def test_dockerfile_builds_the_worker_from_a_wheel_and_the_lock() -> None:
     for extra in ("chdb", "matplotlib", "[embedded", "[demo"):
         assert extra not in runs, extra
     # The runtime stage copies the installed environment only, not the source or the wheels.
-    runtime = instructions[[op for op, _ in instructions].index("FROM", 1) :]
+    runtime = instructions[[op for op, _ in instructions].index("FROM", 1):]
     assert [arg for op, arg in runtime if op == "COPY"] == [
-        "--from=build /opt/contactstream /opt/contactstream"
-    ]
+        "--from=build /opt/contactstream /opt/contactstream"]
     assert ("USER", "contactstream") in runtime
     cmd = next(arg for op, arg in runtime if op == "CMD")
     assert cmd == '["contactstream", "worker", "--no-setup"]'
 
 
 def test_the_build_context_leaves_local_state_and_secrets_out() -> None:
-    ignored = {
-        line.strip()
-        for line in (REPO / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
     assert {".git", ".venv", ".contactstream", ".env", "secrets"} <= ignored
     for source in copied_sources(dockerfile_instructions()):
         assert source.split("/")[0] not in ignored, source
 
 
-@pytest.mark.parametrize(
-    "script",
-    [
-        "docker/clickhouse/apply-roles.sh",
-        "docker/grafana/install-plugin.sh",
-        "docker/kafka/start.sh",
-        "deploy/secrets/make-secrets.sh",
-        "deploy/prometheus/install-promtool.sh",
-    ],
-)
+@pytest.mark.parametrize("script", ["docker/clickhouse/apply-roles.sh",
+                                    "docker/grafana/install-plugin.sh",
+                                    "docker/kafka/start.sh", "deploy/secrets/make-secrets.sh",
+                                    "deploy/prometheus/install-promtool.sh"])
 def test_shell_scripts_are_strict_bash(script: str) -> None:
     text = (REPO / script).read_text()
     assert text.startswith("#!/usr/bin/env bash\n")

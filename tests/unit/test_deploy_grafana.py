@@ -56,11 +56,8 @@ def datasources() -> dict[str, dict[str, Any]]:
 
 def analyst_views() -> set[str]:
     """Views defined by the analyst migration and granted to the analyst role."""
-    defined = set(
-        re.findall(
-            r"CREATE VIEW IF NOT EXISTS (\w+)", (MIGRATIONS / "0004_analyst_views.sql").read_text()
-        )
-    )
+    defined = set(re.findall(r"CREATE VIEW IF NOT EXISTS (\w+)",
+                             (MIGRATIONS / "0004_analyst_views.sql").read_text()))
     # One GRANT sets the analyst role's privileges (WITH REPLACE OPTION, roles.sql).
     [grant] = re.findall(r"GRANT ([^;]*?)\s+TO analyst WITH REPLACE OPTION;", ROLES_SQL.read_text())
     granted = set(re.findall(r"SELECT ON contactstream\.(\w+)", grant))
@@ -71,7 +68,8 @@ def analyst_views() -> set[str]:
 
 def all_ddl_relations() -> set[str]:
     text = "\n".join(p.read_text() for p in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")))
-    return set(re.findall(r"CREATE (?:TABLE|VIEW|MATERIALIZED VIEW) IF NOT EXISTS (\w+)", text))
+    return set(re.findall(
+        r"CREATE (?:TABLE|VIEW|MATERIALIZED VIEW) IF NOT EXISTS (\w+)", text))
 
 
 def relations(sql: str) -> set[str]:
@@ -127,11 +125,10 @@ def test_analyst_panels_read_analyst_views_only() -> None:
 def test_relation_check_notices_a_table_with_personal_data() -> None:
     assert relations("SELECT phone FROM contactstream.contacts_merged") == {"contacts_merged"}
     assert relations("SELECT 1 FROM kpi_daily AS d JOIN `contact_events` e ON 1") == {
-        "kpi_daily",
-        "contact_events",
-    }
+        "kpi_daily", "contact_events"}
     assert "contacts_merged" not in analyst_views()
-    assert identifiers("SELECT email FROM x WHERE channel = 'phone'") & PERSONAL_FIELDS == {"email"}
+    assert identifiers("SELECT email FROM x WHERE channel = 'phone'") & PERSONAL_FIELDS == {
+        "email"}
 
 
 def test_clickhouse_data_source_logs_in_as_the_analyst_with_a_password_from_a_secret() -> None:
@@ -153,10 +150,6 @@ def test_dashboard_variables_used_in_sql_are_defined(variable: str) -> None:
     assert variable in defined
     # Numbers only: the value is pasted into SQL as the view parameter.
     assert all(re.fullmatch(r"\d+", o["value"]) for o in defined[variable]["options"])
-    used = {
-        m
-        for t in targets(board)
-        for m in re.findall(r"\$\{?(\w+)", t["rawSql"])
-        if not m.startswith("__")
-    }
+    used = {m for t in targets(board) for m in re.findall(r"\$\{?(\w+)", t["rawSql"])
+            if not m.startswith("__")}
     assert used == set(defined)

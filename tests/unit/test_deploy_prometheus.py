@@ -38,9 +38,8 @@ _SELECTOR = re.compile(r"\b(contactstream_[a-zA-Z0-9_]+|up)\b(\{[^}]*\})?")
 
 def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     assert PROMTOOL is not None
-    return subprocess.run(
-        [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
+    return subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, check=False)
 
 
 def rules() -> list[dict[str, Any]]:
@@ -120,12 +119,8 @@ def test_required_alerts_exist_and_each_is_tested_firing_and_documented() -> Non
         assert alert in by_name, alert
         assert metric in by_name[alert]["expr"], alert
     tests = yaml.safe_load(RULES_TEST.read_text())
-    fired = {
-        case["alertname"]
-        for group in tests["tests"]
-        for case in group["alert_rule_test"]
-        if case["exp_alerts"]
-    }
+    fired = {case["alertname"] for group in tests["tests"] for case in group["alert_rule_test"]
+             if case["exp_alerts"]}
     docs = OPERATING_MD.read_text()
     for alert, rule in by_name.items():
         assert alert in fired, f"no test shows {alert} firing"
@@ -151,12 +146,7 @@ def test_install_script_is_idempotent_when_promtool_exists(tmp_path: Path) -> No
     fake = tmp_path / "promtool"
     fake.write_text("#!/bin/sh\nexit 0\n")
     fake.chmod(0o755)
-    result = subprocess.run(
-        ["bash", str(PROMETHEUS / "install-promtool.sh")],
-        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = subprocess.run(["bash", str(PROMETHEUS / "install-promtool.sh")],
+                            env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True,
+                            text=True, timeout=30, check=False)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

@@ -56,13 +56,10 @@ def test_every_entry_is_pinned_with_hashes(name: str) -> None:
         assert "--hash=sha256:" in entry, f"{entry.splitlines()[0]} has no hash"
 
 
-@pytest.mark.parametrize(
-    ("lock", "groups"),
-    [
-        ("worker", ()),
-        ("dev", ("dev", "embedded", "demo")),
-    ],
-)
+@pytest.mark.parametrize(("lock", "groups"), [
+    ("worker", ()),
+    ("dev", ("dev", "embedded", "demo")),
+])
 def test_every_declared_dependency_is_locked_within_its_range(
     lock: str, groups: tuple[str, ...]
 ) -> None:
@@ -77,18 +74,8 @@ def test_every_declared_dependency_is_locked_within_its_range(
 
 def test_the_worker_lock_is_the_core_only() -> None:
     worker, dev = pins("worker"), pins("dev")
-    for heavy in (
-        "chdb",
-        "chdb-core",
-        "matplotlib",
-        "pandas",
-        "pyarrow",
-        "numpy",
-        "pytest",
-        "mypy",
-        "ruff",
-        "setuptools",
-    ):
+    for heavy in ("chdb", "chdb-core", "matplotlib", "pandas", "pyarrow", "numpy", "pytest",
+                  "mypy", "ruff", "setuptools"):
         assert heavy not in worker, f"{heavy} is in the worker image's lock"
         assert heavy in dev, heavy
     # The image and CI run the same versions of what they share.

@@ -20,9 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 OPERATING_MD = REPO / "docs" / "operating.md"
 
 # Labels hold bounded values only (DESIGN P6: nothing personal in metric labels).
-BOUNDED_LABELS = frozenset(
-    {"channel", "code", "table", "kind", "topic", "partition", "reason", "status", "job", "source"}
-)
+BOUNDED_LABELS = frozenset({"channel", "code", "table", "kind", "topic", "partition", "reason",
+                            "status", "job", "source"})
 _SUFFIXES = {
     "counter": ("_total", "_created"),
     "gauge": ("",),
@@ -101,9 +100,8 @@ def test_each_registry_gets_its_own_metrics() -> None:
     Metrics.create(first).events_accepted.labels("sms").inc(3)
     Metrics.create(second)
     assert first.get_sample_value("contactstream_events_accepted_total", {"channel": "sms"}) == 3
-    assert (
-        second.get_sample_value("contactstream_events_accepted_total", {"channel": "sms"}) is None
-    )
+    assert second.get_sample_value("contactstream_events_accepted_total",
+                                   {"channel": "sms"}) is None
 
 
 def test_every_metric_is_documented_for_operators() -> None:

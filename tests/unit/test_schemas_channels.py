@@ -393,9 +393,8 @@ def test_message_channels_map_their_personal_fields() -> None:
 def test_a_call_whose_number_was_not_presented_needs_no_number(
     presentation: str, event_type: str
 ) -> None:
-    payload = raw_payload(
-        "phone", event_type, drop=["caller_phone"], caller_presentation=presentation
-    )
+    payload = raw_payload("phone", event_type, drop=["caller_phone"],
+                          caller_presentation=presentation)
     event = parse_event("phone", payload)
     assert isinstance(event, ContactEvent), event
     assert event.phone is None
