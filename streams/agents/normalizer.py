@@ -140,24 +140,35 @@ class BatchNormalizer:
         # Called again whole after a failure: nothing of `chunk` is modified in place.
         records, (lines, accepted, refused_input) = chunk.records, chunk.rows
         lines = await self._unless_redacted(lines, accepted)
-        refused = await self.sink.write(
-            lines, batch_token(records), [event.month for event in accepted]
-        )
         letters = [
             dead_letter(records[r.at], r.code, r.reason, r.contact_id) for r in refused_input
         ]
-        for index in refused:
-            event = accepted[index]
-            letters.append(
-                dead_letter(
-                    records[event.at],
-                    "storage_rejected",
-                    "ClickHouse refused the row",
-                    event.contact_id,
-                )
+        # The refused input's letters go out while ClickHouse inserts: both must be done before
+        # the commit, neither needs the other. (A retry after either failed re-reads the DLQ
+        # tail first, streams.dlq, so nothing is sent twice.)
+        sending = asyncio.ensure_future(self.dead_letters.send(letters, records))
+        try:
+            refused = await self.sink.write(
+                lines, batch_token(records), [event.month for event in accepted]
             )
-        sent = await self.dead_letters.send(letters, records)
-        self._observe(records, accepted, refused, letters, sent)
+            sent = await sending
+        finally:
+            if not sending.done():
+                sending.cancel()
+                with contextlib.suppress(BaseException):
+                    await sending
+        late = [
+            dead_letter(
+                records[accepted[index].at],
+                "storage_rejected",
+                "ClickHouse refused the row",
+                accepted[index].contact_id,
+            )
+            for index in refused
+        ]
+        if late:
+            sent += await self.dead_letters.send(late, records)
+        self._observe(records, accepted, refused, letters + late, sent)
 
     async def _unless_redacted(self, lines: list[bytes], accepted: list[Accepted]) -> list[bytes]:
         """A late event of an already redacted contact must not bring its personal data back."""
