@@ -71,7 +71,7 @@ def too_far_ahead(event: ContactEvent, not_after: datetime) -> Rejection | None:
     its retention clock would start in the future, keeping personal data past 18 months of
     any real handling, and its times would distort every KPI."""
     times = (event.occurred_at, event.arrived_at, event.handling_started_at, event.handled_at)
-    if max(t for t in times if t is not None) <= not_after:
+    if all(t is None or t <= not_after for t in times):
         return None
     return Rejection(
         "future_timestamp",

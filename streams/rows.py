@@ -25,9 +25,10 @@ class Origin(NamedTuple):
 
 def event_row(event: ContactEvent, origin: Origin, salt: bytes) -> list[Any]:
     """One contact_events row; the subject key is the salted hash of the phone or email."""
-    # The model's own field dict, read in declaration order (getattr per field costs twice).
+    # The model's own field dict holds every field in declaration order (pydantic's validation
+    # and ContactEvent.from_normalized both build it so; tests/unit check it per channel).
     values = event.__dict__
-    row = [values[name] for name in _EVENT_FIELDS]
+    row = list(values.values())
     form_fields = values["form_fields"]
     row[_FORM_FIELDS] = (
         orjson.dumps(form_fields, option=orjson.OPT_SORT_KEYS).decode() if form_fields else None

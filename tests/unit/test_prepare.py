@@ -73,3 +73,18 @@ def test_a_stripped_line_keeps_everything_but_the_personal_columns() -> None:
     assert {c: v for c, v in after.items() if c not in PERSONAL_COLUMNS} == {
         c: v for c, v in before.items() if c not in PERSONAL_COLUMNS
     }
+
+
+def test_every_channels_event_holds_its_fields_in_declaration_order() -> None:
+    """event_row reads an event's field dict in order: parsed and validated events hold it so."""
+    fields = list(ContactEvent.model_fields)
+    for channel in CHANNELS.values():
+        for kind in ("complete", None):
+            event = parse_event(channel, raw_payload(channel, kind))
+            assert isinstance(event, ContactEvent)
+            assert list(event.__dict__) == fields
+            validated = ContactEvent.model_validate(event.model_dump())
+            assert list(validated.__dict__) == fields
+            assert event_row(validated, Origin("t", 0, 0), b"s") == event_row(
+                event, Origin("t", 0, 0), b"s"
+            )
