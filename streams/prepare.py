@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import orjson
 
@@ -27,13 +27,17 @@ _PERSONAL_INDEXES = tuple(EVENT_COLUMNS.index(c) for c in PERSONAL_COLUMNS)
 Parser = Callable[[str, Sequence[bytes], Limits], list[ContactEvent | Rejection]]
 
 
-class Item(NamedTuple):
-    """What preparation needs of a raw record."""
+class Item(Protocol):
+    """What preparation reads of a raw record (streams.records.RawRecord has it)."""
 
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def value(self) -> bytes: ...
 
 
 class Accepted(NamedTuple):
@@ -68,7 +72,7 @@ class Task(NamedTuple):
 
     channels: dict[str, str]
     """raw topic -> channel"""
-    items: list[Item]
+    items: Sequence[Item]
     base: int
     """Index of items[0] in its chunk."""
     not_after: datetime

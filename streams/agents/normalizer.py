@@ -26,7 +26,7 @@ from streams.config import CHANNELS, Channel
 from streams.dlq import DeadLetterWriter, Letter, dead_letter
 from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
 from streams.lag import BrokerLag
-from streams.prepare import Accepted, Item, PreparedRows, Refused, Task, prepare, strip_line
+from streams.prepare import Accepted, PreparedRows, Refused, Task, prepare, strip_line
 from streams.records import RawRecord
 from streams.retry import until_done
 from streams.rows import EVENT_COLUMNS
@@ -115,7 +115,7 @@ class BatchNormalizer:
         for chunk in byte_chunks(records, settings.sink_batch_max_bytes):
             task = Task(
                 channels=self.channels,
-                items=[Item(r.topic, r.partition, r.offset, r.value) for r in chunk],
+                items=chunk,
                 base=0,
                 not_after=datetime.now(UTC) + timedelta(seconds=settings.max_future_skew_seconds),
                 salt=self.runtime.salt,

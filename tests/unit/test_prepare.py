@@ -11,14 +11,15 @@ from schemas.contact import ContactEvent
 from schemas.examples import raw_payload
 from schemas.limits import DEFAULT_LIMITS
 from schemas.validate import parse_event
-from streams.prepare import Item, Task, encode_row, prepare, strip_line
+from streams.prepare import Task, encode_row, prepare, strip_line
+from streams.records import RawRecord
 from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row
 
 CHANNELS = {"raw.phone": "phone", "raw.sms": "sms", "raw.email": "email", "raw.form": "form"}
 NOW = datetime.now(UTC)
 
 
-def _items(count: int) -> list[Item]:
+def _items(count: int) -> list[RawRecord]:
     """Every channel, in turns; every seventh one invalid, every eleventh dated 2099."""
     items = []
     for n in range(count):
@@ -30,11 +31,11 @@ def _items(count: int) -> list[Item]:
             value = raw_payload(channel, contact_id=f"c{n}", occurred_at="2099-01-01T00:00:00Z")
         else:
             value = raw_payload(channel, event_id=f"e{n}", contact_id=f"c{n}")
-        items.append(Item(topic, n % 3, 1000 + n, value))
+        items.append(RawRecord(topic, n % 3, 1000 + n, None, None, value))
     return items
 
 
-def _task(items: list[Item], base: int = 0) -> Task:
+def _task(items: list[RawRecord], base: int = 0) -> Task:
     return Task(CHANNELS, items, base, NOW + timedelta(days=1), b"salt", DEFAULT_LIMITS)
 
 
