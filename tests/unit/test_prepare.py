@@ -3,14 +3,15 @@ parsed events give them, and personal columns stripped from an encoded row."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
 from schemas.contact import ContactEvent
 from schemas.examples import raw_payload
-from schemas.limits import DEFAULT_LIMITS
-from schemas.validate import parse_event
+from schemas.limits import DEFAULT_LIMITS, Limits
+from schemas.validate import Rejection, parse_event, parse_events
 from streams.prepare import Task, encode_row, prepare, strip_line
 from streams.records import RawRecord
 from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row
@@ -89,3 +90,26 @@ def test_every_channels_event_holds_its_fields_in_declaration_order() -> None:
             assert event_row(validated, Origin("t", 0, 0), b"s") == event_row(
                 event, Origin("t", 0, 0), b"s"
             )
+
+
+def test_an_event_the_encoder_cannot_write_is_refused_alone() -> None:
+    """Validation makes it unexpected (a lone surrogate is invalid JSON to the parser), but an
+    event that cannot be encoded must not stop its channel: it is refused, the rest go on."""
+
+    def parse_with_a_bad_one(
+        channel: str, payloads: Sequence[bytes], limits: Limits
+    ) -> list[ContactEvent | Rejection]:
+        results = parse_events(channel, payloads, limits)
+        first = results[0]
+        assert isinstance(first, ContactEvent)
+        results[0] = first.model_copy(update={"content": "a\ud800b"})
+        return results
+
+    items = [
+        RawRecord("raw.sms", 0, n, None, None, raw_payload("sms", event_id=f"e{n}"))
+        for n in range(5)
+    ]
+    rows = prepare(_task(items)._replace(parse=parse_with_a_bad_one))
+    assert [r.at for r in rows.refused] == [0]
+    assert rows.refused[0].code == "storage_rejected"
+    assert len(rows.lines) == len(items) - 1
