@@ -1,29 +1,21 @@
 """Raw records of one chunk -> contact_events rows ready to insert, and the refusals (pure).
 
-This is the CPU-heavy half of ingestion (decode, validate, normalize, key, encode: about 50 µs
-of Python per event, on the worker's event loop). Each accepted event becomes one encoded row,
-a JSONCompactEachRow line that ClickHouse parses in C++ without the GIL (the driver's Native
-encoding costs 5-10 µs of Python per row, on the storage thread, holding the GIL the event
-loop needs), plus the few facts the storing side needs about it. Input and output are plain
-values: a separate process could run it (measured on this 2-core machine, one did not pay: the
-README's "Throughput").
+This is the CPU-heavy half of ingestion (decode, validate, normalize, key: about 60 µs of Python
+per event, on the worker's event loop). Each accepted event becomes one row plus the few facts
+the storing side needs about it (its record, contact, month, channel and time), so storing never
+needs the parsed event again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import NamedTuple, Protocol
-
-import orjson
+from typing import Any, NamedTuple, Protocol
 
 from schemas.contact import ContactEvent
 from schemas.limits import Limits
 from schemas.validate import Rejection, parse_events, too_far_ahead
-from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row
-
-_PERSONAL_INDEXES = tuple(EVENT_COLUMNS.index(c) for c in PERSONAL_COLUMNS)
-UNENCODABLE = ("storage_rejected", "the row could not be encoded for ClickHouse")
+from streams.rows import Origin, event_row
 
 Parser = Callable[[str, Sequence[bytes], Limits], list[ContactEvent | Rejection]]
 
@@ -62,8 +54,8 @@ class Refused(NamedTuple):
 
 
 class PreparedRows(NamedTuple):
-    lines: list[bytes]
-    """One encoded row per accepted event, in the order of `accepted`."""
+    rows: list[list[Any]]
+    """One contact_events row per accepted event, in the order of `accepted`."""
     accepted: list[Accepted]
     refused: list[Refused]
 
@@ -83,25 +75,12 @@ class Task(NamedTuple):
     parse: Parser = parse_events
 
 
-def encode_row(row: Sequence[object]) -> bytes:
-    """One row as a JSONCompactEachRow line (times as RFC 3339 with their offset)."""
-    return orjson.dumps(row)
-
-
-def strip_line(line: bytes) -> bytes:
-    """The same encoded row with every personal column null (for contacts already redacted)."""
-    row = orjson.loads(line)
-    for index in _PERSONAL_INDEXES:
-        row[index] = None
-    return orjson.dumps(row)
-
-
 def prepare(task: Task) -> PreparedRows:
     """Parse, check and encode every item; never raises for bad input."""
     by_topic: dict[str, list[int]] = {}
     for position, item in enumerate(task.items):
         by_topic.setdefault(item.topic, []).append(position)
-    lines: list[bytes] = []
+    rows: list[list[Any]] = []
     accepted: list[Accepted] = []
     refused: list[Refused] = []
     items, base, salt = task.items, task.base, task.salt
@@ -118,15 +97,7 @@ def prepare(task: Task) -> PreparedRows:
                 refused.append(Refused(base + position, *result[:3]))
                 continue
             item = items[position]
-            try:
-                line = encode_row(
-                    event_row(result, Origin(topic, item.partition, item.offset), salt)
-                )
-            except orjson.JSONEncodeError:
-                # Not expected of a validated event; if it happens, that event alone is refused.
-                refused.append(Refused(base + position, *UNENCODABLE, result.contact_id))
-                continue
-            lines.append(line)
+            rows.append(event_row(result, Origin(topic, item.partition, item.offset), salt))
             occurred = result.occurred_at
             accepted.append(
                 Accepted(
@@ -137,4 +108,4 @@ def prepare(task: Task) -> PreparedRows:
                     occurred.timestamp(),
                 )
             )
-    return PreparedRows(lines, accepted, refused)
+    return PreparedRows(rows, accepted, refused)

@@ -13,6 +13,7 @@ _EVENT_FIELDS: tuple[str, ...] = tuple(ContactEvent.model_fields)
 EVENT_COLUMNS: tuple[str, ...] = (*_EVENT_FIELDS, "kafka_topic", "kafka_partition", "kafka_offset")
 # Derived from the one declaration in schemas.contact, never listed again by hand.
 PERSONAL_COLUMNS: tuple[str, ...] = tuple(c for c in EVENT_COLUMNS if c in PERSONAL_FIELDS)
+_PERSONAL_INDEXES = tuple(EVENT_COLUMNS.index(c) for c in PERSONAL_COLUMNS)
 _FORM_FIELDS = EVENT_COLUMNS.index("form_fields")
 _SUBJECT_KEY = EVENT_COLUMNS.index("subject_key")
 
@@ -37,3 +38,11 @@ def event_row(event: ContactEvent, origin: Origin, salt: bytes) -> list[Any]:
     row[_SUBJECT_KEY] = subject_key(identifier, salt) if identifier else None
     row += origin
     return row
+
+
+def strip_personal(row: list[Any]) -> list[Any]:
+    """The same row with every personal column empty (for contacts already redacted)."""
+    stripped = list(row)
+    for index in _PERSONAL_INDEXES:
+        stripped[index] = None
+    return stripped

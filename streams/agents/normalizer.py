@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import faust
 import mode
@@ -26,10 +26,10 @@ from streams.config import CHANNELS, Channel
 from streams.dlq import DeadLetterWriter, Letter, dead_letter
 from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
 from streams.lag import BrokerLag
-from streams.prepare import Accepted, PreparedRows, Refused, Task, prepare, strip_line
+from streams.prepare import Accepted, PreparedRows, Refused, Task, prepare
 from streams.records import RawRecord
 from streams.retry import until_done
-from streams.rows import EVENT_COLUMNS
+from streams.rows import EVENT_COLUMNS, strip_personal
 from streams.runtime import Runtime
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.storage.queries import redacted_among
@@ -138,8 +138,8 @@ class BatchNormalizer:
 
     async def _store(self, chunk: Prepared) -> None:
         # Called again whole after a failure: nothing of `chunk` is modified in place.
-        records, (lines, accepted, refused_input) = chunk.records, chunk.rows
-        lines = await self._unless_redacted(lines, accepted)
+        records, (rows, accepted, refused_input) = chunk.records, chunk.rows
+        rows = await self._unless_redacted(rows, accepted)
         letters = [
             dead_letter(records[r.at], r.code, r.reason, r.contact_id) for r in refused_input
         ]
@@ -149,7 +149,7 @@ class BatchNormalizer:
         sending = asyncio.ensure_future(self.dead_letters.send(letters, records))
         try:
             refused = await self.sink.write(
-                lines, batch_token(records), [event.month for event in accepted]
+                rows, batch_token(records), [event.month for event in accepted]
             )
             sent = await sending
         finally:
@@ -170,16 +170,18 @@ class BatchNormalizer:
             sent += await self.dead_letters.send(late, records)
         self._observe(records, accepted, refused, letters + late, sent)
 
-    async def _unless_redacted(self, lines: list[bytes], accepted: list[Accepted]) -> list[bytes]:
+    async def _unless_redacted(
+        self, rows: list[list[Any]], accepted: list[Accepted]
+    ) -> list[list[Any]]:
         """A late event of an already redacted contact must not bring its personal data back."""
         ids = {event.contact_id for event in accepted}
         redacted = await self.runtime.store.call(lambda c: redacted_among(c, ids)) if ids else set()
         if redacted:
-            lines = [
-                strip_line(line) if event.contact_id in redacted else line
-                for line, event in zip(lines, accepted, strict=True)
+            rows = [
+                strip_personal(row) if event.contact_id in redacted else row
+                for row, event in zip(rows, accepted, strict=True)
             ]
-        return lines
+        return rows
 
     def _observe(
         self,
@@ -221,7 +223,7 @@ class BatchNormalizer:
 
 
 async def _prepare_in_slices(task: Task) -> PreparedRows:
-    lines: list[bytes] = []
+    rows: list[list[Any]] = []
     accepted: list[Accepted] = []
     refused: list[Refused] = []
     for start in range(0, len(task.items), PREPARE_SLICE):
@@ -229,10 +231,10 @@ async def _prepare_in_slices(task: Task) -> PreparedRows:
         part = prepare(
             task._replace(items=task.items[start : start + PREPARE_SLICE], base=task.base + start)
         )
-        lines += part.lines
+        rows += part.rows
         accepted += part.accepted
         refused += part.refused
-    return PreparedRows(lines, accepted, refused)
+    return PreparedRows(rows, accepted, refused)
 
 
 def register(app: faust.App, runtime: Runtime) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 from streams.errors import StorageError, StorageRejected
 from streams.metrics import Metrics
-from streams.storage.store import Store, insert_lines
+from streams.storage.store import Store, insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,10 @@ class ClickHouseSink:
         self.max_partitions = max_partitions
 
     async def write(
-        self, rows: Sequence[bytes], token: str, keys: Sequence[Hashable] | None = None
+        self, rows: Sequence[Sequence[Any]], token: str, keys: Sequence[Hashable] | None = None
     ) -> list[int]:
-        """Store `rows` (encoded by streams.prepare.encode_row), `keys` being their partition
-        keys; return the indexes of rows ClickHouse refused for their values.
+        """Store `rows`, `keys` being their partition keys; return the indexes of rows
+        ClickHouse refused for their values.
 
         Raises StorageError (and anything else) when the system cannot store now."""
         if not rows:
@@ -72,7 +73,7 @@ class ClickHouseSink:
             refused += [indexes[i] for i in await self._write_part(block, 0, block_token)]
         return sorted(refused)
 
-    async def _write_part(self, rows: list[bytes], base: int, token: str) -> list[int]:
+    async def _write_part(self, rows: list[Sequence[Any]], base: int, token: str) -> list[int]:
         try:
             await self._insert(rows, token)
         except StorageRejected as exc:
@@ -86,10 +87,10 @@ class ClickHouseSink:
             return left + right
         return []
 
-    async def _insert(self, rows: list[bytes], token: str) -> None:
+    async def _insert(self, rows: list[Sequence[Any]], token: str) -> None:
         try:
             seconds = await self.store.call(
-                lambda client: insert_lines(client, self.table, self.columns, rows, token)
+                lambda client: insert_rows(client, self.table, self.columns, rows, token)
             )
         except StorageRejected:
             raise

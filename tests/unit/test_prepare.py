@@ -1,20 +1,17 @@
-"""Batch preparation (streams.prepare): every record accounted for, rows encoded exactly as the
-parsed events give them, and personal columns stripped from an encoded row."""
+"""Batch preparation (streams.prepare): every record accounted for, and rows exactly as the
+parsed events give them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-
-import orjson
 
 from schemas.contact import ContactEvent
 from schemas.examples import raw_payload
-from schemas.limits import DEFAULT_LIMITS, Limits
-from schemas.validate import Rejection, parse_event, parse_events
-from streams.prepare import Task, encode_row, prepare, strip_line
+from schemas.limits import DEFAULT_LIMITS
+from schemas.validate import parse_event
+from streams.prepare import Task, prepare
 from streams.records import RawRecord
-from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row
+from streams.rows import Origin, event_row
 
 CHANNELS = {"raw.phone": "phone", "raw.sms": "sms", "raw.email": "email", "raw.form": "form"}
 NOW = datetime.now(UTC)
@@ -48,13 +45,13 @@ def test_prepare_accounts_for_every_item_and_encodes_the_rows_parse_event_gives(
     )
     codes = {r.code for r in rows.refused}
     assert codes == {"invalid_json", "future_timestamp"}, codes
-    assert len(rows.lines) == len(rows.accepted)
-    for line, accepted in zip(rows.lines, rows.accepted, strict=True):
+    assert len(rows.rows) == len(rows.accepted)
+    for row, accepted in zip(rows.rows, rows.accepted, strict=True):
         item = items[accepted.at - 5]
         event = parse_event(CHANNELS[item.topic], item.value)
         assert isinstance(event, ContactEvent)
         origin = Origin(item.topic, item.partition, item.offset)
-        assert line == encode_row(event_row(event, origin, b"salt"))
+        assert row == event_row(event, origin, b"salt")
         assert accepted.contact_id == event.contact_id
         assert accepted.channel == event.channel
         assert accepted.month == event.occurred_at.year * 100 + event.occurred_at.month
@@ -63,18 +60,7 @@ def test_prepare_accounts_for_every_item_and_encodes_the_rows_parse_event_gives(
 
 def test_an_empty_chunk_is_prepared() -> None:
     rows = prepare(_task([]))
-    assert rows.lines == rows.accepted == rows.refused == []
-
-
-def test_a_stripped_line_keeps_everything_but_the_personal_columns() -> None:
-    line = prepare(_task(_items(1))).lines[0]
-    before = dict(zip(EVENT_COLUMNS, orjson.loads(line), strict=True))
-    after = dict(zip(EVENT_COLUMNS, orjson.loads(strip_line(line)), strict=True))
-    assert before["phone"] is not None
-    assert all(after[c] is None for c in PERSONAL_COLUMNS)
-    assert {c: v for c, v in after.items() if c not in PERSONAL_COLUMNS} == {
-        c: v for c, v in before.items() if c not in PERSONAL_COLUMNS
-    }
+    assert rows.rows == rows.accepted == rows.refused == []
 
 
 def test_every_channels_event_holds_its_fields_in_declaration_order() -> None:
@@ -90,26 +76,3 @@ def test_every_channels_event_holds_its_fields_in_declaration_order() -> None:
             assert event_row(validated, Origin("t", 0, 0), b"s") == event_row(
                 event, Origin("t", 0, 0), b"s"
             )
-
-
-def test_an_event_the_encoder_cannot_write_is_refused_alone() -> None:
-    """Validation makes it unexpected (a lone surrogate is invalid JSON to the parser), but an
-    event that cannot be encoded must not stop its channel: it is refused, the rest go on."""
-
-    def parse_with_a_bad_one(
-        channel: str, payloads: Sequence[bytes], limits: Limits
-    ) -> list[ContactEvent | Rejection]:
-        results = parse_events(channel, payloads, limits)
-        first = results[0]
-        assert isinstance(first, ContactEvent)
-        results[0] = first.model_copy(update={"content": "a\ud800b"})
-        return results
-
-    items = [
-        RawRecord("raw.sms", 0, n, None, None, raw_payload("sms", event_id=f"e{n}"))
-        for n in range(5)
-    ]
-    rows = prepare(_task(items)._replace(parse=parse_with_a_bad_one))
-    assert [r.at for r in rows.refused] == [0]
-    assert rows.refused[0].code == "storage_rejected"
-    assert len(rows.lines) == len(items) - 1
