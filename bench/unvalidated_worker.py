@@ -24,9 +24,8 @@ from pydantic_core import PydanticUndefined
 from schemas.contact import ContactEvent
 from schemas.limits import Limits
 from schemas.validate import CHANNEL_MODELS, Rejection, parse_event
-from streams.agents import normalizer
 from streams.config import Settings
-from streams.worker import run_worker
+from streams.startup import Setup
 
 
 @cache
@@ -68,5 +67,11 @@ def parse_without_validation(
 
 
 if __name__ == "__main__":
+    # As `contactstream worker` does: set-up begun before the worker's modules are imported.
+    settings = Settings()
+    begun = Setup(settings, setup=True)
+    from streams.agents import normalizer
+    from streams.worker import run_worker
+
     normalizer.parse_events = parse_without_validation  # type: ignore[assignment]
-    run_worker(Settings(), setup=True)
+    run_worker(settings, begun=begun)

@@ -349,9 +349,14 @@ def demo(
 )
 def worker(setup: bool) -> None:
     """Run the stream worker (faust agents) until SIGTERM or Ctrl-C."""
+    from streams.startup import Setup
+
+    chosen = settings()
+    # Set-up runs (mostly outside the GIL) while the worker's modules are imported.
+    begun = Setup(chosen, setup)
     from streams.worker import run_worker
 
-    run_worker(settings(), setup=setup)
+    run_worker(chosen, begun=begun)
 
 
 @app.group("keys")

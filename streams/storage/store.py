@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from clickhouse_connect.driver.client import Client
@@ -34,7 +34,11 @@ class Store:
         return await loop.run_in_executor(self._executor, self._run, job)
 
     def call_sync(self, job: Callable[[Client], T]) -> T:
-        return self._executor.submit(self._run, job).result()
+        return self.submit(job).result()
+
+    def submit(self, job: Callable[[Client], T]) -> Future[T]:
+        """Start `job(client)` on the storage thread; its result (or error) comes later."""
+        return self._executor.submit(self._run, job)
 
     def _run(self, job: Callable[[Client], T]) -> T:
         try:

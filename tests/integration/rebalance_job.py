@@ -24,9 +24,9 @@ from streams.dlq import DeadLetterWriter
 from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
 from streams.metrics import Metrics
 from streams.runtime import Runtime
+from streams.startup import prepare
 from streams.storage.store import Store
 from streams.topics import dlq_max_message_bytes
-from streams.worker import prepare
 from tests.integration.harness import committed, end_offsets
 
 

@@ -29,7 +29,7 @@ from streams.signing import (
     verify,
     verify_key,
 )
-from streams.worker import check_secrets
+from streams.startup import check_secrets
 from tests.unit.test_cli import run
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
