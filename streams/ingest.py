@@ -144,9 +144,9 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def run(self) -> None:
         """Until cancelled: one batch after another, overlapped. While batch N is stored (on the
-        storage thread; chDB releases the GIL), batch N+1 is prepared (parsed, in a parse
-        process) and batch N+2 fetched; N+1 is stored only after N was stored and committed, so
-        offsets are committed in order."""
+        storage thread; chDB releases the GIL), batch N+1 is prepared (parsed on the event loop,
+        yielding now and then) and batch N+2 fetched; N+1 is stored only after N was stored and
+        committed, so offsets are committed in order."""
         while self._needs_rewind:
             await self._rewind()
         storing: asyncio.Task[None] | None = None
