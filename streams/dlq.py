@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from schemas.control import DeadLetter
-from streams.records import RawRecord
+from streams.records import RawRecord, Span, partition_spans
 
 # Look this far before the oldest re-read raw record: a dead letter is produced after its origin.
 _REPLAY_SLACK_MS = 3_600_000
@@ -75,19 +75,19 @@ class DeadLetterWriter:
     async def send(self, letters: list[Letter], records: Sequence[RawRecord]) -> list[Letter]:
         """Send the letters of one batch (`records` is the whole batch); return those sent (the
         others had been sent before this batch was re-read)."""
-        await self._check_replays(records)
+        spans = partition_spans(records)
+        await self._check_replays(spans)
         fresh = [x for x in letters if x.record.offset not in self._sent.get(_origin(x.record), ())]
         try:
             await self._produce(fresh)
         except BaseException:
             # Some letters may have reached Kafka before the failure: the retry of this batch
             # must read the DLQ tail first, as after a restart.
-            for record in records:
-                self._next.pop(_origin(record), None)
+            for origin in spans:
+                self._next.pop(origin, None)
             raise
-        for record in records:
-            origin = _origin(record)
-            self._next[origin] = max(self._next.get(origin, 0), record.offset + 1)
+        for origin, span in spans.items():
+            self._next[origin] = max(self._next.get(origin, 0), span.last + 1)
         return fresh
 
     async def _produce(self, letters: list[Letter]) -> None:
@@ -120,17 +120,11 @@ class DeadLetterWriter:
         if reader is not None:
             await reader.stop()
 
-    async def _check_replays(self, records: Sequence[RawRecord]) -> None:
-        first: dict[RawPartition, tuple[int, int]] = {}
-        for record in records:
-            origin = _origin(record)
-            stamp = record.timestamp_ms or 0
-            offset, oldest = first.get(origin, (record.offset, stamp))
-            first[origin] = (min(offset, record.offset), min(oldest, stamp) if stamp else oldest)
+    async def _check_replays(self, spans: dict[RawPartition, Span]) -> None:
         rereads = {
-            origin: (offset, stamp)
-            for origin, (offset, stamp) in first.items()
-            if self._next.get(origin) != offset  # not a continuation: maybe a re-read
+            origin: (span.first, span.oldest_ms)
+            for origin, span in spans.items()
+            if self._next.get(origin) != span.first  # not a continuation: maybe a re-read
         }
         if rereads:
             # All partitions at once: after an assignment every one of them needs the check.

@@ -32,7 +32,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from streams.logs import Throttle
-from streams.records import RawRecord
+from streams.records import RawRecord, headers_of, partition_spans
 
 log = logging.getLogger(__name__)
 _throttle = Throttle(interval=30.0)
@@ -49,11 +49,7 @@ def raw_group(app_id: str) -> str:
 
 def next_offsets(records: Iterable[RawRecord]) -> dict[TopicPartition, int]:
     """The offsets to commit after `records` were stored: last offset + 1 per partition."""
-    found: dict[TopicPartition, int] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        found[tp] = max(found.get(tp, 0), record.offset + 1)
-    return found
+    return {TopicPartition(*key): span.last + 1 for key, span in partition_spans(records).items()}
 
 
 def to_record(message: Any) -> RawRecord:
@@ -65,10 +61,7 @@ def to_record(message: Any) -> RawRecord:
         timestamp_ms=message.timestamp if message.timestamp and message.timestamp > 0 else None,
         key=message.key,
         value=message.value or b"",
-        # (most raw records carry no headers: no generator for them)
-        headers=tuple((name, bytes(value or b"")) for name, value in message.headers)
-        if message.headers
-        else (),
+        headers=headers_of(message.headers),
     )
 
 

@@ -37,12 +37,38 @@ def from_faust(message: Any) -> RawRecord:
         timestamp_ms=int(stamp * 1000) if stamp else None,
         key=message.key,
         value=message.value or b"",
-        headers=_headers(message.headers),
+        headers=headers_of(message.headers),
     )
 
 
-def _headers(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> Headers:
+def headers_of(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> Headers:
+    """A client's record headers (pairs or a mapping, values maybe None) as ours."""
     if not headers:
         return ()
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     return tuple((str(name), bytes(value or b"")) for name, value in pairs)
+
+
+class Span(NamedTuple):
+    """What a batch holds of one partition."""
+
+    first: int
+    last: int
+    oldest_ms: int
+    """The earliest Kafka timestamp among its records; 0 when one of them has none."""
+
+
+def partition_spans(records: Iterable[RawRecord]) -> dict[tuple[str, int], Span]:
+    """Per (topic, partition) of `records`: first and last offset and oldest timestamp, the one
+    pass that batch tokens, commits and the DLQ replay check each need."""
+    spans: dict[tuple[str, int], Span] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        stamp = record.timestamp_ms or 0
+        span = spans.get(key)
+        if span is None:
+            spans[key] = Span(record.offset, record.offset, stamp)
+        else:
+            oldest = 0 if not (stamp and span.oldest_ms) else min(span.oldest_ms, stamp)
+            spans[key] = Span(min(span.first, record.offset), max(span.last, record.offset), oldest)
+    return spans

@@ -27,7 +27,7 @@ from streams.dlq import DeadLetterWriter, Letter, dead_letter
 from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
 from streams.lag import BrokerLag
 from streams.prepare import Accepted, PreparedRows, Refused, Task, prepare
-from streams.records import RawRecord
+from streams.records import RawRecord, partition_spans
 from streams.retry import until_done
 from streams.rows import EVENT_COLUMNS, strip_personal
 from streams.runtime import Runtime
@@ -45,14 +45,10 @@ PREPARE_SLICE = 500
 DLQ_PRODUCE_BATCH_BYTES = 1 << 20
 
 
-def batch_token(origins: Sequence[RawRecord]) -> str:
+def batch_token(records: Sequence[RawRecord]) -> str:
     """Deduplication token of a batch: its exact offset range per topic and partition."""
-    ranges: dict[tuple[str, int], tuple[int, int]] = {}
-    for origin in origins:
-        key = (origin.topic, origin.partition)
-        low, high = ranges.get(key, (origin.offset, origin.offset))
-        ranges[key] = (min(low, origin.offset), max(high, origin.offset))
-    return ",".join(f"{t}:{p}:{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
+    spans = sorted(partition_spans(records).items())
+    return ",".join(f"{t}:{p}:{span.first}-{span.last}" for (t, p), span in spans)
 
 
 def byte_chunks(records: Sequence[RawRecord], max_bytes: int) -> list[Sequence[RawRecord]]:

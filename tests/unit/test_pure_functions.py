@@ -14,6 +14,7 @@ from streams.agents.normalizer import batch_token
 from streams.agents.redaction import latest_tombstones
 from streams.config import Settings, redact_dsn
 from streams.logs import scrub
+from streams.records import RawRecord, Span, partition_spans
 from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row, strip_personal
 from streams.storage.redaction import id_list, redaction_sql
 from streams.topics import TopicSpec, config_drift, declared_topics
@@ -61,7 +62,10 @@ def test_event_row_keys_the_subject_by_phone_and_strip_removes_every_personal_va
 
 
 def test_batch_token_names_the_exact_offset_range_per_partition() -> None:
-    origins = [Origin("t", 1, 7), Origin("t", 0, 3), Origin("t", 1, 5), Origin("t", 0, 4)]
+    origins = [
+        RawRecord(t, p, o, None, None, b"")
+        for t, p, o in [("t", 1, 7), ("t", 0, 3), ("t", 1, 5), ("t", 0, 4)]
+    ]
     assert batch_token(origins) == "t:0:3-4,t:1:5-7"
     assert batch_token(list(reversed(origins))) == batch_token(origins)
 
@@ -136,3 +140,16 @@ def test_cluster_ids_never_look_like_an_option() -> None:
     assert len(ids) == 2000
     assert not [i for i in ids if i.startswith("-")]
     assert all(len(i) == 22 for i in ids)
+
+
+def test_partition_spans_give_each_partitions_offset_range_and_oldest_timestamp() -> None:
+    records = [
+        RawRecord("t", 0, 5, 2_000, None, b""),
+        RawRecord("t", 0, 3, 3_000, None, b""),
+        RawRecord("t", 1, 9, 1_000, None, b""),
+        RawRecord("t", 1, 8, None, None, b""),  # no timestamp: scan from the start
+    ]
+    assert partition_spans(records) == {
+        ("t", 0): Span(3, 5, 2_000),
+        ("t", 1): Span(8, 9, 0),
+    }
