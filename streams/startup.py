@@ -45,38 +45,38 @@ class Setup:
         setup_logging(settings.log_level)
         self.settings = settings
         self.store = Store(settings)
-        self._topics: Future[EnsureReport] | None = None
-        self._migrations: Future[list[str]] | None = None
-        if setup:
-            # Kafka on a thread of its own, ClickHouse on the store's thread: both at once.
-            kafka = ThreadPoolExecutor(max_workers=1, thread_name_prefix="setup")
-            self._topics = kafka.submit(asyncio.run, ensure_topics(settings))
-            kafka.shutdown(wait=False)
-            self._migrations = self.store.submit(lambda client: migrate(client, settings))
+        self._pending = _InBackground(settings, self.store) if setup else None
 
     def finish(self) -> Store:
         """Wait for set-up; without it, check that the declared topics exist."""
-        if self._topics is None or self._migrations is None:
+        if self._pending is None:
             check_topics(self.settings)
-            return self.store
-        _report(self._topics.result(), self._migrations.result())
+        else:
+            self._pending.wait()
         return self.store
 
 
 def prepare(settings: Settings, store: Store) -> None:
     """Idempotent set-up at once: declared topics exist, ClickHouse schema is current."""
-
-    async def both() -> tuple[EnsureReport, list[str]]:
-        return await asyncio.gather(ensure_topics(settings), asyncio.to_thread(store.migrate))
-
-    _report(*asyncio.run(both()))
+    _InBackground(settings, store).wait()
 
 
-def _report(topics: EnsureReport, applied: list[str]) -> None:
-    for line in topics.drift:
-        log.warning("topic drift: %s (run 'contactstream topics ensure --fix')", line)
-    if applied:
-        log.info("applied migrations: %s", ", ".join(applied))
+class _InBackground:
+    """Kafka on a thread of its own, ClickHouse on the store's thread: both at once."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        kafka = ThreadPoolExecutor(max_workers=1, thread_name_prefix="setup")
+        self._topics: Future[EnsureReport] = kafka.submit(asyncio.run, ensure_topics(settings))
+        kafka.shutdown(wait=False)
+        self._migrations = store.submit(lambda client: migrate(client, settings))
+
+    def wait(self) -> None:
+        """Raises what either raised; logs drift and the migrations applied."""
+        report, applied = self._topics.result(), self._migrations.result()
+        for line in report.drift:
+            log.warning("topic drift: %s (run 'contactstream topics ensure --fix')", line)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
 
 
 def check_topics(settings: Settings) -> None:
