@@ -168,7 +168,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     # partitions no longer ours, some from after the new assignment. Drop them
                     # (and the batch being fetched after them) and read again from the
                     # committed offsets.
-                    await _cancelled(fetching)
+                    await cancel_and_wait(fetching)
                     fetching = None
                     await self._rewind()
                     continue
@@ -176,7 +176,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 self._inflight = storing
         except BaseException as exc:
             for task in (storing, preparing, fetching):
-                await _cancelled(task)
+                await cancel_and_wait(task)
             if not isinstance(exc, asyncio.CancelledError):
                 # Records fetched but not stored must be read again before anything else is
                 # committed: the next run starts at the committed offsets.
@@ -287,11 +287,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._carry_over_faust_offsets(list(assigned))
 
     async def _drop_inflight(self) -> None:
-        task = self._inflight
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._inflight)
 
     async def _carry_over_faust_offsets(self, assigned: list[TopicPartition]) -> None:
         """Partitions this group never committed start where faust's group left off."""
@@ -316,8 +312,10 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 )
 
 
-async def _cancelled(task: asyncio.Future[Any] | None) -> None:
-    if task is not None and not task.done():
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+async def cancel_and_wait(task: asyncio.Future[Any] | None) -> None:
+    """Cancel `task` if it still runs and wait until it has stopped; what it raises is dropped."""
+    if task is None:
+        return
+    task.cancel()  # (nothing for a task already done)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

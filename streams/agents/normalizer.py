@@ -9,7 +9,6 @@ anything else makes the batch wait and retry, nothing acked, nothing rerouted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from schemas.normalize import clear_caches
 from schemas.validate import parse_events
 from streams.config import CHANNELS, Channel
 from streams.dlq import DeadLetterWriter, Letter, dead_letter
-from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
+from streams.ingest import BatchLimits, RawBatchConsumer, cancel_and_wait, raw_group
 from streams.lag import BrokerLag
 from streams.prepare import Accepted, PreparedRows, Refused, Task, prepare
 from streams.records import RawRecord, partition_spans
@@ -149,10 +148,7 @@ class BatchNormalizer:
             )
             sent = await sending
         finally:
-            if not sending.done():
-                sending.cancel()
-                with contextlib.suppress(BaseException):
-                    await sending
+            await cancel_and_wait(sending)
         late = [
             dead_letter(
                 records[accepted[index].at],
@@ -289,10 +285,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
             self._loop_task = asyncio.ensure_future(_supervised(consumer))
 
         async def on_stop(self) -> None:
-            if self._loop_task is not None:
-                self._loop_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._loop_task
+            await cancel_and_wait(self._loop_task)
             await consumer.stop()
             await dlq.close()
             if dlq.producer is not None:
