@@ -23,10 +23,10 @@ from streams.rows import EVENT_COLUMNS, Origin, event_row
 from streams.simulator.contacts import generate
 from streams.simulator.events import encode, lifecycle_events
 from streams.storage import migrate, open_client
-from streams.storage.redaction import needing_redaction, redact, remaining_personal
+from streams.storage.redaction import ContactKey, needing_redaction, redact, remaining_personal
 
 
-def load(client: object, contacts: int) -> list[str]:
+def load(client: object, contacts: int) -> list[ContactKey]:
     now = datetime.now(UTC)
     sims = generate(5, now - timedelta(days=800), now - timedelta(days=600), contacts)
     rng = random.Random(6)
@@ -42,7 +42,7 @@ def load(client: object, contacts: int) -> list[str]:
             rows[start : start + 50_000],  # type: ignore[attr-defined]
             column_names=list(EVENT_COLUMNS),
         )
-    return [s.contact_id for s in sims]
+    return [ContactKey(s.contact_id, s.channel) for s in sims]
 
 
 def mutations(client: object) -> int:
@@ -70,8 +70,8 @@ def main() -> None:
 
         before = mutations(client)
         started = time.perf_counter()
-        for contact_id in sample:
-            redact(client, [contact_id], "retention", now)
+        for key in sample:
+            redact(client, [key], "retention", now)
         per_contact = (time.perf_counter() - started) / len(sample)
         single_mutations = mutations(client) - before
 
@@ -79,7 +79,7 @@ def main() -> None:
         started = time.perf_counter()
         for start in range(0, len(batched), args.batch):
             group = batched[start : start + args.batch]
-            need = list(needing_redaction(client, group))
+            need = list(needing_redaction(client, [key.contact_id for key in group]))
             redact(client, need, "retention", now)
             assert remaining_personal(client, need) == 0
         batched_seconds = time.perf_counter() - started

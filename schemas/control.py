@@ -16,6 +16,7 @@ from schemas.normalize import MAX_EMAIL_CHARS, normalize_email, normalize_phone
 from schemas.reasons import MAX_REASON_CHARS
 from schemas.types import (
     PERSONAL,
+    Channel,
     EmailAddress,
     Identifier,
     PhoneNumber,
@@ -37,6 +38,10 @@ class Tombstone(JsonModel):
     """Order to redact one contact's personal data everywhere (DESIGN P4); key = contact_id."""
 
     contact_id: Identifier
+    channel: Channel | None = None
+    """The contact's channel: a contact is its channel and its id (channel systems issue ids
+    independently). Absent only in tombstones written before 2026-12, which meant every channel's
+    contact of that id."""
     reason: RedactionReason
     issued_at: UtcDatetime
     due_at: UtcDatetime | None = None

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     retention_months: int = Field(18, ge=1, le=120)
     retention_interval_seconds: float = Field(60.0, gt=0)
     retention_batch_size: int = Field(10_000, ge=1, le=100_000)
+    old_parts_seconds: int = Field(
+        60,
+        ge=1,
+        le=3600,
+        description="How long ClickHouse keeps a part that a redaction or merge replaced, in the "
+        "tables with personal columns (their old_parts_lifetime): erased bytes stay this long",
+    )
     subject_key_salt: SecretStr = Field(
         SecretStr(PLACEHOLDER_SALT), description="Salt of the repeat-contact key (a secret)"
     )

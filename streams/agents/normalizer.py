@@ -170,7 +170,7 @@ class BatchNormalizer:
         redacted = await self.runtime.store.call(lambda c: redacted_among(c, ids)) if ids else set()
         if redacted:
             rows = [
-                strip_personal(row) if event.contact_id in redacted else row
+                strip_personal(row) if (event.contact_id, event.channel) in redacted else row
                 for row, event in zip(rows, accepted, strict=True)
             ]
         return rows

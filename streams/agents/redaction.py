@@ -18,25 +18,46 @@ from streams.errors import StorageError
 from streams.retry import until_done
 from streams.runtime import Runtime
 from streams.storage.queries import redacted_among
-from streams.storage.redaction import needing_redaction, redact, remaining_personal
+from streams.storage.redaction import (
+    ContactKey,
+    needing_redaction,
+    redact,
+    remaining_personal,
+)
 
 log = logging.getLogger(__name__)
 _AUDIT_COLUMNS = ["contact_id", "channel", "reason", "request_id", "due_at", "redacted_at"]
 
 
-def latest_tombstones(values: Sequence[bytes]) -> dict[str, Tombstone]:
+TombstoneTarget = tuple[str, str | None]
+"""(contact_id, channel); channel None in tombstones written before contacts had channels."""
+
+
+def latest_tombstones(values: Sequence[bytes]) -> dict[TombstoneTarget, Tombstone]:
     """One tombstone per contact (pure); an erasure outranks retention for the audit reason."""
-    chosen: dict[str, Tombstone] = {}
+    chosen: dict[TombstoneTarget, Tombstone] = {}
     for value in values:
         try:
             tombstone = Tombstone.from_json(value)
         except ValidationError:
             log.warning("ignored a tombstone that does not validate")
             continue
-        current = chosen.get(tombstone.contact_id)
+        target = (tombstone.contact_id, tombstone.channel)
+        current = chosen.get(target)
         if current is None or (current.reason == "retention" and tombstone.reason == "erasure"):
-            chosen[tombstone.contact_id] = tombstone
+            chosen[target] = tombstone
     return chosen
+
+
+def tombstone_for(
+    key: ContactKey, tombstones: dict[TombstoneTarget, Tombstone]
+) -> Tombstone | None:
+    """The tombstone that names this contact: its own, else an id-only one (pure)."""
+    own = tombstones.get((key.contact_id, key.channel))
+    legacy = tombstones.get((key.contact_id, None))
+    if own is None or legacy is None:
+        return own or legacy
+    return legacy if (own.reason, legacy.reason) == ("retention", "erasure") else own
 
 
 class Redactor:
@@ -53,19 +74,24 @@ class Redactor:
             self.runtime.metrics,
         )
 
-    async def _process(self, tombstones: dict[str, Tombstone]) -> int:
+    async def _process(self, tombstones: dict[TombstoneTarget, Tombstone]) -> int:
         store = self.runtime.store
-        ids = list(tombstones)
-        need = await store.call(lambda c: needing_redaction(c, ids))
+        ids = sorted({contact_id for contact_id, _ in tombstones})
+        found = await store.call(lambda c: needing_redaction(c, ids))
+        need: dict[ContactKey, tuple[Tombstone, str | None]] = {}
+        for key, recording in found.items():
+            tombstone = tombstone_for(key, tombstones)
+            if tombstone is not None:
+                need[key] = (tombstone, recording)
         if not need:
             return 0
         now = datetime.now(UTC)
         # Audit first: from this moment late events of these contacts are stored stripped.
-        await store.call(lambda c: _audit(c, need, tombstones, now))
-        await self._request_recording_deletions(need, tombstones, now)
-        by_reason: dict[str, list[str]] = defaultdict(list)
-        for contact_id in need:
-            by_reason[tombstones[contact_id].reason].append(contact_id)
+        await store.call(lambda c: _audit(c, need, now))
+        await self._request_recording_deletions(need, now)
+        by_reason: dict[str, list[ContactKey]] = defaultdict(list)
+        for key, (tombstone, _) in need.items():
+            by_reason[tombstone.reason].append(key)
         for reason, group in sorted(by_reason.items()):
             await store.call(lambda c, g=group, r=reason: redact(c, g, r, now))  # type: ignore[misc]
         left = await store.call(lambda c: remaining_personal(c, list(need)))
@@ -81,42 +107,40 @@ class Redactor:
         return len(need)
 
     async def _request_recording_deletions(
-        self, need: dict[str, dict[str, Any]], tombstones: dict[str, Tombstone], now: datetime
+        self, need: dict[ContactKey, tuple[Tombstone, str | None]], now: datetime
     ) -> None:
-        futures = []
-        for contact_id, info in need.items():
-            if info["channel"] == "phone" and info["recording_ref"]:
-                request = RecordingDeletion(
-                    contact_id=contact_id,
-                    recording_ref=info["recording_ref"],
-                    reason=tombstones[contact_id].reason,
-                    requested_at=now,
-                )
-                futures.append(
-                    await self.recording_deletions.send(
-                        key=contact_id.encode(), value=request.to_json()
-                    )
-                )
-        for future in futures:
-            await future
+        requests = [
+            RecordingDeletion(
+                contact_id=key.contact_id,
+                recording_ref=recording,
+                reason=tombstone.reason,
+                requested_at=now,
+            )
+            for key, (tombstone, recording) in need.items()
+            if key.channel == "phone" and recording
+        ]
+        await send_recording_deletions(self.recording_deletions, requests)
+
+
+async def send_recording_deletions(topic: Any, requests: Sequence[RecordingDeletion]) -> None:
+    """Ask the recording store to delete these recordings (key = contact_id); wait for acks."""
+    futures = [
+        await topic.send(key=request.contact_id.encode(), value=request.to_json())
+        for request in requests
+    ]
+    for future in futures:
+        await future
 
 
 def _audit(
-    client: Any, need: dict[str, dict[str, Any]], tombstones: dict[str, Tombstone], now: datetime
+    client: Any, need: dict[ContactKey, tuple[Tombstone, str | None]], now: datetime
 ) -> None:
     """One audit row per contact, the first time it is redacted (no personal data)."""
-    done = redacted_among(client, list(need))
+    done = redacted_among(client, sorted({key.contact_id for key in need}))
     rows = [
-        [
-            cid,
-            info["channel"],
-            tombstones[cid].reason,
-            tombstones[cid].request_id,
-            tombstones[cid].due_at,
-            now,
-        ]
-        for cid, info in need.items()
-        if cid not in done
+        [key.contact_id, key.channel, tombstone.reason, tombstone.request_id, tombstone.due_at, now]
+        for key, (tombstone, _) in need.items()
+        if key not in done
     ]
     if rows:
         client.insert("redaction_log", rows, column_names=_AUDIT_COLUMNS)

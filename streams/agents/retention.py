@@ -17,7 +17,12 @@ import faust
 from schemas.control import Tombstone
 from streams.files import write_atomically
 from streams.runtime import Runtime
-from streams.storage.redaction import due_contacts, redaction_totals, retention_counts
+from streams.storage.redaction import (
+    ContactKey,
+    due_contacts,
+    redaction_totals,
+    retention_counts,
+)
 
 log = logging.getLogger(__name__)
 # A tombstone emitted less than this long ago is not emitted again (redaction is still running).
@@ -25,16 +30,17 @@ _REEMIT_AFTER = timedelta(minutes=10)
 _EXPORT_MAX_AGE = timedelta(days=7)
 
 
-def retention_tombstones(due: list[tuple[str, datetime]], now: datetime) -> list[Tombstone]:
+def retention_tombstones(due: list[tuple[ContactKey, datetime]], now: datetime) -> list[Tombstone]:
     """One retention tombstone per due contact (ClickHouse returns UTC times without a zone)."""
     return [
         Tombstone(
-            contact_id=contact_id,
+            contact_id=key.contact_id,
+            channel=key.channel,
             reason="retention",
             issued_at=now,
             due_at=due_at.replace(tzinfo=UTC),
         )
-        for contact_id, due_at in due
+        for key, due_at in due
     ]
 
 
@@ -52,7 +58,7 @@ class RetentionJob:
     def __init__(self, runtime: Runtime, tombstones: Any) -> None:
         self.runtime = runtime
         self.tombstones = tombstones
-        self._emitted: dict[str, datetime] = {}
+        self._emitted: dict[ContactKey, datetime] = {}
 
     async def run_once(self, now: datetime | None = None) -> RetentionRun:
         started = time.monotonic()
@@ -63,9 +69,9 @@ class RetentionJob:
             lambda c: due_contacts(c, now, settings.retention_months, settings.retention_batch_size)
         )
         fresh = [
-            (cid, at)
-            for cid, at in due
-            if now - self._emitted.get(cid, now - _REEMIT_AFTER) >= _REEMIT_AFTER
+            (key, at)
+            for key, at in due
+            if now - self._emitted.get(key, now - _REEMIT_AFTER) >= _REEMIT_AFTER
         ]
         await self._emit(fresh, now)
         overdue, due_30d = await store.call(
@@ -81,7 +87,7 @@ class RetentionJob:
         purge_exports(self.runtime.settings.exports_path, now)
         return run
 
-    async def _emit(self, due: list[tuple[str, datetime]], now: datetime) -> None:
+    async def _emit(self, due: list[tuple[ContactKey, datetime]], now: datetime) -> None:
         futures = []
         for tombstone in retention_tombstones(due, now):
             futures.append(
@@ -92,7 +98,7 @@ class RetentionJob:
         for future in futures:
             await future
         self._emitted = {cid: at for cid, at in self._emitted.items() if now - at < _REEMIT_AFTER}
-        self._emitted.update((cid, now) for cid, _ in due)
+        self._emitted.update((key, now) for key, _ in due)
 
     def _observe(self, run: RetentionRun) -> None:
         metrics = self.runtime.metrics
@@ -122,7 +128,7 @@ def write_status(
     run: RetentionRun,
     months: int,
     redacted: dict[str, int],
-    due: list[tuple[str, datetime]],
+    due: list[tuple[ContactKey, datetime]],
 ) -> None:
     """The DPO's evidence from this run, for `retention status|run --dry-run` while the worker
     holds the embedded database: counts from ClickHouse and the contacts due now (ids only)."""
@@ -133,7 +139,7 @@ def write_status(
         "due_30d": run.due_30d,
         "last_run": run.run_at.isoformat(),
         "redacted": redacted,
-        "due_now": [[contact_id, at.isoformat()] for contact_id, at in due],
+        "due_now": [[key.contact_id, key.channel, at.isoformat()] for key, at in due],
     }
     write_atomically(path, json.dumps(document).encode(), mode=0o640)
 

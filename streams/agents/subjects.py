@@ -8,25 +8,36 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from schemas.contact import subject_key
-from schemas.control import RequestKind, SubjectRequest, SubjectResult, Tombstone
+from schemas.control import (
+    RecordingDeletion,
+    RequestKind,
+    SubjectRequest,
+    SubjectResult,
+    Tombstone,
+)
+from streams.agents.redaction import send_recording_deletions
 from streams.authorize import Refusal, authorize
-from streams.exports import export_file
+from streams.exports import export_file, remove_subject_exports
 from streams.files import write_atomically
 from streams.records import RawRecord, from_faust
 from streams.retry import until_done
 from streams.runtime import Runtime
 from streams.signing import verify_key
 from streams.storage.subjects import (
+    Identifier,
+    SubjectContact,
     audit_request,
+    erase_rows,
     export_data,
     finished_request,
+    recordings_of,
     rectify,
     subject_contacts,
 )
@@ -34,13 +45,25 @@ from streams.storage.subjects import (
 log = logging.getLogger(__name__)
 
 
+class SubjectTopics(NamedTuple):
+    """Where a request's consequences go (faust topics, raw bytes)."""
+
+    tombstones: Any
+    results: Any
+    recording_deletions: Any
+
+
 class SubjectRequests:
     def __init__(
-        self, runtime: Runtime, tombstones: Any, results: Any, key: Ed25519PublicKey
+        self,
+        runtime: Runtime,
+        topics: SubjectTopics,
+        key: Ed25519PublicKey,
     ) -> None:
         self.runtime = runtime
-        self.tombstones = tombstones
-        self.results = results
+        self.tombstones = topics.tombstones
+        self.results = topics.results
+        self.recording_deletions = topics.recording_deletions
         self.key = key
 
     async def handle(self, record: RawRecord) -> None:
@@ -80,8 +103,8 @@ class SubjectRequests:
             return
         field, value = ("phone", request.phone) if request.phone else ("email", request.email)
         assert value is not None  # SubjectRequest guarantees exactly one identifier
-        ids = await store.call(lambda c: subject_contacts(c, field, value))  # type: ignore[arg-type]
-        detail, export = await self._dispatch(request, ids)
+        found = await store.call(lambda c: subject_contacts(c, field, value))  # type: ignore[arg-type]
+        detail, export = await self._dispatch(request, found, (field, value))  # type: ignore[arg-type]
         now = datetime.now(UTC)
         await store.call(
             lambda c: audit_request(
@@ -90,7 +113,7 @@ class SubjectRequests:
                     request.request_id,
                     request.kind,
                     "done",
-                    len(ids),
+                    len(found),
                     request.verified_by,
                     request.requested_at,
                     now,
@@ -101,7 +124,7 @@ class SubjectRequests:
         )
         self.runtime.metrics.subject_requests.labels(request.kind, "done").inc()
         log.info("subject request %s (%s) done: %s", request.request_id, request.kind, detail)
-        await self._announce(request.request_id, request.kind, "done", len(ids), detail, export)
+        await self._announce(request.request_id, request.kind, "done", len(found), detail, export)
 
     async def _refuse(self, refusal: Refusal, offset: int) -> None:
         """Audit a refused message without its identifier; answer it if it has a readable id."""
@@ -128,41 +151,82 @@ class SubjectRequests:
         if refusal.request_id is not None:
             await self._announce(refusal.request_id, refusal.kind, "rejected", 0, detail, None)
 
-    async def _dispatch(self, request: SubjectRequest, ids: list[str]) -> tuple[str, str | None]:
+    async def _dispatch(
+        self,
+        request: SubjectRequest,
+        found: list[SubjectContact],
+        subject: tuple[Identifier, str],
+    ) -> tuple[str, str | None]:
+        shared = sum(1 for contact in found if contact.shared)
+        note = (
+            f"; {shared} of them also hold another identifier: only the subject's rows there"
+            if shared
+            else ""
+        )
         if request.kind == "erasure":
-            await self._erase(request, ids)
-            return f"{len(ids)} contacts: tombstones emitted, redaction follows", None
+            await self._erase(request, found, subject)
+            return f"{len(found)} contacts: erased{note}", None
         if request.kind == "rectification":
-            return await self._rectify(request, ids), None
-        data = await self.runtime.store.call(lambda c: export_data(c, ids))
+            return await self._rectify(request, found, subject) + note, None
+        field, value = subject
+        data = await self.runtime.store.call(lambda c: export_data(c, found, field, value))
         path = self._write_export(request, data)
-        return f"{len(ids)} contacts exported", path
+        return f"{len(found)} contacts exported{note}", path
 
-    async def _erase(self, request: SubjectRequest, ids: list[str]) -> None:
+    async def _erase(
+        self, request: SubjectRequest, found: list[SubjectContact], subject: tuple[Identifier, str]
+    ) -> None:
+        """The subject's own contacts are redacted whole through tombstones, like retention;
+        in a contact that also holds another identifier only the subject's rows are cleared
+        (here), and its call recording's deletion is requested all the same."""
         now = datetime.now(UTC)
+        own = [contact.key for contact in found if not contact.shared]
+        shared = [contact.key for contact in found if contact.shared]
+        if shared:
+            field, value = subject
+            recordings = await self.runtime.store.call(lambda c: recordings_of(c, shared))
+            await self.runtime.store.call(lambda c: erase_rows(c, shared, field, value))
+            await send_recording_deletions(
+                self.recording_deletions,
+                [
+                    RecordingDeletion(
+                        contact_id=key.contact_id,
+                        recording_ref=ref,
+                        reason="erasure",
+                        requested_at=now,
+                    )
+                    for key, ref in recordings.items()
+                ],
+            )
         futures = []
-        for contact_id in ids:
+        for key in own:
             tombstone = Tombstone(
-                contact_id=contact_id,
+                contact_id=key.contact_id,
+                channel=key.channel,
                 reason="erasure",
                 issued_at=now,
                 request_id=request.request_id,
             )
             futures.append(
-                await self.tombstones.send(key=contact_id.encode(), value=tombstone.to_json())
+                await self.tombstones.send(key=key.contact_id.encode(), value=tombstone.to_json())
             )
         for future in futures:
             await future
-        self.runtime.metrics.tombstones_emitted.labels("erasure").inc(len(ids))
+        self.runtime.metrics.tombstones_emitted.labels("erasure").inc(len(own))
+        removed = remove_subject_exports(self.runtime.settings.exports_path, *subject)
+        if removed:
+            log.info("erasure %s removed %d export files", request.request_id, removed)
 
-    async def _rectify(self, request: SubjectRequest, ids: list[str]) -> str:
+    async def _rectify(
+        self, request: SubjectRequest, found: list[SubjectContact], subject: tuple[Identifier, str]
+    ) -> str:
         correction = request.correction
         assert correction is not None  # required for rectification by the model
-        targets = [i for i in ids if correction.contact_id in (None, i)]
+        targets = [c.key for c in found if correction.contact_id in (None, c.key.contact_id)]
         if targets:
             key = subject_key(correction.value, self.runtime.salt)
             await self.runtime.store.call(
-                lambda c: rectify(c, targets, correction.field, correction.value, key)
+                lambda c: rectify(c, targets, subject, correction.field, (correction.value, key))
             )
         return f"{correction.field} corrected on {len(targets)} contacts"
 
@@ -214,9 +278,10 @@ def register(app: faust.App, runtime: Runtime) -> None:
     def raw_topic(name: str) -> Any:
         return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
 
-    handler = SubjectRequests(
-        runtime, raw_topic("tombstones"), raw_topic("subject-results"), verify_key(settings)
+    topics = SubjectTopics(
+        raw_topic("tombstones"), raw_topic("subject-results"), raw_topic("recording-deletions")
     )
+    handler = SubjectRequests(runtime, topics, verify_key(settings))
 
     async def subject_requests(stream: Any) -> None:
         async for events in stream.noack_take(100, within=0.5):

@@ -16,7 +16,12 @@ from streams.commands.settings import command_settings
 from streams.config import Settings
 from streams.errors import StorageLocked
 from streams.storage import open_client
-from streams.storage.redaction import due_contacts, redaction_totals, retention_counts
+from streams.storage.redaction import (
+    ContactKey,
+    due_contacts,
+    redaction_totals,
+    retention_counts,
+)
 
 _GAUGES = {
     "contactstream_retention_overdue_contacts": "overdue",
@@ -55,7 +60,10 @@ def status_from_worker(settings: Settings) -> dict[str, Any] | None:
         "due_30d": int(document["due_30d"]),
         "last_run": datetime.fromisoformat(document["last_run"]),
         "redacted": {str(k): int(v) for k, v in document["redacted"].items()},
-        "due_now": [(str(cid), datetime.fromisoformat(at)) for cid, at in document["due_now"]],
+        "due_now": [
+            (ContactKey(str(cid), str(channel)), datetime.fromisoformat(at))
+            for cid, channel, at in document["due_now"]
+        ],
         "source": f"the running worker's retention run at {written:%Y-%m-%d %H:%M:%S} UTC, "
         f"counted in ClickHouse ({path})",
     }
@@ -138,15 +146,15 @@ def run(dry_run: bool, limit: int) -> None:
         finally:
             client.close()
     if dry_run:
-        for contact_id, due_at in due:
-            click.echo(f"{contact_id}\tdue {due_at:%Y-%m-%d %H:%M}")
+        for key, due_at in due:
+            click.echo(f"{key.contact_id}\t{key.channel}\tdue {due_at:%Y-%m-%d %H:%M}")
         click.echo(f"{len(due)} contacts would be redacted now (dry run: nothing changed){source}")
         return
     asyncio.run(_emit(settings, due, now))
     click.echo(f"{len(due)} tombstones emitted to {settings.topic('tombstones')}")
 
 
-async def _emit(settings: Settings, due: list[tuple[str, datetime]], now: datetime) -> None:
+async def _emit(settings: Settings, due: list[tuple[ContactKey, datetime]], now: datetime) -> None:
     producer = AIOKafkaProducer(acks="all", **settings.kafka_client_config())
     await producer.start()
     try:

@@ -85,7 +85,25 @@ def migrate(
             continue
         _apply(client, migration, template_params(settings))
         done.append(migration.name)
+    if any(m.version >= _IDENTITY_VERSION for m in load_migrations(directory)):
+        keep_replaced_parts_for(client, settings.old_parts_seconds)
     return done
+
+
+_IDENTITY_VERSION = 8  # 0008 created the personal tables as they are now
+PERSONAL_TABLES = ("contact_events", "contacts")
+
+
+def keep_replaced_parts_for(client: Client, seconds: int) -> None:
+    """A mutation writes new parts and leaves the replaced ones (with the erased values) on
+    disk for old_parts_lifetime: set it from the settings at every start (metadata only)."""
+    try:
+        for table in PERSONAL_TABLES:
+            client.command(
+                f"ALTER TABLE {table} MODIFY SETTING old_parts_lifetime = {int(seconds)}"
+            )
+    except Exception as exc:
+        raise classify(exc) from None
 
 
 def _apply(client: Client, migration: Migration, params: dict[str, str]) -> None:

@@ -1,14 +1,18 @@
 """SQL of retention and redaction, built from the one declaration of personal fields.
 
 Redaction is a batched `ALTER TABLE ... UPDATE` per table (ClickHouse's own guidance for
-compliance deletes): when the mutation finishes, no active part holds the values any more.
+compliance deletes): when the mutation finishes, no active part holds the values any more, and
+the parts it replaced are deleted after the tables' `old_parts_lifetime` (0008 sets 60 s).
+
+A contact is its channel and its id (channel systems issue ids independently): every statement
+here names contacts as (contact_id, channel) pairs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from clickhouse_connect.driver.client import Client
 
@@ -17,6 +21,18 @@ from streams.rows import PERSONAL_COLUMNS
 # Mutations carry the ids inline; allow large id lists (10,000 ids is ~0.5 MB of SQL).
 MUTATION_SETTINGS = {"mutations_sync": 2, "max_query_size": 16 * 1024 * 1024}
 REDACTABLE_TABLES = ("contact_events", "contacts")
+# What a cleared personal column is set to. A constant `NULL` only sets the null map: the engine
+# keeps the old string in the part's column file, and `assumeNotNull(col)` still returns it
+# (ClickHouse issue #66167; measured on part files, tests/integration/test_forgetting.py). A
+# materialized NULL column carries the type's default ('') under the null map instead.
+CLEARED = "materialize(CAST(NULL, 'Nullable(String)'))"
+
+
+class ContactKey(NamedTuple):
+    """One contact: channel systems issue ids independently, so an id alone names none."""
+
+    contact_id: str
+    channel: str
 
 
 def holds_personal_sql() -> str:
@@ -28,29 +44,37 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def id_list(ids: Iterable[str]) -> str:
-    return "(" + ",".join(quote(i) for i in ids) + ")"
+def key_list(keys: Iterable[ContactKey]) -> str:
+    """A literal list of (contact_id, channel) tuples for `(contact_id, channel) IN ...`."""
+    return "(" + ",".join(f"({quote(k.contact_id)},{quote(k.channel)})" for k in keys) + ")"
 
 
-def redaction_sql(table: str, ids: Sequence[str], reason: str, at: datetime) -> str:
+def clear_personal_sql() -> str:
+    """The assignments that clear every personal column so that no byte of it stays."""
+    return ", ".join(f"{column} = {CLEARED}" for column in PERSONAL_COLUMNS)
+
+
+def redaction_sql(table: str, keys: Sequence[ContactKey], reason: str, at: datetime) -> str:
     """The mutation that clears every personal column of these contacts (pure; unit-tested).
 
     On `contacts` it also marks the row redacted (a redaction never un-marks: the reason and
     time of the first redaction stay).
     """
-    assignments = [f"{column} = NULL" for column in PERSONAL_COLUMNS]
+    assignments = clear_personal_sql()
     if table == "contacts":
         stamp = quote(at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
-        assignments += [
-            f"redacted_at = coalesce(redacted_at, toDateTime64({stamp}, 3, 'UTC'))",
-            f"redaction_reason = coalesce(redaction_reason, {quote(reason)})",
-        ]
-    return f"ALTER TABLE {table} UPDATE {', '.join(assignments)} WHERE contact_id IN {id_list(ids)}"
+        assignments += (
+            f", redacted_at = coalesce(redacted_at, toDateTime64({stamp}, 3, 'UTC'))"
+            f", redaction_reason = coalesce(redaction_reason, {quote(reason)})"
+        )
+    return (
+        f"ALTER TABLE {table} UPDATE {assignments} WHERE (contact_id, channel) IN {key_list(keys)}"
+    )
 
 
 def due_contacts_sql(limit: int) -> str:
     return f"""
-SELECT contact_id, addMonths(retention_clock_at, {{months:UInt16}}) AS due_at
+SELECT contact_id, channel, addMonths(retention_clock_at, {{months:UInt16}}) AS due_at
 FROM contacts_merged
 WHERE due_at <= {{now:DateTime64(3, 'UTC')}} AND {holds_personal_sql()}
 ORDER BY due_at
@@ -59,10 +83,10 @@ LIMIT {int(limit)}"""
 
 def due_contacts(
     client: Client, now: datetime, months: int, limit: int
-) -> list[tuple[str, datetime]]:
+) -> list[tuple[ContactKey, datetime]]:
     """Contacts whose retention clock ran out and that still hold personal data, oldest first."""
     rows = client.query(due_contacts_sql(limit), parameters={"months": months, "now": now})
-    return [(str(r[0]), r[1]) for r in rows.result_rows]
+    return [(ContactKey(str(r[0]), str(r[1])), r[2]) for r in rows.result_rows]
 
 
 def retention_counts(client: Client, now: datetime, months: int) -> tuple[int, int]:
@@ -77,32 +101,34 @@ FROM (SELECT addMonths(retention_clock_at, {{months:UInt16}}) AS due_at
     return int(row[0]), int(row[1])
 
 
-def needing_redaction(client: Client, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Of these contacts, those that still hold personal data in any table or are not yet marked
-    redacted, with their channel and recording reference (read before it is cleared)."""
+def needing_redaction(client: Client, ids: Sequence[str]) -> dict[ContactKey, str | None]:
+    """The contacts of these ids, on any channel, that still hold personal data in any table or
+    are not yet marked redacted, with their recording reference (read before it is cleared).
+    The caller keeps those of the channels its tombstones name."""
     if not ids:
         return {}
     sql = f"""
-SELECT contact_id, any(channel), max(recording_ref)
+SELECT contact_id, channel, max(recording_ref)
 FROM contact_events
 WHERE contact_id IN {{ids:Array(String)}} AND {holds_personal_sql()}
-GROUP BY contact_id
+GROUP BY contact_id, channel
 UNION ALL
 SELECT contact_id, channel, recording_ref FROM contacts_merged
 WHERE contact_id IN {{ids:Array(String)}} AND (redacted_at IS NULL OR {holds_personal_sql()})"""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[ContactKey, str | None] = {}
     for contact_id, channel, recording in client.query(
         sql, parameters={"ids": list(ids)}
     ).result_rows:
-        entry = found.setdefault(str(contact_id), {"channel": channel, "recording_ref": None})
-        entry["recording_ref"] = entry["recording_ref"] or recording
+        key = ContactKey(str(contact_id), str(channel))
+        found[key] = found.get(key) or recording
     return found
 
 
 # The analyst views' snapshot stays in use through a redaction (0007_analyst_store.sql) because
 # the contacts it changes are noted as changed, before and after the mutations: the redacted
 # ones and every contact that shares a subject key with them (their repeat flags change with the
-# key's removal; read before it is removed).
+# key's removal; read before it is removed). contact_changes holds ids: an id's every channel
+# is recomputed live.
 _SHARING_A_KEY_SQL = """
 SELECT DISTINCT contact_id
 FROM contacts
@@ -117,13 +143,15 @@ _NOTE_CHANGED_SQL = (
 )
 
 
-def redact(client: Client, ids: Sequence[str], reason: str, at: datetime) -> None:
-    """Clear the personal columns of `ids` in every table; returns when the mutations finished."""
-    rows = client.query(_SHARING_A_KEY_SQL, parameters={"ids": list(ids)}).result_rows
+def redact(client: Client, keys: Sequence[ContactKey], reason: str, at: datetime) -> None:
+    """Clear the personal columns of these contacts in every table; returns when the mutations
+    finished."""
+    ids = sorted({key.contact_id for key in keys})
+    rows = client.query(_SHARING_A_KEY_SQL, parameters={"ids": ids}).result_rows
     changed = {"ids": sorted({*ids, *(str(row[0]) for row in rows)})}
     client.command(_NOTE_CHANGED_SQL, parameters=changed)
     for table in REDACTABLE_TABLES:
-        client.command(redaction_sql(table, ids, reason, at), settings=MUTATION_SETTINGS)
+        client.command(redaction_sql(table, keys, reason, at), settings=MUTATION_SETTINGS)
     client.command(_NOTE_CHANGED_SQL, parameters=changed)
 
 
@@ -135,13 +163,13 @@ def redaction_totals(client: Client) -> dict[str, int]:
     return {str(reason): int(count) for reason, count in rows}
 
 
-def remaining_personal(client: Client, ids: Sequence[str]) -> int:
+def remaining_personal(client: Client, keys: Sequence[ContactKey]) -> int:
     """How many rows of these contacts still hold a personal value (0 after a redaction)."""
     total = 0
     for table in REDACTABLE_TABLES:
         sql = (
-            f"SELECT count() FROM {table} WHERE contact_id IN {{ids:Array(String)}} "
-            f"AND {holds_personal_sql()}"
+            f"SELECT count() FROM {table} WHERE (contact_id, channel) IN "
+            f"{{keys:Array(Tuple(String, String))}} AND {holds_personal_sql()}"
         )
-        total += int(client.query(sql, parameters={"ids": list(ids)}).result_rows[0][0])
+        total += int(client.query(sql, parameters={"keys": list(keys)}).result_rows[0][0])
     return total

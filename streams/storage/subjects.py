@@ -1,4 +1,10 @@
-"""SQL for data-subject requests: find a person's contacts, export them, rectify a field."""
+"""SQL for data-subject requests: find a person's contacts, export them, rectify a field, erase
+their rows where a contact also holds another person's.
+
+A request acts on the rows that carry the subject's identifier, never on other rows of the same
+contact: a contact is its channel and its id, and even then its events may carry more than one
+phone number or email address (an update from the channel system, or a producer that reuses
+ids)."""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from typing import Any, Literal, NamedTuple
 from clickhouse_connect.driver.client import Client
 
 from streams.errors import StorageUnavailable
-from streams.storage.redaction import MUTATION_SETTINGS, REDACTABLE_TABLES
+from streams.rows import PERSONAL_COLUMNS
+from streams.storage.redaction import MUTATION_SETTINGS, ContactKey, clear_personal_sql
 
 Identifier = Literal["phone", "email"]
 
@@ -34,101 +41,228 @@ def held_values(client: Client, value: str, key: str = "") -> Iterator[str]:
         )
 
 
-def subject_contacts(client: Client, field: Identifier, value: str) -> list[str]:
-    """Every contact of the person with this normalized phone number or email address.
+class SubjectContact(NamedTuple):
+    """A contact holding rows with the subject's identifier."""
 
-    Email addresses match case-insensitively: mail systems treat the local part so, and a
-    subject request must not miss a contact because of capitals (idx_email is on lower(email)).
-    The value reaches ClickHouse as data (held_values), never in the query's text.
-    """
-    wanted = _held(client, "value")
-    condition = {"phone": f"phone = {wanted}", "email": f"lower(email) = lower({wanted})"}
+    key: ContactKey
+    shared: bool
+    """Some of its rows carry another phone number or email address: its contact-level
+    personal fields may come from another person, so only the subject's rows are theirs."""
+
+
+def _matches(client: Client, field: Identifier, handle_param: str = "h") -> str:
+    """A condition: the row carries the held identifier (emails compare case-insensitively:
+    mail systems treat the local part so; idx_email is on lower(email))."""
+    wanted = _held(client, "value", handle_param)
+    if field == "phone":
+        return f"ifNull(phone = {wanted}, 0)"
+    return f"ifNull(lower(email) = lower({wanted}), 0)"
+
+
+def _keys_param(keys: Sequence[ContactKey]) -> list[tuple[str, str]]:
+    return [(key.contact_id, key.channel) for key in keys]
+
+
+_IN_KEYS = "(contact_id, channel) IN {keys:Array(Tuple(String, String))}"
+
+
+def subject_contacts(client: Client, field: Identifier, value: str) -> list[SubjectContact]:
+    """Every contact with a row that carries this phone number or email address, and whether
+    it also has rows of another identifier. The value reaches ClickHouse as data
+    (held_values), never in the query's text."""
+    matched = _matches(client, field)
     with held_values(client, value) as handle:
         rows = client.query(
-            f"SELECT DISTINCT contact_id FROM contact_events WHERE {condition[field]} "
-            "ORDER BY contact_id",
+            f"""
+SELECT contact_id, channel,
+       countIf(NOT matched AND (phone IS NOT NULL OR email IS NOT NULL)) > 0 AS shared
+FROM (
+    SELECT contact_id, channel, phone, email, {matched} AS matched
+    FROM contact_events
+    WHERE (contact_id, channel) IN (
+        SELECT contact_id, channel FROM contact_events WHERE {matched}
+    )
+)
+GROUP BY contact_id, channel
+ORDER BY contact_id, channel""",
             parameters={"h": handle},
         ).result_rows
-    return [str(r[0]) for r in rows]
+    return [SubjectContact(ContactKey(str(r[0]), str(r[1])), bool(r[2])) for r in rows]
 
 
-def _records(client: Client, sql: str, ids: Sequence[str]) -> list[dict[str, Any]]:
-    result = client.query(sql, parameters={"ids": list(ids)})
+def _records(client: Client, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    result = client.query(sql, parameters=parameters)
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
 
-def export_data(client: Client, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """Everything held about these contacts: merged contacts, every event, redaction state."""
-    return {
-        "contacts": _records(
+_CONTACT_PERSONAL = ", ".join(PERSONAL_COLUMNS)
+
+
+def export_data(
+    client: Client, found: Sequence[SubjectContact], field: Identifier, value: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Everything held about the subject: the events that carry their identifier, the merged
+    contacts (their personal fields only where every identified row is the subject's), and the
+    contacts' redactions. Nothing of another person's rows."""
+    own = _keys_param([c.key for c in found if not c.shared])
+    shared = _keys_param([c.key for c in found if c.shared])
+    every = own + shared
+    contacts = _records(
+        client,
+        f"SELECT * EXCEPT retention_clock_at FROM contacts_merged WHERE {_IN_KEYS} "
+        "ORDER BY contact_id, channel",
+        {"keys": own},
+    ) + [
+        {**row, "personal_fields_withheld": "the contact also holds another identifier"}
+        for row in _records(
             client,
-            "SELECT * EXCEPT retention_clock_at FROM contacts_merged "
-            "WHERE contact_id IN {ids:Array(String)} ORDER BY contact_id",
-            ids,
-        ),
-        "events": _records(
+            f"SELECT * EXCEPT (retention_clock_at, {_CONTACT_PERSONAL}) FROM contacts_merged "
+            f"WHERE {_IN_KEYS} ORDER BY contact_id, channel",
+            {"keys": shared},
+        )
+    ]
+    with held_values(client, value) as handle:
+        events = _records(
             client,
             "SELECT * EXCEPT (kafka_topic, kafka_partition, kafka_offset) "
-            "FROM contact_events FINAL WHERE contact_id IN {ids:Array(String)} "
-            "ORDER BY contact_id, occurred_at, event_id",
-            ids,
-        ),
+            f"FROM contact_events FINAL WHERE {_IN_KEYS} AND {_matches(client, field)} "
+            "ORDER BY contact_id, channel, occurred_at, event_id",
+            {"keys": every, "h": handle},
+        )
+    return {
+        "contacts": contacts,
+        "events": events,
         "redactions": _records(
             client,
-            "SELECT contact_id, reason, redacted_at FROM redaction_log "
-            "WHERE contact_id IN {ids:Array(String)} ORDER BY contact_id",
-            ids,
+            "SELECT contact_id, channel, reason, redacted_at FROM redaction_log "
+            f"WHERE {_IN_KEYS} ORDER BY contact_id, channel",
+            {"keys": every},
         ),
     }
 
 
-def _held(client: Client, column: str) -> str:
+def _held(client: Client, column: str, handle_param: str = "h") -> str:
     """joinGet of a held value; qualified, since a mutation runs without a current database
     (the name is validated by Settings: letters, digits and underscores only)."""
-    return f"joinGet('{client.database}.subject_values', '{column}', {{h:String}})"
+    return f"joinGet('{client.database}.subject_values', '{column}', {{{handle_param}:String}})"
 
 
-def rectification_sql(table: str, field: Identifier, value: str, key: str) -> str:
-    """Set the corrected identifier and, where it is the one keyed, the subject key, both
-    expressions reading subject_values (pure). The statement holds no personal value: ClickHouse
-    keeps mutation texts (system.mutations, mutation_N.txt) long after the data is redacted."""
+def rectification_sql(field: Identifier, value: str, key: str, rows: str) -> str:
+    """Set the corrected identifier and, where it is the one keyed, the subject key, on the
+    contact_events rows that match `rows`; every expression reads subject_values (pure). The
+    statement holds no personal value: ClickHouse keeps mutation texts (system.mutations,
+    mutation_N.txt) long after the data is redacted."""
     if field == "phone":
         assignments = f"phone = {value}, subject_key = {key}"
     else:  # the key is derived from the phone number when there is one
         assignments = f"email = {value}, subject_key = if(phone IS NULL, {key}, subject_key)"
     return (
-        f"ALTER TABLE {table} UPDATE {assignments} "
-        f"WHERE contact_id IN {{ids:Array(String)}} AND {field} IS NOT NULL"
+        f"ALTER TABLE contact_events UPDATE {assignments} "
+        f"WHERE {_IN_KEYS} AND {rows} AND {field} IS NOT NULL"
     )
 
 
-def rectify(client: Client, ids: Sequence[str], field: Identifier, value: str, key: str) -> None:
-    """Correct `field` on these contacts; checked before the held value is deleted (joinGet of
-    a deleted key would write an empty string)."""
-    with held_values(client, value, key) as handle:
-        parameters = {"h": handle, "ids": list(ids)}
-        held_value, held_key = _held(client, "value"), _held(client, "subject_key")
-        try:
-            for table in REDACTABLE_TABLES:
-                client.command(
-                    rectification_sql(table, field, held_value, held_key),
-                    parameters=parameters,
-                    settings=MUTATION_SETTINGS,
-                )
-        except Exception:
-            # A failed mutation is retried by the engine for ever and blocks the table's later
-            # mutations (redaction too): take it back. The handle is a random hex string.
+# The contact rows are aggregates of the events: after the events changed they are cleared
+# (without leaving the old bytes) and aggregated again from the events as they are now. The
+# aggregates are idempotent (min, max, argMax), so the new row merges with the cleared one
+# exactly; the redaction marks of the cleared row stay.
+_CLEAR_CONTACT_ROWS_SQL = f"ALTER TABLE contacts UPDATE {clear_personal_sql()} WHERE {_IN_KEYS}"
+_AGGREGATE_AGAIN_SQL = f"""
+INSERT INTO contacts (contact_id, channel, first_event_at, last_event_at, arrived_at,
+    handling_started_at, handled_at, advisor_id, queue, reason, {_CONTACT_PERSONAL})
+SELECT contact_id, channel, min(occurred_at), max(occurred_at), min(arrived_at),
+    min(handling_started_at), max(handled_at),
+    argMaxState(advisor_id, (occurred_at, event_id)), argMaxState(queue, (occurred_at, event_id)),
+    argMaxState(reason, (occurred_at, event_id)),
+    {", ".join(f"max({c})" for c in PERSONAL_COLUMNS)}
+FROM contact_events
+WHERE {_IN_KEYS}
+GROUP BY contact_id, channel"""
+
+
+def _rebuild_contact_rows(client: Client, keys: list[tuple[str, str]]) -> None:
+    client.command(_CLEAR_CONTACT_ROWS_SQL, parameters={"keys": keys}, settings=MUTATION_SETTINGS)
+    client.command(_AGGREGATE_AGAIN_SQL, parameters={"keys": keys})
+
+
+@contextmanager
+def _taken_back_on_failure(client: Client, handle: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception:
+        # A failed mutation is retried by the engine for ever and blocks the table's later
+        # mutations (redaction too): take it back. The handle is a random hex string.
+        client.command(
+            f"KILL MUTATION WHERE database = currentDatabase() AND command LIKE '%{handle}%'"
+        )
+        raise
+
+
+def rectify(
+    client: Client,
+    keys: Sequence[ContactKey],
+    subject: tuple[Identifier, str],
+    field: Identifier,
+    correction: tuple[str, str],
+) -> None:
+    """Correct `field` on the rows of these contacts that carry the subject's identifier
+    (`subject`: its field and value), to `correction` (the value and its subject key), then
+    rebuild the contact rows. Checked before the held values are deleted (joinGet of a
+    deleted key would write an empty string)."""
+    value, key = correction
+    by, identifier = subject
+    with held_values(client, identifier) as handle, held_values(client, value, key) as fix:
+        pairs = _keys_param(keys)
+        parameters = {"h": handle, "fix": fix, "keys": pairs}
+        rows = _matches(client, by)
+        held_value, held_key = _held(client, "value", "fix"), _held(client, "subject_key", "fix")
+        with _taken_back_on_failure(client, fix):
             client.command(
-                f"KILL MUTATION WHERE database = currentDatabase() AND command LIKE '%{handle}%'"
+                rectification_sql(field, held_value, held_key, rows),
+                parameters=parameters,
+                settings=MUTATION_SETTINGS,
             )
-            raise
+        _rebuild_contact_rows(client, pairs)
         wrong = client.query(
-            f"SELECT count() FROM contact_events WHERE contact_id IN {{ids:Array(String)}} "
+            f"SELECT count() FROM contact_events WHERE {_IN_KEYS} AND {rows} "
             f"AND {field} IS NOT NULL AND {field} != {held_value}",
             parameters=parameters,
         ).result_rows[0][0]
     if wrong:
         raise StorageUnavailable(f"rectification left {wrong} rows unchanged; will retry")
+
+
+def recordings_of(client: Client, keys: Sequence[ContactKey]) -> dict[ContactKey, str]:
+    """The call recordings of these contacts (read before their rows are cleared)."""
+    rows = client.query(
+        "SELECT contact_id, channel, max(recording_ref) FROM contact_events "
+        f"WHERE {_IN_KEYS} AND channel = 'phone' GROUP BY contact_id, channel",
+        parameters={"keys": _keys_param(keys)},
+    ).result_rows
+    return {ContactKey(str(r[0]), str(r[1])): str(r[2]) for r in rows if r[2] is not None}
+
+
+def erase_rows(client: Client, keys: Sequence[ContactKey], field: Identifier, value: str) -> None:
+    """Clear every personal column of the rows of these contacts that carry the subject's
+    identifier, then rebuild the contact rows from what is left (another person's rows)."""
+    rows = _matches(client, field)
+    with held_values(client, value) as handle:
+        pairs = _keys_param(keys)
+        parameters = {"h": handle, "keys": pairs}
+        with _taken_back_on_failure(client, handle):
+            client.command(
+                f"ALTER TABLE contact_events UPDATE {clear_personal_sql()} "
+                f"WHERE {_IN_KEYS} AND {rows}",
+                parameters=parameters,
+                settings=MUTATION_SETTINGS,
+            )
+        _rebuild_contact_rows(client, pairs)
+        left = client.query(
+            f"SELECT count() FROM contact_events WHERE {_IN_KEYS} AND {rows}",
+            parameters=parameters,
+        ).result_rows[0][0]
+    if left:
+        raise StorageUnavailable(f"erasure left {left} rows of the subject; will retry")
 
 
 def audit_request(client: Client, row: Sequence[Any]) -> None:

@@ -16,7 +16,7 @@ from streams.config import Settings, redact_dsn
 from streams.logs import scrub
 from streams.records import RawRecord, Span, partition_spans
 from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row, strip_personal
-from streams.storage.redaction import id_list, redaction_sql
+from streams.storage.redaction import CLEARED, ContactKey, key_list, redaction_sql
 from streams.topics import TopicSpec, config_drift, declared_topics
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -73,25 +73,30 @@ def test_batch_token_names_the_exact_offset_range_per_partition() -> None:
 @given(st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=20))
 @settings(max_examples=100, deadline=None)
 def test_redaction_sql_quotes_every_id(ids: list[str]) -> None:
-    sql = redaction_sql("contact_events", ids, "retention", NOW)
+    keys = [ContactKey(i, "sms") for i in ids]
+    sql = redaction_sql("contact_events", keys, "retention", NOW)
     assert sql.startswith("ALTER TABLE contact_events UPDATE ")
-    assert sql.endswith(f"WHERE contact_id IN {id_list(ids)}")
+    assert sql.endswith(f"WHERE (contact_id, channel) IN {key_list(keys)}")
     for column in PERSONAL_COLUMNS:
-        assert f"{column} = NULL" in sql
+        # A constant NULL would leave the old value in the part file (ClickHouse #66167).
+        assert f"{column} = {CLEARED}" in sql
+        assert f"{column} = NULL" not in sql
 
 
 def test_redaction_marks_the_contact_row_only_once() -> None:
-    sql = redaction_sql("contacts", ["c1"], "erasure", NOW)
+    sql = redaction_sql("contacts", [ContactKey("c1", "phone")], "erasure", NOW)
     assert "redacted_at = coalesce(redacted_at, toDateTime64('2026-01-02 03:04:05.000'" in sql
     assert "redaction_reason = coalesce(redaction_reason, 'erasure')" in sql
-    assert "redacted_at" not in redaction_sql("contact_events", ["c1"], "erasure", NOW)
+    assert "redacted_at" not in redaction_sql(
+        "contact_events", [ContactKey("c1", "phone")], "erasure", NOW
+    )
 
 
 def test_erasure_outranks_retention_for_the_same_contact() -> None:
     retention = Tombstone(contact_id="c1", reason="retention", issued_at=NOW).to_json()
     erasure = Tombstone(contact_id="c1", reason="erasure", issued_at=NOW, request_id="r").to_json()
     chosen = latest_tombstones([retention, erasure, retention, b"not json"])
-    assert chosen["c1"].reason == "erasure"
+    assert chosen[("c1", None)].reason == "erasure"
 
 
 def test_topic_drift_flags_personal_data_kept_longer() -> None:

@@ -44,10 +44,13 @@ def request(**overrides: Any) -> dict[str, Any]:
 
 
 def test_tombstones_round_trip_and_hold_no_personal_data() -> None:
-    tombstone = Tombstone(contact_id="c-1", reason="retention", issued_at=NOW, due_at=NOW)
+    tombstone = Tombstone(
+        contact_id="c-1", channel="sms", reason="retention", issued_at=NOW, due_at=NOW
+    )
     assert Tombstone.from_json(tombstone.to_json()) == tombstone
     assert orjson.loads(tombstone.to_json()) == {
         "contact_id": "c-1",
+        "channel": "sms",
         "reason": "retention",
         "issued_at": "2025-05-12T10:00:00Z",
         "due_at": "2025-05-12T10:00:00Z",
@@ -58,6 +61,15 @@ def test_tombstones_round_trip_and_hold_no_personal_data() -> None:
         Tombstone(contact_id="c-1", reason="whim", issued_at=NOW)  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         Tombstone(contact_id="", reason="erasure", issued_at=NOW)
+    with pytest.raises(ValidationError):
+        Tombstone(contact_id="c-1", channel="fax", reason="erasure", issued_at=NOW)  # type: ignore[arg-type]
+    # Written before contacts had channels: it names every channel's contact of the id.
+    assert (
+        Tombstone.from_json(
+            b'{"contact_id":"c-1","reason":"erasure","issued_at":"2025-05-12T10:00:00Z"}'
+        ).channel
+        is None
+    )
     with pytest.raises(ValidationError):
         Tombstone.from_json(
             b'{"contact_id": "c", "reason": "erasure", "issued_at": "2025-05-12T10:00:00"}'
