@@ -1,0 +1,185 @@
+"""Redaction leaves no erased byte in the engine's files (issue 19), on the real ClickHouse engine.
+
+Markers are 64 random hex characters: LZ4 finds no repeats in them, so they stay literal in
+the compressed column files and a byte scan finds them wherever the engine keeps them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from streams.config import Settings
+from streams.rows import PERSONAL_COLUMNS
+from streams.storage import migrate, open_client
+from streams.storage.migrations import MIGRATIONS_DIR
+from streams.storage.redaction import CLEARED, ContactKey, redaction_sql
+
+NOW = datetime.now(UTC)
+_COLUMNS = (
+    "event_id, contact_id, channel, event_type, occurred_at, schema_version, source, "
+    "email, subject, content, form_fields, recording_ref, subject_key, "
+    "kafka_topic, kafka_partition, kafka_offset"
+)
+
+
+def marker() -> str:
+    return secrets.token_hex(32)
+
+
+def files_holding(roots: Iterable[Path], markers: Iterable[str]) -> dict[str, list[Path]]:
+    """The files under `roots` that hold each marker, byte for byte."""
+    wanted = {m: m.encode() for m in markers}
+    found: dict[str, list[Path]] = {m: [] for m in wanted}
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                data = path.read_bytes()
+                for text, raw in wanted.items():
+                    if raw in data:
+                        found[text].append(path)
+    return found
+
+
+def active_part_paths(client: Client) -> list[Path]:
+    rows = client.query(
+        "SELECT path FROM system.parts WHERE database = currentDatabase() AND active"
+    ).result_rows
+    return [Path(row[0]) for row in rows]
+
+
+@pytest.fixture
+def engine(chdb_session: Path, unique_name: str) -> Iterator[tuple[Client, Settings]]:
+    settings = Settings(
+        clickhouse_dsn=f"chdb://{chdb_session}",
+        clickhouse_database=unique_name,
+        data_dir=chdb_session.parent / f"{unique_name}-data",
+    )
+    client = open_client(settings)
+    yield client, settings
+    client.command(f"DROP DATABASE IF EXISTS `{unique_name}` SYNC")
+
+
+def insert_marked(client: Client, contact_id: str, values: list[str]) -> None:
+    """One email event whose every text personal column holds its own marker."""
+    email, subject, content, form, recording, key = values
+    client.insert(
+        "contact_events",
+        [
+            [
+                f"{contact_id}-r",
+                contact_id,
+                "email",
+                "received",
+                NOW,
+                1,
+                "mail",
+                f"m{email}@example.com",
+                subject,
+                content,
+                form,
+                recording,
+                key,
+                "t",
+                0,
+                1,
+            ]
+        ],
+        column_names=[c.strip() for c in _COLUMNS.split(",")],
+    )
+
+
+@pytest.mark.parametrize("part_type", ["Compact", "Wide"])
+def test_a_constant_null_keeps_the_value_on_disk_and_the_cleared_column_does_not(
+    engine: tuple[Client, Settings], part_type: str
+) -> None:
+    """The old mechanism (`col = NULL`) fails the scan; the product's passes, on both part
+    types of both tables; and no SQL function reads anything back."""
+    client, settings = engine
+    migrate(client, settings)
+    if part_type == "Wide":
+        for table in ("contact_events", "contacts"):
+            client.command(
+                f"ALTER TABLE {table} MODIFY SETTING min_bytes_for_wide_part = 0, "
+                "min_rows_for_wide_part = 0"
+            )
+    old_way, new_way = [marker() for _ in range(6)], [marker() for _ in range(6)]
+    insert_marked(client, "old", old_way)
+    insert_marked(client, "new", new_way)
+    types = client.query(
+        "SELECT DISTINCT part_type FROM system.parts WHERE database = currentDatabase() "
+        "AND table IN ('contact_events', 'contacts') AND active"
+    ).result_rows
+    assert types == [(part_type,)]
+    for table in ("contact_events", "contacts"):
+        old_sql = redaction_sql(table, [ContactKey("old", "email")], "erasure", NOW)
+        client.command(old_sql.replace(CLEARED, "NULL"), settings={"mutations_sync": 2})
+        new_sql = redaction_sql(table, [ContactKey("new", "email")], "erasure", NOW)
+        client.command(new_sql, settings={"mutations_sync": 2})
+
+    found = files_holding(active_part_paths(client), old_way + new_way)
+    assert all(found[m] for m in old_way), "the scan finds what a constant NULL leaves"
+    assert not any(found[m] for m in new_way), {m[:8]: p for m, p in found.items() if p}
+    for table in ("contact_events", "contacts"):
+        read_back = client.query(
+            f"SELECT {', '.join(f'assumeNotNull({c})' for c in PERSONAL_COLUMNS)} "
+            f"FROM {table} WHERE contact_id = 'new'"
+        ).result_rows
+        assert read_back
+        assert all(value == "" for row in read_back for value in row)
+
+
+def test_the_migration_rewrites_values_redacted_the_old_way_and_splits_contacts_by_channel(
+    engine: tuple[Client, Settings], tmp_path: Path
+) -> None:
+    client, settings = engine
+    before = tmp_path / "sql"
+    before.mkdir()
+    for path in MIGRATIONS_DIR.iterdir():
+        if path.name.endswith(".sql") and path.name < "0008":
+            (before / path.name).write_text(path.read_text(encoding="utf-8"))
+    migrate(client, settings, before)  # type: ignore[arg-type]  # a Path is a Traversable
+    erased, kept = marker(), marker()
+    columns = (
+        "event_id, contact_id, channel, event_type, occurred_at, schema_version, source, "
+        "phone, content, kafka_topic, kafka_partition, kafka_offset"
+    )
+    client.command(
+        f"INSERT INTO contact_events ({columns}) VALUES "
+        f"('a-1', 'c1', 'phone', 'queued', now64(3), 1, 'acd', '+358401234561', '{erased}', "
+        "'t', 0, 1), "
+        f"('b-1', 'c1', 'sms', 'received', now64(3), 1, 'sms', '+358401234562', '{kept}', "
+        "'t', 0, 2)"
+    )
+    # Redacted as the product did before: contact c1, constant NULLs, marked and audited.
+    client.command(
+        "ALTER TABLE contact_events UPDATE phone = NULL, content = NULL "
+        "WHERE contact_id = 'c1' AND channel = 'phone'",
+        settings={"mutations_sync": 2},
+    )
+    client.command(
+        "INSERT INTO redaction_log (contact_id, channel, reason, redacted_at) "
+        "VALUES ('c1', 'phone', 'erasure', now64(3))"
+    )
+    assert files_holding(active_part_paths(client), [erased])[erased], "written the old way"
+
+    assert migrate(client, settings) == ["0008_contact_identity.sql"]
+
+    chdb_dir = Path(settings.dsn.removeprefix("chdb://"))
+    found = files_holding([chdb_dir], [erased, kept])
+    assert not found[erased], found[erased]
+    assert found[kept], "the scan sees values that are still held"
+    assert client.query(
+        "SELECT contact_id, channel, phone IS NULL, assumeNotNull(content) FROM contacts_merged "
+        "ORDER BY channel"
+    ).result_rows == [("c1", "phone", 1, ""), ("c1", "sms", 0, kept)]
+    assert client.query(
+        "SELECT assumeNotNull(content) FROM contact_events WHERE channel = 'phone'"
+    ).result_rows == [("",)]
+    shutil.rmtree(before)
