@@ -159,8 +159,11 @@ class Settings(BaseSettings):
 
     @property
     def retention_status_path(self) -> Path:
-        """The leader's last retention figures, for the CLI while it holds the database."""
-        return self.data_dir / "retention" / "status.json"
+        """The leader's last retention figures, for the CLI while it holds the database: one
+        file per database and topic prefix (`<database>.<prefix>.json`; a database name has no
+        dot), so two deployments sharing a data directory never overwrite each other's."""
+        name = f"{self.clickhouse_database}.{self.topic_prefix}.json"
+        return self.data_dir / "retention" / name
 
     @property
     def analyst_path(self) -> Path:

@@ -53,3 +53,8 @@ class StorageRejected(StorageError):  # noqa: N818
 
 class StorageLocked(StorageError):  # noqa: N818
     """The embedded chDB directory is held by another process (usually a running worker)."""
+
+
+class NotMigrated(StorageError):  # noqa: N818
+    """The configured database, or a table a read-only command needs, does not exist yet (no
+    worker or `contactstream migrate` has run against it); nothing was created."""

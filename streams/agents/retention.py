@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import faust
 
 from schemas.control import Tombstone
+from streams.config import Settings
 from streams.files import write_atomically
 from streams.runtime import Runtime
 from streams.storage.redaction import (
@@ -82,7 +83,7 @@ class RetentionJob:
         )
         await store.call(lambda c: _record(c, run, settings.retention_months))
         redacted = await store.call(redaction_totals)
-        write_status(settings.retention_status_path, run, settings.retention_months, redacted, due)
+        write_status(settings, run, redacted, due)
         self._observe(run)
         purge_exports(self.runtime.settings.exports_path, now)
         return run
@@ -123,25 +124,41 @@ def _record(client: Any, run: RetentionRun, months: int) -> None:
     )
 
 
-def write_status(
-    path: Path,
+def status_document(
+    settings: Settings,
     run: RetentionRun,
-    months: int,
     redacted: dict[str, int],
-    due: list[tuple[ContactKey, datetime]],
-) -> None:
+    due: Sequence[tuple[ContactKey, datetime]],
+) -> dict[str, Any]:
     """The DPO's evidence from this run, for `retention status|run --dry-run` while the worker
-    holds the embedded database: counts from ClickHouse and the contacts due now (ids only)."""
-    document = {
+    holds the embedded database: whose figures they are (database, topic prefix, ClickHouse,
+    retention period) and when they were counted, the counts from ClickHouse and the contacts
+    due now (identifiers then the due time; no personal data)."""
+    return {
+        "database": settings.clickhouse_database,
+        "topic_prefix": settings.topic_prefix,
+        "clickhouse": settings.dsn_for_display,
+        "retention_months": settings.retention_months,
+        "interval_seconds": settings.retention_interval_seconds,
         "written_at": run.run_at.isoformat(),
-        "retention_months": months,
         "overdue": run.overdue,
         "due_30d": run.due_30d,
         "last_run": run.run_at.isoformat(),
         "redacted": redacted,
         "due_now": [[key.contact_id, key.channel, at.isoformat()] for key, at in due],
     }
-    write_atomically(path, json.dumps(document).encode(), mode=0o640)
+
+
+def write_status(
+    settings: Settings,
+    run: RetentionRun,
+    redacted: dict[str, int],
+    due: Sequence[tuple[ContactKey, datetime]],
+) -> None:
+    """Write this run's status document to `settings.retention_status_path` (one file per
+    database and topic prefix), atomically."""
+    document = status_document(settings, run, redacted, due)
+    write_atomically(settings.retention_status_path, json.dumps(document).encode(), mode=0o640)
 
 
 def purge_exports(directory: Any, now: datetime) -> int:

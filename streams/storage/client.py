@@ -13,7 +13,7 @@ import re
 import struct
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,13 @@ from clickhouse_connect.driver.exceptions import (
 )
 
 from streams.config import Settings
-from streams.errors import StorageError, StorageLocked, StorageRejected, StorageUnavailable
+from streams.errors import (
+    NotMigrated,
+    StorageError,
+    StorageLocked,
+    StorageRejected,
+    StorageUnavailable,
+)
 from streams.extras import require_embedded_engine
 from streams.storage.failures import KNOWN_CODES, failure_kind
 
@@ -83,6 +89,50 @@ def _connect(settings: Settings, db: str) -> Client:
     if settings.is_embedded:
         client.command(f"USE `{db}`")
     return client
+
+
+def open_existing_client(settings: Settings, tables: Sequence[str]) -> Client:
+    """A client for a read-only command, which creates nothing: no chDB directory, no database
+    (unlike `open_client`). NotMigrated, in one line, when the configured database or one of
+    `tables` does not exist yet; it is checked in system.tables before any query touches it."""
+    db = settings.clickhouse_database
+    require_embedded_engine(settings)
+    if settings.is_embedded and not _holds_data(Path(_chdb_path(settings))):
+        raise _not_migrated(settings, "no ClickHouse data there yet")
+    try:
+        with _native_stderr_silenced(settings.is_embedded):
+            client = clickhouse_connect.get_client(dsn=settings.dsn, database=db)
+    except Exception as exc:
+        if _UNKNOWN_DATABASE in str(exc):
+            raise _not_migrated(settings, "the database does not exist") from None
+        raise classify(exc, settings) from None
+    try:
+        found = client.query(
+            "SELECT name FROM system.tables "
+            "WHERE database = {db:String} AND name IN {names:Array(String)}",
+            parameters={"db": db, "names": list(tables)},
+        ).result_rows
+    except Exception as exc:
+        client.close()
+        raise classify(exc, settings) from None
+    missing = sorted(set(tables) - {str(row[0]) for row in found})
+    if missing:
+        client.close()
+        raise _not_migrated(settings, f"missing: {', '.join(missing)}")
+    return client
+
+
+def _holds_data(path: Path) -> bool:
+    """Whether a chDB directory exists and is not empty (opening one that does not would
+    create it)."""
+    return path.is_dir() and any(path.iterdir())
+
+
+def _not_migrated(settings: Settings, detail: str) -> NotMigrated:
+    return NotMigrated(
+        f"database {settings.clickhouse_database} in {settings.dsn_for_display} has no "
+        f"contactstream tables ({detail}): run the worker (or `contactstream migrate`) first"
+    )
 
 
 def insert_spool(settings: Settings) -> Path:

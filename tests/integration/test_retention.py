@@ -256,6 +256,18 @@ async def test_retention_redacts_due_contacts_everywhere_and_only_them(
     status = cli("retention", "status", env=env)
     assert "past due with personal data: 0" in status.stdout
     assert "retention 2" in status.stdout
+    assert f"database:                    {unique_name} (topic prefix {unique_name})" in (
+        status.stdout.splitlines()
+    )
+    assert "(counted in ClickHouse at " in status.stdout
+    figures = json.loads(cli("retention", "status", "--json", env=env).stdout)
+    assert figures["database"] == unique_name
+    assert figures["source"] == "clickhouse"
+    assert (figures["overdue"], figures["redacted"], figures["stale"]) == (
+        0,
+        {"retention": 2},
+        False,
+    )
     dry = cli("retention", "run", "--dry-run", env=env)
     assert "0 contacts would be redacted now" in dry.stdout
 
@@ -307,14 +319,88 @@ async def test_retention_commands_work_while_the_embedded_worker_runs(
                 break
             await asyncio.sleep(1)
         dry = await asyncio.to_thread(cli, "retention", "run", "--dry-run", env=env)
+        as_json = await asyncio.to_thread(cli, "retention", "status", "--json", env=env)
+        # Another deployment sharing the data directory (as `make demo` does) is never shown
+        # this worker's figures, nor this one the other's.
+        other = {**env, "CONTACTSTREAM_CLICKHOUSE_DATABASE": "other_db"}
+        foreign = await asyncio.to_thread(cli, "retention", "status", env=other, check=False)
         assert worker.returncode is None
         worker.stop()
     lines = status.stdout.splitlines()
+    assert status.returncode == 0, status.stderr
+    assert f"database:                    {unique_name} (topic prefix {unique_name})" in lines
     assert "past due with personal data: 0" in lines
     assert "redacted so far:             retention 1" in lines, status.stdout
     assert "from the running worker's retention run at" in status.stdout
     assert "counted in ClickHouse" in status.stdout
-    assert dry.stdout.strip().endswith(
-        f"counted in ClickHouse ({tmp_path / 'retention' / 'status.json'}))"
+    status_file = tmp_path / "retention" / f"{unique_name}.{unique_name}.json"
+    assert dry.stdout.strip().endswith(f"counted in ClickHouse ({status_file}))")
+    assert f"database {unique_name}: 0 contacts would be redacted now (dry run" in dry.stdout
+    figures = json.loads(as_json.stdout)
+    assert figures["database"] == figures["topic_prefix"] == unique_name
+    assert figures["source"] == "worker_status"
+    assert figures["status_file"] == str(status_file)
+    assert (figures["overdue"], figures["stale"], figures["retention_months"]) == (0, False, 18)
+    assert foreign.returncode == 1
+    assert foreign.stdout == ""
+    [line] = foreign.stderr.strip().splitlines()
+    assert "no retention status of database other_db" in line, line
+    assert "Traceback" not in foreign.stderr
+
+
+async def test_retention_status_exit_codes_and_another_retention_period(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    """Exit 2 while contacts are past due; a worker's status counted with another retention
+    period is refused, not shown."""
+    due_handled = months_ago(NOW, 18) - timedelta(days=3)
+    events = phone_events(
+        "overdue-call",
+        "+358501110095",
+        due_handled - timedelta(minutes=9),
+        due_handled - timedelta(minutes=4),
+        due_handled,
     )
-    assert "contacts would be redacted now (dry run: nothing changed)" in dry.stdout
+    # The worker keeps 120 months, so it redacts nothing; the DPO asks about 18.
+    env = worker_env(
+        kafka_bootstrap,
+        unique_name,
+        tmp_path,
+        CONTACTSTREAM_RETENTION_INTERVAL_SECONDS="2",
+        CONTACTSTREAM_RETENTION_MONTHS="120",
+    )
+    eighteen = {**env, "CONTACTSTREAM_RETENTION_MONTHS": "18"}
+    status_file = tmp_path / "retention" / f"{unique_name}.{unique_name}.json"
+    raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        await wait_for_topics(kafka_bootstrap, raw, worker)
+        await produce(kafka_bootstrap, unique_name, to_messages(events))
+        await wait_caught_up(kafka_bootstrap, raw_group(env), raw, 120, worker)
+        for _ in range(60):
+            if status_file.exists():
+                break
+            await asyncio.sleep(0.5)
+        refused = await asyncio.to_thread(cli, "retention", "status", env=eighteen, check=False)
+        held = await asyncio.to_thread(cli, "retention", "status", "--json", env=env, check=False)
+        assert worker.returncode is None
+        worker.stop()
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    [line] = refused.stderr.strip().splitlines()
+    for part in ("120 months", "18 months", "refusing"):
+        assert part in line, line
+    assert held.returncode == 0, held.stderr
+    assert json.loads(held.stdout)["retention_months"] == 120
+
+    overdue = cli("retention", "status", "--json", env=eighteen, check=False)
+    assert overdue.returncode == 2, overdue.stderr
+    figures = json.loads(overdue.stdout)
+    assert (figures["database"], figures["source"]) == (unique_name, "clickhouse")
+    assert (figures["overdue"], figures["retention_months"], figures["stale"]) == (1, 18, False)
+    text = cli("retention", "status", env=eighteen, check=False)
+    assert text.returncode == 2
+    assert "past due with personal data: 1" in text.stdout.splitlines()
+    dry = cli("retention", "run", "--dry-run", env=eighteen)
+    assert dry.stdout.splitlines()[0].startswith("overdue-call\tdue ")
+    assert f"database {unique_name}: 1 contacts would be redacted now" in dry.stdout
+    assert cli("retention", "status", env=env).returncode == 0
