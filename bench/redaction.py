@@ -1,11 +1,14 @@
-"""Redaction cost: batched mutations (what the redaction agent runs) against one per contact.
+"""Redaction cost: batched mutations (what the redaction agent runs) against one per contact,
+and the cleared column (no erased byte left) against a constant NULL (the old mechanism).
 
     .venv/bin/python bench/redaction.py [--contacts 100000] [--batch 10000] [--sample 50]
 
-Loads N backdated contacts (about 2.5 events each) into a fresh chDB database, then in the same
-process: (1) redacts `sample` other contacts one mutation pair per contact (the baseline), and
-(2) redacts all N in batches of `batch` ids with the agent's SQL (streams.storage.redaction).
-Prints the mutation counts from system.mutations, the times, and the per-contact cost ratio.
+Loads N backdated contacts (about 2.5 events each, spread over 18 months) into a fresh chDB
+database, then in the same process: (1) redacts `sample` other contacts one mutation pair per
+contact (the baseline), and (2) redacts all N in batches of `batch` ids with the agent's SQL
+(streams.storage.redaction), alternating batch by batch between the product's cleared column
+and the old `= NULL` (which leaves the value on disk, ClickHouse #66167). Prints the mutation
+counts from system.mutations, the times, and the cost ratios.
 """
 
 from __future__ import annotations
@@ -23,12 +26,21 @@ from streams.rows import EVENT_COLUMNS, Origin, event_row
 from streams.simulator.contacts import generate
 from streams.simulator.events import encode, lifecycle_events
 from streams.storage import migrate, open_client
-from streams.storage.redaction import ContactKey, needing_redaction, redact, remaining_personal
+from streams.storage.redaction import (
+    CLEARED,
+    MUTATION_SETTINGS,
+    REDACTABLE_TABLES,
+    ContactKey,
+    needing_redaction,
+    redact,
+    redaction_sql,
+    remaining_personal,
+)
 
 
 def load(client: object, contacts: int) -> list[ContactKey]:
     now = datetime.now(UTC)
-    sims = generate(5, now - timedelta(days=800), now - timedelta(days=600), contacts)
+    sims = generate(5, now - timedelta(days=1100), now - timedelta(days=560), contacts)
     rng = random.Random(6)
     rows = []
     for n, sim in enumerate(sims):
@@ -76,15 +88,29 @@ def main() -> None:
         single_mutations = mutations(client) - before
 
         before = mutations(client)
-        started = time.perf_counter()
-        for start in range(0, len(batched), args.batch):
+        seconds = {"cleared": 0.0, "null": 0.0}
+        for n, start in enumerate(range(0, len(batched), args.batch)):
             group = batched[start : start + args.batch]
             need = list(needing_redaction(client, [key.contact_id for key in group]))
-            redact(client, need, "retention", now)
+            mechanism = "cleared" if n % 2 == 0 else "null"
+            started = time.perf_counter()
+            if mechanism == "cleared":
+                redact(client, need, "retention", now)
+            else:
+                for table in REDACTABLE_TABLES:
+                    sql = redaction_sql(table, need, "retention", now).replace(CLEARED, "NULL")
+                    client.command(sql, settings=MUTATION_SETTINGS)
+            seconds[mechanism] += time.perf_counter() - started
             assert remaining_personal(client, need) == 0
-        batched_seconds = time.perf_counter() - started
+        batched_seconds = sum(seconds.values())
         batch_mutations = mutations(client) - before
         client.close()
+    halves = len(range(0, len(batched), args.batch))
+    print(
+        f"cleared column vs constant NULL (alternate batches, {halves} in all): "
+        f"{seconds['cleared']:.1f} s vs {seconds['null']:.1f} s, "
+        f"ratio {seconds['cleared'] / max(seconds['null'], 1e-9):.2f}"
+    )
     print(
         f"one per contact: {single_mutations} mutations for {len(sample)} contacts, "
         f"{per_contact * 1000:.0f} ms per contact"

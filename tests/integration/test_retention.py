@@ -401,6 +401,6 @@ async def test_retention_status_exit_codes_and_another_retention_period(
     assert text.returncode == 2
     assert "past due with personal data: 1" in text.stdout.splitlines()
     dry = cli("retention", "run", "--dry-run", env=eighteen)
-    assert dry.stdout.splitlines()[0].startswith("overdue-call\tdue ")
+    assert dry.stdout.splitlines()[0].startswith("overdue-call\tphone\tdue ")
     assert f"database {unique_name}: 1 contacts would be redacted now" in dry.stdout
     assert cli("retention", "status", env=env).returncode == 0

@@ -24,6 +24,7 @@ from streams.commands.retention import (
     stale_after,
 )
 from streams.config import Settings
+from streams.storage.redaction import ContactKey
 from tests.unit.test_cli import run
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -35,7 +36,9 @@ def _settings(tmp_path: Path, **changes: object) -> Settings:
     ).model_copy(update=changes)
 
 
-def _document(settings: Settings, due: list[tuple[object, ...]] | None = None) -> dict[str, object]:
+def _document(
+    settings: Settings, due: list[tuple[ContactKey, datetime]] | None = None
+) -> dict[str, object]:
     run_ = RetentionRun(NOW, 2, 2, 2, 5, 10)
     document = status_document(settings, run_, {"retention": 3}, due or [])
     parsed: dict[str, object] = json.loads(json.dumps(document))
@@ -52,11 +55,14 @@ def test_the_status_file_is_keyed_by_database_and_prefix(tmp_path: Path) -> None
     assert len(paths) == 4
 
 
-def test_the_document_names_its_deployment_and_keeps_any_identity_of_a_due_contact(
+def test_the_document_names_its_deployment_and_each_due_contact_by_id_and_channel(
     tmp_path: Path,
 ) -> None:
     settings = _settings(tmp_path)
-    due = [("c-1", NOW - timedelta(days=1)), ("sms", "c-2", NOW - timedelta(days=2))]
+    due = [
+        (ContactKey("c-1", "phone"), NOW - timedelta(days=1)),
+        (ContactKey("c-2", "sms"), NOW - timedelta(days=2)),
+    ]
     document = _document(settings, due)
     assert {k: document[k] for k in ("database", "topic_prefix", "retention_months")} == {
         "database": "prod",
@@ -67,8 +73,8 @@ def test_the_document_names_its_deployment_and_keeps_any_identity_of_a_due_conta
     assert document["written_at"] == NOW.isoformat()
     figures = figures_from_document(document, settings, Path("x"), NOW)
     assert [due_line(entry) for entry in figures.due_now] == [
-        "c-1\tdue 2026-01-01 03:04",
-        "sms\tc-2\tdue 2025-12-31 03:04",
+        "c-1\tphone\tdue 2026-01-01 03:04",
+        "c-2\tsms\tdue 2025-12-31 03:04",
     ]
     assert (figures.overdue, figures.due_30d, figures.redacted) == (2, 5, {"retention": 3})
 
