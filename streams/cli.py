@@ -20,6 +20,7 @@ from streams.commands.settings import command_settings
 from streams.commands.subject import subject
 from streams.config import Settings
 from streams.errors import ContactstreamError
+from streams.files import require_private_data, use_private_umask
 from streams.localkafka import LocalBroker
 from streams.logs import install_scrubbing
 from streams.progress import Stopwatch, progress_of
@@ -82,6 +83,8 @@ def broker_start(
 ) -> None:
     """Assemble (first time only), format and start the broker; print bootstrap=HOST:PORT."""
     local = local_broker(data_dir)
+    # The broker's log segments hold every raw record (personal data) under DATA_DIR/kafka.
+    require_private_data(Settings(), local.home.parent)
     running = local.status()
     if running is not None:
         click.echo(f"broker already running (pid {running.pid})")
@@ -193,6 +196,8 @@ def migrate_command() -> None:
     from streams.storage import migrate, open_client
 
     config = settings()
+    if config.is_embedded:  # chDB's parts and the insert spool live under the data directory
+        require_private_data(config)
     client = open_client(config)
     try:
         applied = migrate(client, config)
@@ -327,6 +332,8 @@ def demo(
     config = settings()
     require_embedded_engine(config)
     require("demo", "contactstream demo")
+    # It runs a broker and a worker (Kafka segments, chDB) in the data directory.
+    require_private_data(config)
 
     options = DemoOptions(
         duration=duration,
@@ -442,6 +449,13 @@ def _settings_error_line(exc: ValidationError) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps every expected failure to one line and an exit code."""
+    # Private at rest: whatever any command (or a child such as the broker's JVM) creates is
+    # 0700/0600. Which commands also refuse a data directory other users can use: those that
+    # create or open personal data in it (worker, broker start, demo, and migrate and retention
+    # on an embedded chDB), each calling streams.files.require_private_data. The others (topics,
+    # simulate, subject, config, keys, schemas, analyst query, broker stop/status) keep no
+    # personal data there.
+    use_private_umask()
     install_scrubbing()
     # A command reports a Kafka failure in one line of its own; aiokafka's retry chatter is noise.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

@@ -135,7 +135,7 @@ def write_status(
         "redacted": redacted,
         "due_now": [[contact_id, at.isoformat()] for contact_id, at in due],
     }
-    write_atomically(path, json.dumps(document).encode(), mode=0o640)
+    write_atomically(path, json.dumps(document).encode())
 
 
 def purge_exports(directory: Any, now: datetime) -> int:

@@ -15,6 +15,7 @@ from streams.agents.retention import retention_tombstones
 from streams.commands.settings import command_settings
 from streams.config import Settings
 from streams.errors import StorageLocked
+from streams.files import require_private_data
 from streams.storage import open_client
 from streams.storage.redaction import due_contacts, redaction_totals, retention_counts
 
@@ -93,6 +94,8 @@ def retention() -> None:
 def status() -> None:
     """Contacts past due still holding personal data (must be 0), due in 30 days, last run."""
     settings = command_settings()
+    if settings.is_embedded:  # it opens chDB (or reads the worker's status) in the data dir
+        require_private_data(settings)
     try:
         figures = status_from_clickhouse(settings, datetime.now(UTC))
     except StorageLocked:
@@ -121,6 +124,8 @@ def status() -> None:
 def run(dry_run: bool, limit: int) -> None:
     """Find contacts due now and emit their tombstones (the worker redacts them)."""
     settings = command_settings()
+    if settings.is_embedded:  # it opens chDB (or reads the worker's status) in the data dir
+        require_private_data(settings)
     now = datetime.now(UTC)
     source = ""
     try:

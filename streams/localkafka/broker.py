@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.acls import principals
 from streams.errors import BrokerError
+from streams.files import PRIVATE_UMASK
 from streams.localkafka.jars import KAFKA_VERSION, ensure_jars, require_tool
 
 _LOG4J2 = """rootLogger.level=WARN
@@ -214,7 +215,7 @@ class LocalBroker:
         found = {
             name: {"username": name, "password": secrets.token_urlsafe(24)} for name in principals()
         }
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.principals_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(found, handle, indent=2)
@@ -223,8 +224,8 @@ class LocalBroker:
     def _write_config(
         self, port: int, controller_port: int, data: Path, admin_password: str | None
     ) -> Path:
-        self.home.mkdir(parents=True, exist_ok=True)
-        data.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
         config = self.home / "server.properties"
         listeners = (
             _SECURE_LISTENERS.format(
@@ -271,6 +272,7 @@ class LocalBroker:
             capture_output=True,
             text=True,
             check=False,
+            umask=PRIVATE_UMASK,
         )
         if result.returncode != 0:
             raise BrokerError(
@@ -297,6 +299,9 @@ class LocalBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # Segments hold raw records (personal data): the JVM creates them 0600 in 0700
+                # directories, whatever the umask of the process that started it.
+                umask=PRIVATE_UMASK,
                 start_new_session=True,  # survives the CLI that started it; stopped by pgid
             )
 
