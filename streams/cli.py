@@ -22,6 +22,7 @@ from streams.config import Settings
 from streams.errors import ContactstreamError
 from streams.files import require_private_data, use_private_umask
 from streams.localkafka import LocalBroker
+from streams.localkafka.broker import RETENTION_CHECK_MS
 from streams.logs import install_scrubbing
 from streams.progress import Stopwatch, progress_of
 from streams.simulator.produce import Sent
@@ -78,8 +79,21 @@ def broker() -> None:
     help="SASL/SCRAM-SHA-512 and ACLs (deny by default): one principal per role, credentials "
     "in DATA_DIR/kafka/principals.json (mode 0600); 'topics ensure' as admin applies the ACLs.",
 )
+@click.option(
+    "--retention-check-seconds",
+    type=click.FloatRange(min=1),
+    default=RETENTION_CHECK_MS / 1000,
+    show_default=True,
+    help="How often the broker deletes expired log segments (log.retention.check.interval.ms; "
+    "part of how long a record can outlive retention.ms, README 'Topics').",
+)
 def broker_start(
-    port: int, data_dir: Path | None, fresh: bool, timeout: float, secure: bool
+    port: int,
+    data_dir: Path | None,
+    fresh: bool,
+    timeout: float,
+    secure: bool,
+    retention_check_seconds: float,
 ) -> None:
     """Assemble (first time only), format and start the broker; print bootstrap=HOST:PORT."""
     local = local_broker(data_dir)
@@ -91,7 +105,13 @@ def broker_start(
     else:
         # The first start downloads the jars; every start waits for a metadata request.
         with progress_of(Stopwatch(timeout), "starting the broker (s)"):
-            running = local.start(port=port, fresh=fresh, timeout=timeout, secure=secure)
+            running = local.start(
+                port=port,
+                fresh=fresh,
+                timeout=timeout,
+                secure=secure,
+                retention_check_ms=int(retention_check_seconds * 1000),
+            )
         click.echo(
             "jars: downloaded from Maven Central"
             if local.downloaded

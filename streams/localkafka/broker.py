@@ -48,7 +48,11 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+log.retention.check.interval.ms={retention_check_ms}
 """
+# Kafka's default: how often expired segments are deleted (part of how long a record can live;
+# see streams/topics.py). Tests start the broker with a shorter interval.
+RETENTION_CHECK_MS = 300_000
 
 
 # --secure: SASL/SCRAM-SHA-512 for clients (and the broker's own inter-broker traffic, as
@@ -152,7 +156,12 @@ class LocalBroker:
         return data if isinstance(data, dict) else {}
 
     def start(
-        self, port: int = 9092, fresh: bool = False, timeout: float = 90.0, secure: bool = False
+        self,
+        port: int = 9092,
+        fresh: bool = False,
+        timeout: float = 90.0,
+        secure: bool = False,
+        retention_check_ms: int = RETENTION_CHECK_MS,
     ) -> BrokerState:
         running = self.status()
         if running is not None:
@@ -176,7 +185,9 @@ class LocalBroker:
             )
         principals = self.principals() if formatted else self._new_principals(secure)
         admin = principals.get("admin", {}).get("password", "")
-        config = self._write_config(port, controller_port, data, admin if secure else None)
+        config = self._write_config(
+            port, controller_port, data, admin if secure else None, retention_check_ms
+        )
         classpath = f"{jars}/*"
         if not formatted:
             self._format(java, classpath, config, principals)
@@ -222,7 +233,12 @@ class LocalBroker:
         return found
 
     def _write_config(
-        self, port: int, controller_port: int, data: Path, admin_password: str | None
+        self,
+        port: int,
+        controller_port: int,
+        data: Path,
+        admin_password: str | None,
+        retention_check_ms: int = RETENTION_CHECK_MS,
     ) -> Path:
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -237,7 +253,11 @@ class LocalBroker:
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds a password
         with os.fdopen(fd, "w") as handle:
             handle.write(
-                _SERVER_PROPERTIES.format(controller_port=controller_port, log_dirs=data)
+                _SERVER_PROPERTIES.format(
+                    controller_port=controller_port,
+                    log_dirs=data,
+                    retention_check_ms=retention_check_ms,
+                )
                 + listeners
             )
         (self.home / "log4j2.properties").write_text(_LOG4J2.format(log=self.home / "server.log"))
