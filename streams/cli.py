@@ -20,7 +20,9 @@ from streams.commands.settings import command_settings
 from streams.commands.subject import subject
 from streams.config import Settings
 from streams.errors import ContactstreamError
+from streams.files import require_private_data, use_private_umask
 from streams.localkafka import LocalBroker
+from streams.localkafka.broker import RETENTION_CHECK_MS
 from streams.logs import install_scrubbing
 from streams.progress import Stopwatch, progress_of
 from streams.simulator.produce import Sent
@@ -77,18 +79,39 @@ def broker() -> None:
     help="SASL/SCRAM-SHA-512 and ACLs (deny by default): one principal per role, credentials "
     "in DATA_DIR/kafka/principals.json (mode 0600); 'topics ensure' as admin applies the ACLs.",
 )
+@click.option(
+    "--retention-check-seconds",
+    type=click.FloatRange(min=1),
+    default=RETENTION_CHECK_MS / 1000,
+    show_default=True,
+    help="How often the broker deletes expired log segments (log.retention.check.interval.ms; "
+    "part of how long a record can outlive retention.ms, README 'Topics').",
+)
 def broker_start(
-    port: int, data_dir: Path | None, fresh: bool, timeout: float, secure: bool
+    port: int,
+    data_dir: Path | None,
+    fresh: bool,
+    timeout: float,
+    secure: bool,
+    retention_check_seconds: float,
 ) -> None:
     """Assemble (first time only), format and start the broker; print bootstrap=HOST:PORT."""
     local = local_broker(data_dir)
+    # The broker's log segments hold every raw record (personal data) under DATA_DIR/kafka.
+    require_private_data(Settings(), local.home.parent)
     running = local.status()
     if running is not None:
         click.echo(f"broker already running (pid {running.pid})")
     else:
         # The first start downloads the jars; every start waits for a metadata request.
         with progress_of(Stopwatch(timeout), "starting the broker (s)"):
-            running = local.start(port=port, fresh=fresh, timeout=timeout, secure=secure)
+            running = local.start(
+                port=port,
+                fresh=fresh,
+                timeout=timeout,
+                secure=secure,
+                retention_check_ms=int(retention_check_seconds * 1000),
+            )
         click.echo(
             "jars: downloaded from Maven Central"
             if local.downloaded
@@ -193,6 +216,8 @@ def migrate_command() -> None:
     from streams.storage import migrate, open_client
 
     config = settings()
+    if config.is_embedded:  # chDB's parts and the insert spool live under the data directory
+        require_private_data(config)
     client = open_client(config)
     try:
         applied = migrate(client, config)
@@ -327,6 +352,8 @@ def demo(
     config = settings()
     require_embedded_engine(config)
     require("demo", "contactstream demo")
+    # It runs a broker and a worker (Kafka segments, chDB) in the data directory.
+    require_private_data(config)
 
     options = DemoOptions(
         duration=duration,
@@ -442,6 +469,13 @@ def _settings_error_line(exc: ValidationError) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps every expected failure to one line and an exit code."""
+    # Private at rest: whatever any command (or a child such as the broker's JVM) creates is
+    # 0700/0600. Which commands also refuse a data directory other users can use: those that
+    # create or open personal data in it (worker, broker start, demo, and migrate and retention
+    # on an embedded chDB), each calling streams.files.require_private_data. The others (topics,
+    # simulate, subject, config, keys, schemas, analyst query, broker stop/status) keep no
+    # personal data there.
+    use_private_umask()
     install_scrubbing()
     # A command reports a Kafka failure in one line of its own; aiokafka's retry chatter is noise.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

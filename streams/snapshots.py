@@ -44,7 +44,7 @@ def write_snapshots(client: Client, directory: Path) -> list[Path]:
             raise ConfigError(f"analyst view {view} has personal columns {sorted(leaked)}")
         data = client.raw_query(f"SELECT * FROM {source}", fmt="Parquet")
         target = directory / f"{view}.parquet"
-        write_atomically(target, data, mode=0o640)
+        write_atomically(target, data)
         written.append(target)
     return written
 

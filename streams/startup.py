@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from streams.config import Settings
 from streams.errors import ConfigError
 from streams.extras import require_embedded_engine
+from streams.files import require_private_data, use_private_umask
 from streams.logs import setup_logging
 from streams.signing import verify_key
 from streams.storage.migrations import migrate
@@ -40,9 +41,13 @@ class Setup:
     """Checks done, logging set up, and (with `setup`) topics and migrations under way."""
 
     def __init__(self, settings: Settings, setup: bool) -> None:
+        # The worker writes personal data under the data directory (chDB parts, the insert
+        # spool, exports): private files, in a directory only its user can enter.
+        use_private_umask()
+        setup_logging(settings.log_level)
+        require_private_data(settings)
         check_secrets(settings)
         require_embedded_engine(settings)
-        setup_logging(settings.log_level)
         self.settings = settings
         self.store = Store(settings)
         self._pending = _InBackground(settings, self.store) if setup else None

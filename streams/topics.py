@@ -20,6 +20,18 @@ def dlq_max_message_bytes(settings: Settings) -> int:
     return settings.raw_max_message_bytes + DLQ_HEADER_ALLOWANCE
 
 
+# retention.ms alone is no upper bound: Kafka deletes whole segments, and only once the newest
+# record of a segment is older than retention.ms; the active segment of a partition that keeps
+# receiving writes rolls after segment.ms (default 7 days). So a record lives up to about
+#   retention.ms + segment.ms + log.retention.check.interval.ms (broker, default 5 min)
+#   (+ file.delete.delay.ms, default 1 min, before the deleted segment's file is removed).
+# Topics holding personal data roll a segment every 1/24 of their retention: the bound exceeds
+# the declared retention by about 4 % (7 h on 7 days), and a partition holds about 25
+# segments, never thousands of tiny files.
+SEGMENTS_PER_RETENTION = 24
+# Settings whose larger actual value keeps personal data longer than declared.
+_KEEPS_LONGER = ("retention.ms", "segment.ms")
+
 _TOPIC_ALREADY_EXISTS = 36
 _UNKNOWN_TOPIC = 3
 
@@ -41,13 +53,28 @@ class EnsureReport:
     missing: list[str] = field(default_factory=list)  # only filled by a dry run
 
 
+def segment_ms(retention_ms: int) -> int:
+    """segment.ms that makes retention.ms a real upper bound, up to 1/24 more (pure)."""
+    return max(1, -(-retention_ms // SEGMENTS_PER_RETENTION))
+
+
+def personal_retention(retention_ms: int) -> dict[str, str]:
+    """Time retention of a topic holding personal data, with segments that roll in time."""
+    return {
+        "cleanup.policy": "delete",
+        "retention.ms": str(retention_ms),
+        "segment.ms": str(segment_ms(retention_ms)),
+    }
+
+
 def declared_topics(settings: Settings) -> list[TopicSpec]:
     """Every topic the pipeline uses. Personal data only ever sits under short time retention."""
-    personal = {"cleanup.policy": "delete", "retention.ms": str(settings.raw_retention_ms)}
+    personal = personal_retention(settings.raw_retention_ms)
     raw = {**personal, "max.message.bytes": str(settings.raw_max_message_bytes)}
     # The DLQ takes every raw record plus its error headers: a letter can always be written.
     dlq = {**personal, "max.message.bytes": str(dlq_max_message_bytes(settings))}
     week = {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)}
+    personal_week = personal_retention(7 * _DAY_MS)
     parts = settings.raw_partitions
     specs = [TopicSpec(settings.topic(f"raw.{ch}"), parts, True, raw) for ch in CHANNELS]
     specs += [
@@ -58,9 +85,9 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
             False,
             {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
         ),
-        TopicSpec(settings.topic("subject-requests"), 1, True, week),
+        TopicSpec(settings.topic("subject-requests"), 1, True, personal_week),
         TopicSpec(settings.topic("subject-results"), 1, False, week),
-        TopicSpec(settings.topic("recording-deletions"), parts, True, week),
+        TopicSpec(settings.topic("recording-deletions"), parts, True, personal_week),
     ]
     return specs
 
@@ -153,7 +180,7 @@ def config_drift(spec: TopicSpec, actual: dict[str, str]) -> list[str]:
 
 
 def _longer_retention(key: str, actual: dict[str, str], want: str, spec: TopicSpec) -> bool:
-    if not spec.personal_data or key != "retention.ms":
+    if not spec.personal_data or key not in _KEEPS_LONGER:
         return False
     value = int(actual.get(key, "0") or 0)
     return value < 0 or value > int(want)

@@ -61,7 +61,12 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Jars are cached in the repo's data dir, so only the first run on a machine downloads them.
     jars = REPO / ".contactstream" / "jars"
     env = {"CONTACTSTREAM_DATA_DIR": str(state), "CONTACTSTREAM_JAR_CACHE": str(jars)}
-    started = cli("broker", "start", "--port", "0", "--fresh", env=env, timeout=600)
+    # Expired segments are deleted every 5 s instead of Kafka's 5 min, so that a test can see
+    # the end of a record's life (tests/integration/test_kafka_window.py).
+    started = cli(
+        "broker", "start", "--port", "0", "--fresh", "--retention-check-seconds", "5",
+        env=env, timeout=600,
+    )
     last = started.stdout.strip().splitlines()[-1]
     assert last.startswith("bootstrap=127.0.0.1:"), started.stdout
     yield last.removeprefix("bootstrap=")

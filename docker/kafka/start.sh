@@ -8,10 +8,15 @@
 # streams/acls.py. SCRAM users are created when the storage is first formatted; add or rotate
 # one later with kafka-configs.sh (README, "Security model").
 set -euo pipefail
+# Private at rest: log segments hold raw records (personal data). The JVM inherits this umask,
+# so every file it creates is 0600 in 0700 directories; the volume's root is made 0700 too.
+umask 077
 
 secrets=${SECRETS_DIR:-/run/secrets}
 kafka_home=${KAFKA_HOME:-/opt/kafka}
 data=${KAFKA_DATA_DIR:-/var/lib/kafka/data}
+mkdir -p "$data"
+chmod 700 "$data"
 config_dir=$(mktemp -d)
 chmod 700 "$config_dir"
 admin=$(<"$secrets/kafka_admin_password")

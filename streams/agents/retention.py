@@ -158,7 +158,7 @@ def write_status(
     """Write this run's status document to `settings.retention_status_path` (one file per
     database and topic prefix), atomically."""
     document = status_document(settings, run, redacted, due)
-    write_atomically(settings.retention_status_path, json.dumps(document).encode(), mode=0o640)
+    write_atomically(settings.retention_status_path, json.dumps(document).encode())
 
 
 def purge_exports(directory: Any, now: datetime) -> int:

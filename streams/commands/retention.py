@@ -26,6 +26,7 @@ from streams.agents.retention import retention_tombstones
 from streams.commands.settings import command_settings
 from streams.config import Settings
 from streams.errors import ContactstreamError, StorageLocked
+from streams.files import require_private_data
 from streams.storage import classify, open_existing_client
 from streams.storage.redaction import (
     ContactKey,
@@ -274,6 +275,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     hold personal data; 1 no current figures (an error, a STALE worker status, another
     database's status, a database not migrated)."""
     settings = command_settings()
+    if settings.is_embedded:  # it opens chDB (or reads the worker's status) in the data dir
+        require_private_data(settings)
     now = datetime.now(UTC)
     figures = current_figures(settings, now)
     bound = stale_after(settings)
@@ -326,6 +329,8 @@ def run(ctx: click.Context, dry_run: bool, limit: int) -> None:
     While an embedded worker holds ClickHouse, a dry run lists what its last retention run
     found (exit 1 when that status is STALE); a real run is left to the worker."""
     settings = command_settings()
+    if settings.is_embedded:  # it opens chDB (or reads the worker's status) in the data dir
+        require_private_data(settings)
     now = datetime.now(UTC)
     if dry_run:
         entries, figures = _due_now(settings, now, limit)

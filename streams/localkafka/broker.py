@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.acls import principals
 from streams.errors import BrokerError
+from streams.files import PRIVATE_UMASK
 from streams.localkafka.jars import KAFKA_VERSION, ensure_jars, require_tool
 
 _LOG4J2 = """rootLogger.level=WARN
@@ -47,7 +48,11 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+log.retention.check.interval.ms={retention_check_ms}
 """
+# Kafka's default: how often expired segments are deleted (part of how long a record can live;
+# see streams/topics.py). Tests start the broker with a shorter interval.
+RETENTION_CHECK_MS = 300_000
 
 
 # --secure: SASL/SCRAM-SHA-512 for clients (and the broker's own inter-broker traffic, as
@@ -151,7 +156,12 @@ class LocalBroker:
         return data if isinstance(data, dict) else {}
 
     def start(
-        self, port: int = 9092, fresh: bool = False, timeout: float = 90.0, secure: bool = False
+        self,
+        port: int = 9092,
+        fresh: bool = False,
+        timeout: float = 90.0,
+        secure: bool = False,
+        retention_check_ms: int = RETENTION_CHECK_MS,
     ) -> BrokerState:
         running = self.status()
         if running is not None:
@@ -175,7 +185,9 @@ class LocalBroker:
             )
         principals = self.principals() if formatted else self._new_principals(secure)
         admin = principals.get("admin", {}).get("password", "")
-        config = self._write_config(port, controller_port, data, admin if secure else None)
+        config = self._write_config(
+            port, controller_port, data, admin if secure else None, retention_check_ms
+        )
         classpath = f"{jars}/*"
         if not formatted:
             self._format(java, classpath, config, principals)
@@ -214,17 +226,22 @@ class LocalBroker:
         found = {
             name: {"username": name, "password": secrets.token_urlsafe(24)} for name in principals()
         }
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.principals_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(found, handle, indent=2)
         return found
 
     def _write_config(
-        self, port: int, controller_port: int, data: Path, admin_password: str | None
+        self,
+        port: int,
+        controller_port: int,
+        data: Path,
+        admin_password: str | None,
+        retention_check_ms: int = RETENTION_CHECK_MS,
     ) -> Path:
-        self.home.mkdir(parents=True, exist_ok=True)
-        data.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
         config = self.home / "server.properties"
         listeners = (
             _SECURE_LISTENERS.format(
@@ -236,7 +253,11 @@ class LocalBroker:
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds a password
         with os.fdopen(fd, "w") as handle:
             handle.write(
-                _SERVER_PROPERTIES.format(controller_port=controller_port, log_dirs=data)
+                _SERVER_PROPERTIES.format(
+                    controller_port=controller_port,
+                    log_dirs=data,
+                    retention_check_ms=retention_check_ms,
+                )
                 + listeners
             )
         (self.home / "log4j2.properties").write_text(_LOG4J2.format(log=self.home / "server.log"))
@@ -271,6 +292,7 @@ class LocalBroker:
             capture_output=True,
             text=True,
             check=False,
+            umask=PRIVATE_UMASK,
         )
         if result.returncode != 0:
             raise BrokerError(
@@ -297,6 +319,9 @@ class LocalBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # Segments hold raw records (personal data): the JVM creates them 0600 in 0700
+                # directories, whatever the umask of the process that started it.
+                umask=PRIVATE_UMASK,
                 start_new_session=True,  # survives the CLI that started it; stopped by pgid
             )
 

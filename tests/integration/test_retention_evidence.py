@@ -19,6 +19,7 @@ import pytest
 
 from streams.agents.retention import RetentionRun, write_status
 from streams.config import Settings
+from streams.storage.redaction import ContactKey
 from tests.conftest import cli
 
 _CHDB = """
@@ -121,10 +122,10 @@ def held(env: dict[str, str], tmp_path: Path) -> Iterator[Settings]:
         holder.communicate(timeout=60)  # closes its stdin: it exits
 
 
-def _write(settings: Settings, age: timedelta, overdue: int, due: list[tuple[str, ...]]) -> None:
+def _write(settings: Settings, age: timedelta, overdue: int, due: list[ContactKey]) -> None:
     written = datetime.now(UTC) - age
     run = RetentionRun(written, len(due), len(due), overdue, 4, 12)
-    entries = [(*ids, written - timedelta(days=1)) for ids in due]
+    entries = [(key, written - timedelta(days=1)) for key in due]
     write_status(settings, run, {"retention": 7, "erasure": 1}, entries)
 
 
@@ -145,8 +146,8 @@ def test_the_held_database_shows_only_its_own_current_worker_status(
     assert str(held.retention_status_path) in lines[-1]
     assert held.retention_status_path.name == f"{unique_name}.{unique_name}.p.json"
 
-    # Past due: exit 2, for cron and monitoring; entries may name a channel too.
-    _write(held, timedelta(seconds=5), 2, [("c-1",), ("sms", "c-2")])
+    # Past due: exit 2, for cron and monitoring; entries name the contact's id and channel.
+    _write(held, timedelta(seconds=5), 2, [ContactKey("c-1", "phone"), ContactKey("c-2", "sms")])
     overdue = cli("retention", "status", "--json", env=env, check=False)
     assert overdue.returncode == 2, overdue.stderr
     figures = json.loads(overdue.stdout)
@@ -164,14 +165,17 @@ def test_the_held_database_shows_only_its_own_current_worker_status(
     }
     assert datetime.fromisoformat(figures["as_of"]) == datetime.fromisoformat(figures["last_run"])
     dry = cli("retention", "run", "--dry-run", env=env)
-    assert [line.split("\tdue ")[0] for line in dry.stdout.splitlines()[:2]] == ["c-1", "sms\tc-2"]
+    assert [line.split("\tdue ")[0] for line in dry.stdout.splitlines()[:2]] == [
+        "c-1\tphone",
+        "c-2\tsms",
+    ]
     assert f"database {unique_name}: 2 contacts would be redacted now" in dry.stdout
 
 
 def test_a_stale_worker_status_is_marked_and_exits_1(
     env: dict[str, str], held: Settings, unique_name: str
 ) -> None:
-    _write(held, timedelta(minutes=20), 0, [("c-1",)])
+    _write(held, timedelta(minutes=20), 0, [ContactKey("c-1", "phone")])
     stale = cli("retention", "status", env=env, check=False)
     assert stale.returncode == 1
     marker = f"STALE: the worker's retention status of database {unique_name} was written"

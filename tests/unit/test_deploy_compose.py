@@ -12,12 +12,14 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import zipfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -429,3 +431,78 @@ def test_shell_scripts_are_strict_bash(script: str) -> None:
     text = (REPO / script).read_text()
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "set -euo pipefail" in text
+
+
+# Private at rest: every volume that can hold personal data keeps it 0600 in 0700 directories.
+# Prometheus and Grafana hold metrics and dashboards, never personal data (privacy rule P6).
+PERSONAL_VOLUMES = {"kafka-data": "kafka", "clickhouse-data": "clickhouse", "exports": "worker-1"}
+OTHER_VOLUMES = {"prometheus-data", "grafana-data"}
+
+
+def mount_target(service: str, volume: str) -> str:
+    for entry in services()[service].get("volumes", []):
+        source, target = str(entry).split(":")[:2]
+        if source == volume:
+            return target
+    raise AssertionError(f"{service} does not mount {volume}")
+
+
+def test_every_volume_is_classified_by_whether_it_holds_personal_data() -> None:
+    assert set(compose()["volumes"]) == set(PERSONAL_VOLUMES) | OTHER_VOLUMES
+
+
+def test_the_brokers_volume_is_private(tmp_path: Path) -> None:
+    """start.sh run as the container would, with a stand-in for Kafka's scripts: the broker
+    starts with the umask 077 on a 0700 log directory (even one a volume made 0755)."""
+    data = mount_target("kafka", "kafka-data")
+    assert environment("kafka")["KAFKA_DATA_DIR"] == data
+    home, secrets, volume = tmp_path / "kafka", tmp_path / "secrets", tmp_path / "data"
+    (home / "bin").mkdir(parents=True)
+    secrets.mkdir()
+    volume.mkdir(mode=0o755)
+    volume.chmod(0o755)
+    for principal in ("admin", "worker", "dpo", "producer-phone", "producer-sms",
+                      "producer-email", "producer-form"):
+        (secrets / f"kafka_{principal}_password").write_text("pw")
+    for tool in ("kafka-storage.sh", "kafka-server-start.sh"):
+        script = home / "bin" / tool
+        script.write_text(f'#!/bin/sh\numask > "{volume}/{tool}.umask"\n'
+                          f'echo segment > "{volume}/{tool}.file"\n')
+        script.chmod(0o755)
+    subprocess.run(["bash", str(KAFKA_START)], check=True, timeout=60, capture_output=True,
+                   env={"PATH": os.environ["PATH"], "KAFKA_HOME": str(home), "CLUSTER_ID": "x",
+                        "SECRETS_DIR": str(secrets), "KAFKA_DATA_DIR": str(volume)})
+    assert stat.S_IMODE(volume.stat().st_mode) == 0o700
+    for tool in ("kafka-storage.sh", "kafka-server-start.sh"):
+        assert (volume / f"{tool}.umask").read_text().strip() == "0077"
+        assert stat.S_IMODE((volume / f"{tool}.file").stat().st_mode) == 0o600
+
+
+def test_clickhouse_keeps_its_parts_private() -> None:
+    service = services()["clickhouse"]
+    data = mount_target("clickhouse", "clickhouse-data")
+    entrypoint = service["entrypoint"]
+    assert entrypoint[:2] == ["bash", "-c"]
+    assert entrypoint[2] == f"chmod 700 {data} && exec /entrypoint.sh"
+    config = "deploy/clickhouse/config.d/private-at-rest.xml"
+    target = mount_target("clickhouse", f"./{config}")
+    assert target.startswith("/etc/clickhouse-server/config.d/")
+    assert f"./{config}:{target}:ro" in service["volumes"]
+    # The server sets its own umask (027 unless configured): the file must say 077.
+    root = ElementTree.parse(REPO / config).getroot()  # noqa: S314 - the repository's file
+    assert root.tag == "clickhouse"
+    assert root.findtext("umask") == "077"
+
+
+def test_the_workers_data_directory_and_exports_volume_are_private() -> None:
+    runs = " ".join(arg for op, arg in dockerfile_instructions() if op == "RUN")
+    data_dir = environment("worker-1")["CONTACTSTREAM_DATA_DIR"]
+    exports = mount_target("worker-1", "exports")
+    assert exports.startswith(data_dir + "/")
+    # A new named volume copies the owner and mode of the image's directory at its mount point.
+    assert f"mkdir -p {exports}" in runs
+    assert f"chown -R contactstream {data_dir}" in runs
+    assert f"chmod -R 700 {data_dir}" in runs
+    # Production mode: the worker refuses a data directory other users can enter.
+    for service in (*WORKERS, "setup"):
+        assert environment(service).get("CONTACTSTREAM_MODE", "production") == "production"

@@ -17,7 +17,7 @@ from streams.logs import scrub
 from streams.records import RawRecord, Span, partition_spans
 from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row, strip_personal
 from streams.storage.redaction import CLEARED, ContactKey, key_list, redaction_sql
-from streams.topics import TopicSpec, config_drift, declared_topics
+from streams.topics import TopicSpec, config_drift, declared_topics, segment_ms
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -158,3 +158,35 @@ def test_partition_spans_give_each_partitions_offset_range_and_oldest_timestamp(
         ("t", 0): Span(3, 5, 2_000),
         ("t", 1): Span(8, 9, 0),
     }
+
+
+def test_topics_with_personal_data_roll_segments_so_retention_is_an_upper_bound() -> None:
+    """A record outlives retention.ms by at most segment.ms (plus the broker's check interval):
+    segment.ms is 1/24 of the retention of every topic holding personal data."""
+    specs = {spec.name: spec for spec in declared_topics(Settings())}
+    for spec in specs.values():
+        if spec.personal_data:
+            retention = int(spec.configs["retention.ms"])
+            assert spec.configs["segment.ms"] == str(segment_ms(retention))
+            assert int(spec.configs["segment.ms"]) * 24 >= retention
+        else:
+            assert "segment.ms" not in spec.configs
+    week = 7 * 24 * 3600 * 1000
+    assert segment_ms(week) == 7 * 3600 * 1000
+    assert segment_ms(60_000) == 2500
+    assert specs["contacts.subject-requests"].personal_data
+    assert specs["contacts.dlq"].configs["segment.ms"] == str(segment_ms(week))
+
+
+def test_topic_drift_flags_segments_that_roll_later_than_declared() -> None:
+    spec = TopicSpec(
+        "contacts.dlq", 4, True, {"retention.ms": "604800000", "segment.ms": "25200000"}
+    )
+    lines = config_drift(spec, {"retention.ms": "604800000", "segment.ms": "604800000"})
+    assert lines == [
+        "contacts.dlq: segment.ms=604800000 but declared 25200000 "
+        "(personal data kept longer than declared)"
+    ]
+    assert config_drift(spec, {"retention.ms": "604800000", "segment.ms": "3600000"}) == [
+        "contacts.dlq: segment.ms=3600000 but declared 25200000"
+    ]
