@@ -173,7 +173,9 @@ def test_the_products_redaction_keeps_the_snapshot_in_use(pair: tuple[Client, Cl
     assert refresh_analyst_store(stored) is not None
     # P2 made P5 a repeat (same key K2, 80 min earlier); E1 is 7 days before P2.
     for client in (live, stored):
-        redaction.redact(client, ["P2"], "retention", datetime.now(UTC))
+        redaction.redact(
+            client, [redaction.ContactKey("P2", "phone")], "retention", datetime.now(UTC)
+        )
     assert snapshot_in_use(stored) != 0, "noted in contact_changes: no fallback"
     assert live_count(stored) == 3  # P2 and the other contacts of K2: E1, P5
     assert answers(stored) == answers(live)

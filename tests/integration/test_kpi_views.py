@@ -38,6 +38,7 @@ from streams.rows import EVENT_COLUMNS
 from streams.storage import migrate, open_client
 from streams.storage.analyst_store import ADDITIVE
 from streams.storage.migrations import MIGRATIONS_DIR, Migration, load_migrations
+from streams.storage.redaction import CLEARED
 
 REPO = Path(__file__).resolve().parents[2]
 ANALYST_SQL = MIGRATIONS_DIR / "0004_analyst_views.sql"
@@ -273,7 +274,7 @@ def dataset(now: datetime) -> list[dict[str, Any]]:
 
 def redact(client: Client, contact_id: str) -> None:
     """What the redaction agent does to a contact (privacy rule P3), in both tables."""
-    personal = ", ".join(f"{name} = NULL" for name in sorted(PERSONAL_FIELDS))
+    personal = ", ".join(f"{name} = {CLEARED}" for name in sorted(PERSONAL_FIELDS))
     for table in ("contact_events", "contacts"):
         extra = (
             ", redacted_at = now64(3), redaction_reason = 'retention'"
