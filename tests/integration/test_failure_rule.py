@@ -314,6 +314,7 @@ async def test_clickhouse_unreachable_is_seen_in_the_metrics(
 def test_an_unwritable_chdb_directory_is_named_as_such(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     with small_disk(disk, 16):
+        disk.chmod(0o700)  # a fresh tmpfs is 1777: private, as the worker requires
         (disk / "clickhouse").mkdir()
         with read_only(disk):
             result = cli("migrate", env={"CONTACTSTREAM_DATA_DIR": str(disk)}, check=False)
