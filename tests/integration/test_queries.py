@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from streams.config import Settings
 from streams.storage import migrate, open_client
 from streams.storage.queries import redacted_among
+from streams.storage.redaction import ContactKey
 
 # Contact ids are any 1-128 characters: quotes, backslashes, commas, newlines, non-ASCII.
 AWKWARD = [
@@ -34,7 +35,7 @@ def test_redacted_among_finds_exactly_the_redacted_ids_whatever_they_contain(
         column_names=["contact_id", "channel", "reason", "request_id", "due_at", "redacted_at"],
     )
     asked = [*AWKWARD, *(f"other-{n}" for n in range(10_000))]
-    assert redacted_among(client, asked) == set(redacted)
+    assert redacted_among(client, asked) == {ContactKey(cid, "sms") for cid in redacted}
     assert redacted_among(client, ["nobody"]) == set()
     assert redacted_among(client, []) == set()
     tables = {row[0] for row in client.query("SHOW TABLES").result_rows}
