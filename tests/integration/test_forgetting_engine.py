@@ -47,9 +47,12 @@ def files_holding(roots: Iterable[Path], markers: Iterable[str]) -> dict[str, li
     return found
 
 
-def active_part_paths(client: Client) -> list[Path]:
+def active_part_paths(client: Client, table: str | None = None) -> list[Path]:
+    """The active parts of the current database (of one table, if named)."""
     rows = client.query(
-        "SELECT path FROM system.parts WHERE database = currentDatabase() AND active"
+        "SELECT path FROM system.parts WHERE database = currentDatabase() AND active "
+        "AND (table = {t:String} OR {t:String} = '')",
+        parameters={"t": table or ""},
     ).result_rows
     return [Path(row[0]) for row in rows]
 
@@ -194,3 +197,35 @@ def test_the_migration_rewrites_values_redacted_the_old_way_and_splits_contacts_
         "SELECT assumeNotNull(content) FROM contact_events WHERE channel = 'phone'"
     ).result_rows == [("",)]
     shutil.rmtree(before)
+
+
+def test_the_ttl_backstop_leaves_no_byte_either(chdb_session: Path, unique_name: str) -> None:
+    """The column TTL on contact_events (retention + 6 months) is a backstop for the retention
+    agent; when it fires it must not keep what it clears either."""
+    settings = Settings(clickhouse_dsn=f"chdb://{chdb_session}", clickhouse_database=unique_name)
+    client = open_client(settings)
+    try:
+        migrate(client, settings)
+        expired, fresh = marker(), marker()
+        old = NOW.replace(year=NOW.year - 3)
+        for contact_id, at, text in (("old", old, expired), ("new", NOW, fresh)):
+            client.insert(
+                "contact_events",
+                [[f"{contact_id}-r", contact_id, "sms", "received", at, 1, "gw", text, "t", 0, 1]],
+                column_names=[
+                    "event_id", "contact_id", "channel", "event_type", "occurred_at",
+                    "schema_version", "source", "content", "kafka_topic", "kafka_partition",
+                    "kafka_offset",
+                ],
+            )  # fmt: skip
+        client.command("ALTER TABLE contact_events MATERIALIZE TTL", settings={"mutations_sync": 2})
+        # contacts has no TTL (the retention agent is its only mechanism): events only.
+        found = files_holding(active_part_paths(client, "contact_events"), [expired, fresh])
+        assert not found[expired], found[expired]
+        assert found[fresh]
+        assert client.query(
+            "SELECT contact_id, content IS NULL, assumeNotNull(content) FROM contact_events "
+            "ORDER BY contact_id"
+        ).result_rows == [("new", 0, fresh), ("old", 1, "")]
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS `{unique_name}` SYNC")
