@@ -101,10 +101,11 @@ class SubjectRequests:
             )
             await self._refuse(refusal, offset)
             return
-        field, value = ("phone", request.phone) if request.phone else ("email", request.email)
+        field: Identifier = "phone" if request.phone else "email"
+        value = request.phone or request.email
         assert value is not None  # SubjectRequest guarantees exactly one identifier
-        found = await store.call(lambda c: subject_contacts(c, field, value))  # type: ignore[arg-type]
-        detail, export = await self._dispatch(request, found, (field, value))  # type: ignore[arg-type]
+        found = await store.call(lambda c: subject_contacts(c, field, value))
+        detail, export = await self._dispatch(request, found, (field, value))
         now = datetime.now(UTC)
         await store.call(
             lambda c: audit_request(
@@ -185,7 +186,8 @@ class SubjectRequests:
         if shared:
             field, value = subject
             recordings = await self.runtime.store.call(lambda c: recordings_of(c, shared))
-            await self.runtime.store.call(lambda c: erase_rows(c, shared, field, value))
+            # Asked before the rows are cleared: a retry after a failed clear finds the contact
+            # again and asks again (harmless), while the reverse order could lose the request.
             await send_recording_deletions(
                 self.recording_deletions,
                 [
@@ -198,6 +200,7 @@ class SubjectRequests:
                     for key, ref in recordings.items()
                 ],
             )
+            await self.runtime.store.call(lambda c: erase_rows(c, shared, field, value))
         futures = []
         for key in own:
             tombstone = Tombstone(
