@@ -13,7 +13,7 @@ import asyncio
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from streams.config import Settings
+from streams.config import PLACEHOLDER_SALT, Settings
 from streams.errors import ConfigError
 from streams.extras import require_embedded_engine
 from streams.files import require_private_data, use_private_umask
@@ -27,14 +27,32 @@ log = logging.getLogger(__name__)
 
 
 def check_secrets(settings: Settings) -> None:
-    """Production refuses the placeholder salt (a known salt lets anyone reverse subject keys by
-    trying every phone number) and needs the DPO's public key; dev mode allows both."""
-    if settings.uses_placeholder_salt and settings.mode != "dev":
-        raise ConfigError(
-            "CONTACTSTREAM_SUBJECT_KEY_SALT is the placeholder; set a long random secret "
-            "(or CONTACTSTREAM_MODE=dev on a test machine)"
-        )
+    """Production refuses the placeholder salt and a short one (a known or guessed salt lets
+    anyone reverse subject keys by trying every phone number: a Finnish mobile number falls in
+    under a second) and needs the DPO's public key; dev mode allows all three."""
+    if settings.mode != "dev":
+        problem = salt_problem(settings.subject_key_salt.get_secret_value())
+        if problem:
+            raise ConfigError(
+                f"CONTACTSTREAM_SUBJECT_KEY_SALT {problem}; set a random secret of at least "
+                f"{MIN_SALT_CHARS} characters, e.g. from deploy/secrets/make-secrets.sh "
+                "(or CONTACTSTREAM_MODE=dev on a test machine)"
+            )
     verify_key(settings)
+
+
+MIN_SALT_CHARS = 32  # make-secrets.sh writes 32 random base64 characters (about 190 bits)
+
+
+def salt_problem(salt: str) -> str | None:
+    """What is wrong with a production salt, or None (pure; never says the salt itself)."""
+    if salt == PLACEHOLDER_SALT:
+        return "is the placeholder"
+    if len(salt) < MIN_SALT_CHARS:
+        return f"is {len(salt)} characters long"
+    if len(set(salt)) < MIN_SALT_CHARS // 4:
+        return f"repeats a few characters ({len(set(salt))} distinct)"
+    return None
 
 
 class Setup:

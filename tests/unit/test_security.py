@@ -5,6 +5,7 @@ worker that refuses placeholder secrets."""
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from schemas.control import SubjectRequest
 from streams.acls import ADMIN, Acl, acl_drift, declared_acls
 from streams.authorize import Refusal, authorize, readable_ids
-from streams.config import Settings, redact_dsn
+from streams.config import PLACEHOLDER_SALT, Settings, redact_dsn
 from streams.errors import ConfigError
 from streams.exports import export_file
 from streams.files import write_atomically
@@ -29,7 +30,7 @@ from streams.signing import (
     verify,
     verify_key,
 )
-from streams.startup import check_secrets
+from streams.startup import check_secrets, salt_problem
 from tests.unit.test_cli import run
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -141,12 +142,15 @@ def test_no_password_survives_display(password: str) -> None:
         assert secret not in redact_dsn(dsn)
 
 
+SALT = "k3Jd9-xQ2_vLm8ZpR4tYw7NcB1hGfE6s"  # 32 characters, as make-secrets.sh writes
+
+
 def test_production_refuses_placeholder_secrets(tmp_path: Path, keys: Settings) -> None:
     with pytest.raises(ConfigError, match="SUBJECT_KEY_SALT is the placeholder"):
         check_secrets(Settings(mode="production", data_dir=tmp_path))
     with pytest.raises(ConfigError, match="DPO_VERIFY_KEY_FILE is not set"):
-        check_secrets(Settings(mode="production", subject_key_salt="s" * 32, data_dir=tmp_path))
-    production = {**keys.model_dump(), "subject_key_salt": "s" * 32, "mode": "production"}
+        check_secrets(Settings(mode="production", subject_key_salt=SALT, data_dir=tmp_path))
+    production = {**keys.model_dump(), "subject_key_salt": SALT, "mode": "production"}
     check_secrets(Settings(**production))
     check_secrets(Settings(mode="dev", data_dir=tmp_path))  # dev: a pair is made under data_dir
     assert (tmp_path / "keys" / "dpo-verify-key.pem").is_file()
@@ -171,10 +175,38 @@ def test_worker_refuses_the_placeholder_salt_in_one_line(
     code, _, err = run(capsys, "worker", "--no-setup")
     assert code == 1
     assert err.strip() == (
-        "contactstream: error: CONTACTSTREAM_SUBJECT_KEY_SALT is the placeholder; set a long "
-        "random secret (or CONTACTSTREAM_MODE=dev on a test machine)"
+        "contactstream: error: CONTACTSTREAM_SUBJECT_KEY_SALT is the placeholder; set a random "
+        "secret of at least 32 characters, e.g. from deploy/secrets/make-secrets.sh "
+        "(or CONTACTSTREAM_MODE=dev on a test machine)"
     )
     assert os.environ["CONTACTSTREAM_MODE"] == "production"
+
+
+@pytest.mark.parametrize(
+    ("salt", "problem"),
+    [
+        ("", "is 0 characters long"),
+        ("s", "is 1 characters long"),
+        ("x" * 31, "is 31 characters long"),
+        ("ab" * 20, "repeats a few characters (2 distinct)"),
+    ],
+)
+def test_worker_refuses_a_short_or_repetitive_salt_without_showing_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, salt: str, problem: str
+) -> None:
+    monkeypatch.setenv("CONTACTSTREAM_MODE", "production")
+    monkeypatch.setenv("CONTACTSTREAM_SUBJECT_KEY_SALT", salt)
+    code, _, err = run(capsys, "worker", "--no-setup")
+    assert code == 1
+    assert err.startswith(f"contactstream: error: CONTACTSTREAM_SUBJECT_KEY_SALT {problem}; ")
+    assert len(err.strip().splitlines()) == 1
+    if len(salt) > 1:
+        assert salt not in err, "the salt itself is never shown"
+
+
+def test_a_random_salt_of_32_characters_passes() -> None:
+    assert salt_problem(secrets.token_urlsafe(24)) is None
+    assert salt_problem(PLACEHOLDER_SALT) == "is the placeholder"
 
 
 def test_only_the_worker_reads_raw_and_dead_letter_topics() -> None:
