@@ -154,10 +154,6 @@ class Settings(BaseSettings):
         return redact_dsn(self.dsn)
 
     @property
-    def uses_placeholder_salt(self) -> bool:
-        return self.subject_key_salt.get_secret_value() == PLACEHOLDER_SALT
-
-    @property
     def retention_status_path(self) -> Path:
         """The leader's last retention figures, for the CLI while it holds the database: one
         file per database and topic prefix (`<database>.<prefix>.json`; a database name has no

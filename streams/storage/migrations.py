@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 from streams.config import Settings
 from streams.errors import ConfigError
 from streams.storage.client import classify
+from streams.storage.redaction import REDACTABLE_TABLES
 
 MIGRATIONS_DIR: Traversable = files("streams.storage") / "sql"
 _FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -75,7 +76,8 @@ def migrate(
         raise classify(exc, settings) from None
     applied = {int(version): str(checksum) for version, checksum in rows}
     done: list[str] = []
-    for migration in load_migrations(directory):
+    migrations = load_migrations(directory)
+    for migration in migrations:
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
                 raise ConfigError(
@@ -85,20 +87,19 @@ def migrate(
             continue
         _apply(client, migration, template_params(settings))
         done.append(migration.name)
-    if any(m.version >= _IDENTITY_VERSION for m in load_migrations(directory)):
+    if any(m.version >= _IDENTITY_VERSION for m in migrations):
         keep_replaced_parts_for(client, settings.old_parts_seconds)
     return done
 
 
 _IDENTITY_VERSION = 8  # 0008 created the personal tables as they are now
-PERSONAL_TABLES = ("contact_events", "contacts")
 
 
 def keep_replaced_parts_for(client: Client, seconds: int) -> None:
     """A mutation writes new parts and leaves the replaced ones (with the erased values) on
     disk for old_parts_lifetime: set it from the settings at every start (metadata only)."""
     try:
-        for table in PERSONAL_TABLES:
+        for table in REDACTABLE_TABLES:
             client.command(
                 f"ALTER TABLE {table} MODIFY SETTING old_parts_lifetime = {int(seconds)}"
             )

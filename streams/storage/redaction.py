@@ -35,6 +35,10 @@ class ContactKey(NamedTuple):
     channel: str
 
 
+IN_KEYS = "(contact_id, channel) IN {keys:Array(Tuple(String, String))}"
+"""A WHERE condition on the contacts bound as `keys` (a list of ContactKey)."""
+
+
 def holds_personal_sql() -> str:
     """A WHERE condition: the row still holds some personal value."""
     return "(" + " OR ".join(f"{c} IS NOT NULL" for c in PERSONAL_COLUMNS) + ")"
@@ -167,9 +171,6 @@ def remaining_personal(client: Client, keys: Sequence[ContactKey]) -> int:
     """How many rows of these contacts still hold a personal value (0 after a redaction)."""
     total = 0
     for table in REDACTABLE_TABLES:
-        sql = (
-            f"SELECT count() FROM {table} WHERE (contact_id, channel) IN "
-            f"{{keys:Array(Tuple(String, String))}} AND {holds_personal_sql()}"
-        )
+        sql = f"SELECT count() FROM {table} WHERE {IN_KEYS} AND {holds_personal_sql()}"
         total += int(client.query(sql, parameters={"keys": list(keys)}).result_rows[0][0])
     return total

@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from streams.errors import StorageUnavailable
 from streams.rows import PERSONAL_COLUMNS
-from streams.storage.redaction import MUTATION_SETTINGS, ContactKey, clear_personal_sql
+from streams.storage.redaction import IN_KEYS, MUTATION_SETTINGS, ContactKey, clear_personal_sql
 
 Identifier = Literal["phone", "email"]
 
@@ -59,13 +59,6 @@ def _matches(client: Client, field: Identifier, handle_param: str = "h") -> str:
     return f"ifNull(lower(email) = lower({wanted}), 0)"
 
 
-def _keys_param(keys: Sequence[ContactKey]) -> list[tuple[str, str]]:
-    return [(key.contact_id, key.channel) for key in keys]
-
-
-_IN_KEYS = "(contact_id, channel) IN {keys:Array(Tuple(String, String))}"
-
-
 def subject_contacts(client: Client, field: Identifier, value: str) -> list[SubjectContact]:
     """Every contact with a row that carries this phone number or email address, and whether
     it also has rows of another identifier. The value reaches ClickHouse as data
@@ -104,12 +97,12 @@ def export_data(
     """Everything held about the subject: the events that carry their identifier, the merged
     contacts (their personal fields only where every identified row is the subject's), and the
     contacts' redactions. Nothing of another person's rows."""
-    own = _keys_param([c.key for c in found if not c.shared])
-    shared = _keys_param([c.key for c in found if c.shared])
+    own = [c.key for c in found if not c.shared]
+    shared = [c.key for c in found if c.shared]
     every = own + shared
     contacts = _records(
         client,
-        f"SELECT * EXCEPT retention_clock_at FROM contacts_merged WHERE {_IN_KEYS} "
+        f"SELECT * EXCEPT retention_clock_at FROM contacts_merged WHERE {IN_KEYS} "
         "ORDER BY contact_id, channel",
         {"keys": own},
     ) + [
@@ -117,7 +110,7 @@ def export_data(
         for row in _records(
             client,
             f"SELECT * EXCEPT (retention_clock_at, {_CONTACT_PERSONAL}) FROM contacts_merged "
-            f"WHERE {_IN_KEYS} ORDER BY contact_id, channel",
+            f"WHERE {IN_KEYS} ORDER BY contact_id, channel",
             {"keys": shared},
         )
     ]
@@ -125,7 +118,7 @@ def export_data(
         events = _records(
             client,
             "SELECT * EXCEPT (kafka_topic, kafka_partition, kafka_offset) "
-            f"FROM contact_events FINAL WHERE {_IN_KEYS} AND {_matches(client, field)} "
+            f"FROM contact_events FINAL WHERE {IN_KEYS} AND {_matches(client, field)} "
             "ORDER BY contact_id, channel, occurred_at, event_id",
             {"keys": every, "h": handle},
         )
@@ -135,7 +128,7 @@ def export_data(
         "redactions": _records(
             client,
             "SELECT contact_id, channel, reason, redacted_at FROM redaction_log "
-            f"WHERE {_IN_KEYS} ORDER BY contact_id, channel",
+            f"WHERE {IN_KEYS} ORDER BY contact_id, channel",
             {"keys": every},
         ),
     }
@@ -158,7 +151,7 @@ def rectification_sql(field: Identifier, value: str, key: str, rows: str) -> str
         assignments = f"email = {value}, subject_key = if(phone IS NULL, {key}, subject_key)"
     return (
         f"ALTER TABLE contact_events UPDATE {assignments} "
-        f"WHERE {_IN_KEYS} AND {rows} AND {field} IS NOT NULL"
+        f"WHERE {IN_KEYS} AND {rows} AND {field} IS NOT NULL"
     )
 
 
@@ -166,7 +159,7 @@ def rectification_sql(field: Identifier, value: str, key: str, rows: str) -> str
 # (without leaving the old bytes) and aggregated again from the events as they are now. The
 # aggregates are idempotent (min, max, argMax), so the new row merges with the cleared one
 # exactly; the redaction marks of the cleared row stay.
-_CLEAR_CONTACT_ROWS_SQL = f"ALTER TABLE contacts UPDATE {clear_personal_sql()} WHERE {_IN_KEYS}"
+_CLEAR_CONTACT_ROWS_SQL = f"ALTER TABLE contacts UPDATE {clear_personal_sql()} WHERE {IN_KEYS}"
 _AGGREGATE_AGAIN_SQL = f"""
 INSERT INTO contacts (contact_id, channel, first_event_at, last_event_at, arrived_at,
     handling_started_at, handled_at, advisor_id, queue, reason, {_CONTACT_PERSONAL})
@@ -176,13 +169,14 @@ SELECT contact_id, channel, min(occurred_at), max(occurred_at), min(arrived_at),
     argMaxState(reason, (occurred_at, event_id)),
     {", ".join(f"max({c})" for c in PERSONAL_COLUMNS)}
 FROM contact_events
-WHERE {_IN_KEYS}
+WHERE {IN_KEYS}
 GROUP BY contact_id, channel"""
 
 
-def _rebuild_contact_rows(client: Client, keys: list[tuple[str, str]]) -> None:
-    client.command(_CLEAR_CONTACT_ROWS_SQL, parameters={"keys": keys}, settings=MUTATION_SETTINGS)
-    client.command(_AGGREGATE_AGAIN_SQL, parameters={"keys": keys})
+def _rebuild_contact_rows(client: Client, keys: Sequence[ContactKey]) -> None:
+    parameters = {"keys": list(keys)}
+    client.command(_CLEAR_CONTACT_ROWS_SQL, parameters=parameters, settings=MUTATION_SETTINGS)
+    client.command(_AGGREGATE_AGAIN_SQL, parameters=parameters)
 
 
 @contextmanager
@@ -212,8 +206,7 @@ def rectify(
     value, key = correction
     by, identifier = subject
     with held_values(client, identifier) as handle, held_values(client, value, key) as fix:
-        pairs = _keys_param(keys)
-        parameters = {"h": handle, "fix": fix, "keys": pairs}
+        parameters = {"h": handle, "fix": fix, "keys": list(keys)}
         rows = _matches(client, by)
         held_value, held_key = _held(client, "value", "fix"), _held(client, "subject_key", "fix")
         with _taken_back_on_failure(client, fix):
@@ -222,9 +215,9 @@ def rectify(
                 parameters=parameters,
                 settings=MUTATION_SETTINGS,
             )
-        _rebuild_contact_rows(client, pairs)
+        _rebuild_contact_rows(client, keys)
         wrong = client.query(
-            f"SELECT count() FROM contact_events WHERE {_IN_KEYS} AND {rows} "
+            f"SELECT count() FROM contact_events WHERE {IN_KEYS} AND {rows} "
             f"AND {field} IS NOT NULL AND {field} != {held_value}",
             parameters=parameters,
         ).result_rows[0][0]
@@ -236,8 +229,8 @@ def recordings_of(client: Client, keys: Sequence[ContactKey]) -> dict[ContactKey
     """The call recordings of these contacts (read before their rows are cleared)."""
     rows = client.query(
         "SELECT contact_id, channel, max(recording_ref) FROM contact_events "
-        f"WHERE {_IN_KEYS} AND channel = 'phone' GROUP BY contact_id, channel",
-        parameters={"keys": _keys_param(keys)},
+        f"WHERE {IN_KEYS} AND channel = 'phone' GROUP BY contact_id, channel",
+        parameters={"keys": list(keys)},
     ).result_rows
     return {ContactKey(str(r[0]), str(r[1])): str(r[2]) for r in rows if r[2] is not None}
 
@@ -247,18 +240,17 @@ def erase_rows(client: Client, keys: Sequence[ContactKey], field: Identifier, va
     identifier, then rebuild the contact rows from what is left (another person's rows)."""
     rows = _matches(client, field)
     with held_values(client, value) as handle:
-        pairs = _keys_param(keys)
-        parameters = {"h": handle, "keys": pairs}
+        parameters = {"h": handle, "keys": list(keys)}
         with _taken_back_on_failure(client, handle):
             client.command(
                 f"ALTER TABLE contact_events UPDATE {clear_personal_sql()} "
-                f"WHERE {_IN_KEYS} AND {rows}",
+                f"WHERE {IN_KEYS} AND {rows}",
                 parameters=parameters,
                 settings=MUTATION_SETTINGS,
             )
-        _rebuild_contact_rows(client, pairs)
+        _rebuild_contact_rows(client, keys)
         left = client.query(
-            f"SELECT count() FROM contact_events WHERE {_IN_KEYS} AND {rows}",
+            f"SELECT count() FROM contact_events WHERE {IN_KEYS} AND {rows}",
             parameters=parameters,
         ).result_rows[0][0]
     if left:
