@@ -14,6 +14,8 @@ from typing import Any, Final, get_args
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from schemas.types import PRINTABLE_PATTERN
+
 # Codes, most decisive first: a payload that is not JSON, not an object, of a version or of a
 # channel this model does not describe is reported as that, whatever else is wrong with it.
 REJECTION_CODES: Final = (
@@ -117,6 +119,8 @@ def _reason(error: ErrorDetails, code: str, names: frozenset[str]) -> str:
         text = "unknown schema version; see docs/producers.md for the known ones"
     elif error["type"] in _OWN_TYPES:
         text = error["msg"]  # written by our validators from schema constants only
+    elif (error.get("ctx") or {}).get("pattern") == PRINTABLE_PATTERN:
+        text = "must hold printable characters only (no control or format characters)"
     else:
         text = _TEXTS.get(error["type"], "is not valid ({type})").format(
             type=error["type"], **_safe_context(error.get("ctx"))

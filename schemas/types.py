@@ -6,6 +6,7 @@ the rule only: an input value must never reach a reason text, a log line or an e
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
@@ -50,12 +51,30 @@ FIRST_YEAR: Final = 1970
 LAST_YEAR: Final = 2099
 
 
+PRINTABLE_PATTERN: Final = (
+    r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    r"\ufeff\ufff9-\ufffb]*$"
+)
+"""No control characters (C0, DEL, C1) and no invisible or bidirectional format characters.
+
+Identifiers and labels are printed by the CLI, written to logs and headers, and shown in
+dashboards: a newline or an ANSI escape would forge lines on a terminal, and a bidi override
+would make one id look like another. Written with \\xHH and \\uHHHH escapes only, which the
+worker's engine (Rust regex), Python's `re` and JSON Schema (ECMA 262) all read alike."""
+PRINTABLE: Final = re.compile(PRINTABLE_PATTERN)
+
+
 def _stripped(max_length: int, min_length: int = 0) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+    return StringConstraints(
+        strip_whitespace=True,
+        min_length=min_length,
+        max_length=max_length,
+        pattern=PRINTABLE_PATTERN,
+    )
 
 
 Identifier = Annotated[str, _stripped(128, 1)]
-"""event_id, contact_id, request_id: 1 to 128 characters after stripping."""
+"""event_id, contact_id, request_id: 1 to 128 printable characters after stripping."""
 Source = Annotated[str, _stripped(64, 1)]
 Label64 = Annotated[str, _stripped(64)]
 Label128 = Annotated[str, _stripped(128)]

@@ -16,6 +16,7 @@ from schemas.limits import DEFAULT_LIMITS, Limits
 from schemas.phone import PhoneCallEvent
 from schemas.reasons import describe
 from schemas.sms import SmsEvent
+from schemas.types import PRINTABLE
 
 ChannelModel = type[PhoneCallEvent] | type[SmsEvent] | type[EmailEvent] | type[FormEvent]
 CHANNEL_MODELS: Final[dict[str, ChannelModel]] = {
@@ -120,4 +121,4 @@ def _safe_id(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
-    return value if 0 < len(value) <= 128 else None
+    return value if 0 < len(value) <= 128 and PRINTABLE.fullmatch(value) else None

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from schemas.types import PRINTABLE
+
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+\d{7,15}\b|\b0\d{1,3}[ -]?\d{5,8}\b")
 _formatter = logging.Formatter()
@@ -28,6 +30,17 @@ _LEVELS = {
 def scrub(text: str) -> str:
     """Mask email addresses and phone numbers in free text."""
     return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+
+
+def printable(text: str) -> str:
+    """`text` as one harmless terminal line: control and format characters (a newline, an ANSI
+    escape, a bidi override) escaped as \\x.., \\u.. . Ingestion refuses such identifiers; this
+    guards what was stored before it did, or came from elsewhere."""
+    if PRINTABLE.fullmatch(text):
+        return text
+    return "".join(
+        c if PRINTABLE.fullmatch(c) else c.encode("unicode_escape").decode() for c in text
+    )
 
 
 def install_scrubbing() -> None:

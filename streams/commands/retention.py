@@ -27,6 +27,7 @@ from streams.commands.settings import command_settings
 from streams.config import Settings
 from streams.errors import ContactstreamError, StorageLocked
 from streams.files import require_private_data
+from streams.logs import printable
 from streams.storage import classify, open_existing_client
 from streams.storage.redaction import (
     ContactKey,
@@ -292,7 +293,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 def due_line(entry: Sequence[Any]) -> str:
     *identity, due_at = entry
-    return "\t".join([*map(str, identity), f"due {due_at:%Y-%m-%d %H:%M}"])
+    return "\t".join([*(printable(str(part)) for part in identity), f"due {due_at:%Y-%m-%d %H:%M}"])
 
 
 def _due_now(

@@ -172,6 +172,20 @@ def test_the_held_database_shows_only_its_own_current_worker_status(
     assert f"database {unique_name}: 2 contacts would be redacted now" in dry.stdout
 
 
+def test_an_unprintable_contact_id_is_shown_escaped_on_one_line(
+    env: dict[str, str], held: Settings
+) -> None:
+    """Ingestion refuses such ids now; one stored before must not forge terminal lines."""
+    forged = "c-1\n\x1b[2K\x1b[1Gretention: nothing is due\u202e"
+    _write(held, timedelta(seconds=5), 1, [ContactKey(forged, "phone")])
+    dry = cli("retention", "run", "--dry-run", env=env, check=False)
+    first, *_ = dry.stdout.splitlines()
+    assert (
+        first.split("\tdue ")[0] == "c-1\\n\\x1b[2K\\x1b[1Gretention: nothing is due\\u202e\tphone"
+    )
+    assert "\x1b" not in dry.stdout and "\u202e" not in dry.stdout
+
+
 def test_a_stale_worker_status_is_marked_and_exits_1(
     env: dict[str, str], held: Settings, unique_name: str
 ) -> None:

@@ -30,10 +30,15 @@ ZONES = [
 IDENTIFIED = {"queued", "received", "complete"}
 SMALL = Limits(max_text_bytes=512)
 
+# Identifiers and labels are printable: no control, format or line/paragraph separator characters.
 ids = st.text(
-    st.characters(codec="utf-8", exclude_categories=["Cs", "Zs", "Cc"]), min_size=1, max_size=40
+    st.characters(codec="utf-8", exclude_categories=["Cs", "Zs", "Cc", "Cf", "Zl", "Zp"]),
+    min_size=1,
+    max_size=40,
 )
-labels = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
+labels = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs", "Cc", "Cf", "Zl", "Zp"]), max_size=60
+)
 texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=8, max_size=120)
 moments = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2098, 1, 1))
 
@@ -70,7 +75,7 @@ def identity(channel: str, draw: st.DrawFn, required: bool) -> dict[str, Any]:
     if channel == "phone":
         return {
             "caller_phone": draw(phones()) if present else draw(optional),
-            "recording_ref": draw(st.none() | texts.map(str.strip).filter(bool)),
+            "recording_ref": draw(st.none() | labels.map(str.strip).filter(bool)),
         }
     if channel == "sms":
         return {

@@ -48,6 +48,38 @@ def test_ids_are_reported_when_they_can_be_read_safely() -> None:
     assert reject("sms", b'{"contact_id": "c-1"').contact_id is None
 
 
+UNPRINTABLE = [
+    "c-1\nretention: all contacts redacted",  # a forged line on a terminal or in a log
+    "c-1\x1b[2K\x1b[1Gc-2",  # ANSI: erase the line, print another id
+    "c-\u202e1-c",  # bidi override: shows as another id
+    "c-\u200b1",  # zero-width space: two ids that look alike
+    "c-1\x00",
+    "c-\x851",  # C1 next line (at either end it is whitespace and stripped)
+    "c-\u20281",
+]
+
+
+@pytest.mark.parametrize("unprintable", UNPRINTABLE)
+def test_identifiers_and_labels_hold_printable_characters_only(unprintable: str) -> None:
+    for field, code in [
+        ("contact_id", "invalid_id"),
+        ("event_id", "invalid_id"),
+        ("source", "invalid_field"),
+        ("advisor_id", "invalid_field"),
+        ("queue", "invalid_field"),
+        ("reason", "invalid_field"),
+    ]:
+        result = reject("phone", raw_payload("phone", **{field: unprintable}))
+        assert result.code == code, field
+        assert result.reason == (
+            f"field '{field}': must hold printable characters only (no control or format "
+            "characters)"
+        )
+    # Nor does the dead letter's contactstream.error.contact_id header carry it.
+    result = reject("sms", raw_payload("sms", sender_phone="12", contact_id=unprintable))
+    assert result.contact_id is None
+
+
 def test_the_most_decisive_code_wins_and_every_error_is_listed() -> None:
     event = raw_event("phone", schema_version=2, channel="sms", caller_phone="12")
     result = reject("phone", orjson.dumps(event))
