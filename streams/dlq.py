@@ -1,7 +1,9 @@
 """Dead letters: the original record, unchanged, with why and where from in its headers.
 
 The Kafka Connect convention: a dead letter's key, value and headers are the original record's,
-plus `contactstream.error.*` headers (schemas.control.DeadLetter). The DLQ topic accepts records
+plus `contactstream.error.*` headers (schemas.control.DeadLetter). Only the pipeline writes
+those: a producer's own `contactstream.error.*` headers are dropped, or it could forge a letter's
+origin or reason (every other header is kept). The DLQ topic accepts records
 a little larger than the raw topics do (streams.topics), so a letter always fits: a refused
 record can never stop its channel.
 
@@ -23,7 +25,7 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from schemas.control import DeadLetter
+from schemas.control import DLQ_HEADER_PREFIX, DeadLetter
 from streams.records import RawRecord, Span, partition_spans
 
 # Look this far before the oldest re-read raw record: a dead letter is produced after its origin.
@@ -53,6 +55,11 @@ def dead_letter(record: RawRecord, code: str, reason: str, contact_id: str | Non
             failed_at=datetime.now(UTC),
         ),
     )
+
+
+def producer_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """A raw record's headers without any that claim to be the pipeline's error context."""
+    return [(name, value) for name, value in headers if not name.startswith(DLQ_HEADER_PREFIX)]
 
 
 class DeadLetterWriter:
@@ -99,7 +106,7 @@ class DeadLetterWriter:
                     value=record.value,
                     key=record.key,
                     partition=record.partition % self.partitions,
-                    headers=[*record.headers, *context.headers()],
+                    headers=[*producer_headers(record.headers), *context.headers()],
                 )
             )
         if futures:

@@ -183,7 +183,8 @@ def test_an_unprintable_contact_id_is_shown_escaped_on_one_line(
     assert (
         first.split("\tdue ")[0] == "c-1\\n\\x1b[2K\\x1b[1Gretention: nothing is due\\u202e\tphone"
     )
-    assert "\x1b" not in dry.stdout and "\u202e" not in dry.stdout
+    assert "\x1b" not in dry.stdout
+    assert "\u202e" not in dry.stdout
 
 
 def test_a_stale_worker_status_is_marked_and_exits_1(
