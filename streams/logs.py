@@ -13,10 +13,15 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import phonenumbers
+
 from schemas.types import PRINTABLE
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+\d{7,15}\b|\b0\d{1,3}[ -]?\d{5,8}\b")
+# A run of 7 to 17 digits, maybe grouped by up to two of " ().-/" between them, with an
+# international (+, 00) or trunk (0) prefix or none. Which runs are phone numbers: _is_phone.
+_DIGIT_RUN = re.compile(r"(?<![\w+])(?:\+|(?<![\d.])\b)\d(?:[ ().\-/]{0,2}\d){6,16}(?![\w])")
+_NOT_DIGIT = re.compile(r"\D")
 _formatter = logging.Formatter()
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -29,7 +34,30 @@ _LEVELS = {
 
 def scrub(text: str) -> str:
     """Mask email addresses and phone numbers in free text."""
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    return _DIGIT_RUN.sub(_mask_phone, _EMAIL.sub("[email]", text))
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    return "[phone]" if _is_phone(match.group()) else match.group()
+
+
+def _is_phone(run: str) -> bool:
+    """Whether a digit run is written like a phone number: international (+358 40 123 4567,
+    00358401234567), national with a trunk 0 (040 123 4567, 09-123 4567), or the digits of a
+    valid international number without its + (358401234567). A log line's offsets, counts,
+    durations and dates are not: over-masking one costs a debugging hint, missing a number
+    leaks it, so the first two forms are masked by shape alone."""
+    digits = _NOT_DIGIT.sub("", run)
+    if run.startswith("+"):
+        return 7 <= len(digits) <= 15
+    if digits.startswith("00"):
+        return 7 <= len(digits) - 2 <= 15
+    if digits.startswith("0"):
+        return not run.startswith("0.") and len(digits) <= 13
+    try:
+        return bool(phonenumbers.is_valid_number(phonenumbers.parse("+" + digits)))
+    except phonenumbers.NumberParseException:
+        return False
 
 
 def printable(text: str) -> str:
