@@ -19,6 +19,7 @@ from schemas.types import (
     Channel,
     EmailAddress,
     Identifier,
+    Label64,
     PhoneNumber,
     RecordingRef,
     UtcDatetime,
@@ -206,3 +207,25 @@ class RecordingDeletion(JsonModel):
     recording_ref: RecordingRef = Field(json_schema_extra=PERSONAL, repr=False)
     reason: RedactionReason
     requested_at: UtcDatetime
+
+
+DlqActionKind = Literal["redriven", "redrive_run", "value_shown"]
+
+
+class DlqAction(JsonModel):
+    """What was done with dead letters (docs/dead-letters.md); key = the letter's `P:O`, or the
+    kind for a run. Never an event's value: letters are named by position, runs by filters."""
+
+    kind: DlqActionKind
+    """`redriven`: one letter sent back to its raw topic; `redrive_run`: the audit record of a
+    `dlq redrive` run; `value_shown`: a letter's original value was printed (`dlq show --value`)."""
+    at: UtcDatetime
+    by: Label64
+    """Who: the Kafka principal, or the operating-system user on an unauthenticated broker."""
+    letter: Label64 | None = None
+    """`P:O` (DLQ partition and offset) of the letter, for `redriven` and `value_shown`."""
+    filters: dict[Label64, Label64] | None = None
+    """The run's filters (`channel`, `reason`, `since`, `until`, `offset`), for `redrive_run`."""
+    counts: dict[Label64, int] | None = None
+    """The run's counts (`redriven`, `still_invalid`, `already_redriven`, ...)."""
+    dry_run: bool = False

@@ -13,7 +13,14 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from schemas.control import DeadLetter, RecordingDeletion, SubjectRequest, SubjectResult, Tombstone
+from schemas.control import (
+    DeadLetter,
+    DlqAction,
+    RecordingDeletion,
+    SubjectRequest,
+    SubjectResult,
+    Tombstone,
+)
 from schemas.email import EmailEvent
 from schemas.form import FormEvent
 from schemas.phone import PhoneCallEvent
@@ -26,6 +33,7 @@ TOPIC_MODELS: Final[dict[str, type[BaseModel]]] = {
     "raw.email": EmailEvent,
     "raw.form": FormEvent,
     "dlq": DeadLetter,
+    "dlq-actions": DlqAction,
     "tombstones": Tombstone,
     "subject-requests": SubjectRequest,
     "subject-results": SubjectResult,

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from schemas.control import DLQ_HEADER_PREFIX, DeadLetter
-from streams.records import RawRecord, Span, partition_spans
+from streams.records import RawRecord, Span, headers_without, partition_spans
 
 # Look this far before the oldest re-read raw record: a dead letter is produced after its origin.
 _REPLAY_SLACK_MS = 3_600_000
@@ -55,11 +55,6 @@ def dead_letter(record: RawRecord, code: str, reason: str, contact_id: str | Non
             failed_at=datetime.now(UTC),
         ),
     )
-
-
-def producer_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """A raw record's headers without any that claim to be the pipeline's error context."""
-    return [(name, value) for name, value in headers if not name.startswith(DLQ_HEADER_PREFIX)]
 
 
 class DeadLetterWriter:
@@ -106,7 +101,10 @@ class DeadLetterWriter:
                     value=record.value,
                     key=record.key,
                     partition=record.partition % self.partitions,
-                    headers=[*producer_headers(record.headers), *context.headers()],
+                    headers=[
+                        *headers_without(record.headers, (DLQ_HEADER_PREFIX,)),
+                        *context.headers(),
+                    ],
                 )
             )
         if futures:

@@ -41,6 +41,14 @@ def from_faust(message: Any) -> RawRecord:
     )
 
 
+def headers_without(
+    headers: Iterable[tuple[str, bytes]], prefixes: tuple[str, ...]
+) -> list[tuple[str, bytes]]:
+    """`headers` without those whose names start with one of `prefixes`: the pipeline's own,
+    which a producer must not be able to set on what the pipeline writes."""
+    return [(name, value) for name, value in headers if not name.startswith(prefixes)]
+
+
 def headers_of(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> Headers:
     """A client's record headers (pairs or a mapping, values maybe None) as ours."""
     if not headers:

@@ -40,6 +40,12 @@ def event_row(event: ContactEvent, origin: Origin, salt: bytes) -> list[Any]:
     return row
 
 
+def subject_key_of(row: list[Any]) -> str | None:
+    """The subject key of a contact_events row (None when it holds no phone or email)."""
+    key: str | None = row[_SUBJECT_KEY]
+    return key
+
+
 def strip_personal(row: list[Any]) -> list[Any]:
     """The same row with every personal column empty (for contacts already redacted)."""
     stripped = list(row)

@@ -79,6 +79,14 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
     specs = [TopicSpec(settings.topic(f"raw.{ch}"), parts, True, raw) for ch in CHANNELS]
     specs += [
         TopicSpec(settings.topic("dlq"), parts, True, dlq),
+        # What was done with the letters (docs/dead-letters.md): positions, counts, no values;
+        # kept longer than any letter.
+        TopicSpec(
+            settings.topic("dlq-actions"),
+            1,
+            False,
+            {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+        ),
         TopicSpec(
             settings.topic("tombstones"),
             parts,

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import faust
 import mode
 from aiokafka import AIOKafkaProducer
+from clickhouse_connect.driver.client import Client
 
 from schemas.normalize import clear_caches
 from schemas.validate import parse_events
@@ -27,11 +28,13 @@ from streams.ingest import BatchLimits, RawBatchConsumer, cancel_and_wait, raw_g
 from streams.lag import BrokerLag
 from streams.prepare import Accepted, PreparedRows, Refused, Task, prepare
 from streams.records import RawRecord, partition_spans
+from streams.redrive import erased_after_refusal, redriven_subjects
 from streams.retry import until_done
 from streams.rows import EVENT_COLUMNS, strip_personal
 from streams.runtime import Runtime
 from streams.sinks.clickhouse import ClickHouseSink
-from streams.storage.queries import redacted_among
+from streams.storage.queries import erased_since, redacted_among
+from streams.storage.redaction import ContactKey
 from streams.topics import dlq_max_message_bytes
 
 log = logging.getLogger(__name__)
@@ -134,7 +137,7 @@ class BatchNormalizer:
     async def _store(self, chunk: Prepared) -> None:
         # Called again whole after a failure: nothing of `chunk` is modified in place.
         records, (rows, accepted, refused_input) = chunk.records, chunk.rows
-        rows = await self._unless_redacted(rows, accepted)
+        rows = await self._unless_redacted(rows, accepted, records)
         letters = [
             dead_letter(records[r.at], r.code, r.reason, r.contact_id) for r in refused_input
         ]
@@ -163,15 +166,26 @@ class BatchNormalizer:
         self._observe(records, accepted, refused, letters + late, sent)
 
     async def _unless_redacted(
-        self, rows: list[list[Any]], accepted: list[Accepted]
+        self, rows: list[list[Any]], accepted: list[Accepted], records: Sequence[RawRecord]
     ) -> list[list[Any]]:
-        """A late event of an already redacted contact must not bring its personal data back."""
+        """A late event of an already redacted contact must not bring its personal data back,
+        nor a redriven dead letter of a subject erased since it was refused."""
         ids = {event.contact_id for event in accepted}
-        redacted = await self.runtime.store.call(lambda c: redacted_among(c, ids)) if ids else set()
-        if redacted:
+        redriven = redriven_subjects(rows, records, [event.at for event in accepted])
+        keys = {key for key, _ in redriven.values()}
+
+        def look_up(client: Client) -> tuple[set[ContactKey], dict[str, datetime]]:
+            return redacted_among(client, ids), erased_since(client, keys)
+
+        redacted, erased = await self.runtime.store.call(look_up) if ids else (set(), {})
+        strip = {
+            index
+            for index, event in enumerate(accepted)
+            if (event.contact_id, event.channel) in redacted
+        } | erased_after_refusal(redriven, erased)
+        if strip:
             rows = [
-                strip_personal(row) if (event.contact_id, event.channel) in redacted else row
-                for row, event in zip(rows, accepted, strict=True)
+                strip_personal(row) if index in strip else row for index, row in enumerate(rows)
             ]
         return rows
 

@@ -30,6 +30,7 @@ from streams.records import RawRecord, from_faust
 from streams.retry import until_done
 from streams.runtime import Runtime
 from streams.signing import verify_key
+from streams.storage.queries import record_erased_subject
 from streams.storage.subjects import (
     Identifier,
     SubjectContact,
@@ -181,10 +182,13 @@ class SubjectRequests:
         in a contact that also holds another identifier only the subject's rows are cleared
         (here), and its call recording's deletion is requested all the same."""
         now = datetime.now(UTC)
+        field, value = subject
+        # First, so a dead letter of theirs redriven from now on is stored without it.
+        erased = subject_key(value, self.runtime.salt)
+        await self.runtime.store.call(lambda c: record_erased_subject(c, erased, now))
         own = [contact.key for contact in found if not contact.shared]
         shared = [contact.key for contact in found if contact.shared]
         if shared:
-            field, value = subject
             recordings = await self.runtime.store.call(lambda c: recordings_of(c, shared))
             # Asked before the rows are cleared: a retry after a failed clear finds the contact
             # again and asks again (harmless), while the reverse order could lose the request.

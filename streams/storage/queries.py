@@ -4,6 +4,7 @@ binding costs too much, formatted in as hex digits only (inert in SQL text)."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import UTC, datetime
 
 from clickhouse_connect.driver.client import Client
 
@@ -27,3 +28,25 @@ def redacted_among(client: Client, contact_ids: Collection[str]) -> set[ContactK
         settings={"max_query_size": len(hex_ids) + 4096},
     )
     return {ContactKey(str(row[0]), str(row[1])) for row in result.result_rows}
+
+
+def record_erased_subject(client: Client, key: str, erased_at: datetime) -> None:
+    """Remember for 30 days that the subject of `key` (a subject_key) was erased at `erased_at`:
+    a dead letter of theirs redriven later must not bring their personal data back."""
+    client.insert("erased_subjects", [[key, erased_at]], column_names=["subject_key", "erased_at"])
+
+
+def erased_since(client: Client, keys: Collection[str]) -> dict[str, datetime]:
+    """subject_key -> when it was last erased, for the keys among `keys` erased in 30 days."""
+    if not keys:
+        return {}
+    result = client.query(
+        "SELECT subject_key, max(erased_at) FROM erased_subjects "
+        "WHERE subject_key IN {keys:Array(String)} GROUP BY subject_key",
+        parameters={"keys": sorted(keys)},
+    )
+    return {str(row[0]): _utc(row[1]) for row in result.result_rows}
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
