@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.commands.config import SETTINGS_EPILOG, config
+from streams.commands.dlq import dlq
 from streams.commands.retention import retention
 from streams.commands.settings import command_settings
 from streams.commands.subject import subject
@@ -444,6 +445,7 @@ def analyst_query(sql: str, output: str) -> None:
 
 
 app.add_command(retention)
+app.add_command(dlq)
 app.add_command(subject)
 app.add_command(config)
 

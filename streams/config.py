@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import CHANNELS, Channel
+from schemas.limits import Limits
 from streams.errors import ConfigError
 
 __all__ = ["CHANNELS", "Channel", "Settings", "broker_urls", "redact_dsn"]
@@ -218,6 +219,10 @@ class Settings(BaseSettings):
             )
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"CONTACTSTREAM_KAFKA_CA_FILE: cannot use it ({exc})") from None
+
+    def event_limits(self) -> Limits:
+        """The limits raw events are validated with (the worker and every command alike)."""
+        return Limits(max_text_bytes=self.max_text_bytes, default_region=self.phone_default_region)
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('raw.phone') -> 'contacts.raw.phone'."""

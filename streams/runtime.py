@@ -25,10 +25,7 @@ class Runtime:
 
     @property
     def limits(self) -> Limits:
-        return Limits(
-            max_text_bytes=self.settings.max_text_bytes,
-            default_region=self.settings.phone_default_region,
-        )
+        return self.settings.event_limits()
 
     @property
     def salt(self) -> bytes:

@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.config import CHANNELS, Settings
+from streams.errors import ConfigError
 
 _DAY_MS = 24 * 3600 * 1000
 # A dead letter is its original record plus `contactstream.error.*` headers (well under 2 KB:
@@ -98,6 +99,20 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic("recording-deletions"), parts, True, personal_week),
     ]
     return specs
+
+
+async def topic_partitions(settings: Settings, topic: str) -> list[int]:
+    """The partition numbers of `topic`; ConfigError when it does not exist."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_config())
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = sorted(p["partition"] for p in described.get("partitions", []))
+    if described.get("error_code") or not partitions:
+        raise ConfigError(f"topic {topic} does not exist (run: contactstream topics ensure)")
+    return partitions
 
 
 async def ensure_topics(

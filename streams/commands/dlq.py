@@ -1,0 +1,518 @@
+"""`contactstream dlq summary|show|redrive`: the dead-letter workflow (docs/dead-letters.md).
+
+Each command reads a snapshot of the DLQ (every partition up to its end offset when the command
+started) and of `<prefix>.dlq-actions`, straight from Kafka: no consumer group, no commit, so
+looking changes nothing. Redrive validates each letter with the worker's own parse path and
+settings, sends the valid ones back to their raw topic, and only then records them as redriven.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import click
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+
+from schemas.control import DLQ_HEADER_PREFIX, DeadLetter, DlqAction
+from schemas.validate import Rejection, parse_event, too_far_ahead
+from streams.commands.settings import command_settings
+from streams.config import CHANNELS, Settings
+from streams.errors import ConfigError
+from streams.records import Headers, headers_of
+from streams.redrive import (
+    Filters,
+    channel_of,
+    letter_name,
+    parse_letter_name,
+    redrive_headers,
+)
+from streams.topics import topic_partitions
+
+CHUNK = 500
+"""Letters sent per round before they are recorded as redriven (a SIGKILL resends one chunk
+at most, which the stored data absorbs)."""
+_AGES = ((3600, "< 1 h"), (86_400, "< 1 d"), (3 * 86_400, "< 3 d"))
+
+
+class Stored(NamedTuple):
+    """One record of the DLQ, its error context read back (None: unreadable headers)."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+    headers: Headers
+    letter: DeadLetter | None
+
+    @property
+    def name(self) -> str:
+        return letter_name(self.partition, self.offset)
+
+
+async def _snapshot(
+    settings: Settings, topic: str, start: dict[int, int] | None = None
+) -> AsyncIterator[Any]:
+    """Every record of `topic` up to its end offsets now; with `start`, only the partitions it
+    names, from those offsets."""
+    partitions = await topic_partitions(settings, topic)
+    chosen = sorted(partitions if start is None else set(partitions) & set(start))
+    if not chosen:
+        return
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.kafka_client_config())
+    try:
+        await consumer.start()
+        tps = [TopicPartition(topic, p) for p in chosen]
+        ends = await consumer.end_offsets(tps)
+        firsts = await consumer.beginning_offsets(tps)
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, max(firsts[tp], (start or {}).get(tp.partition, 0)))
+        pending = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=2000)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        yield record
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+
+
+async def letters(settings: Settings, start: dict[int, int] | None = None) -> AsyncIterator[Stored]:
+    async for record in _snapshot(settings, settings.topic("dlq"), start):
+        headers = headers_of(record.headers)
+        try:
+            letter: DeadLetter | None = DeadLetter.from_headers(headers)
+        except ValidationError:
+            letter = None
+        yield Stored(
+            record.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            record.value or b"",
+            headers,
+            letter,
+        )
+
+
+async def redriven_letters(settings: Settings) -> set[str]:
+    """`P:O` of every letter recorded as redriven."""
+    done = set()
+    async for record in _snapshot(settings, settings.topic("dlq-actions")):
+        try:
+            action = DlqAction.model_validate_json(record.value or b"")
+        except ValidationError:
+            continue  # not ours to trust: an action we cannot read redrove nothing
+        if action.kind == "redriven" and action.letter:
+            done.add(action.letter)
+    return done
+
+
+def who(settings: Settings) -> str:
+    """The actor recorded in the audit: the Kafka principal, else the OS user."""
+    if settings.kafka_security_protocol != "PLAINTEXT" and settings.kafka_username:
+        return settings.kafka_username
+    return f"os:{getpass.getuser()}"[:64]
+
+
+def _age_bucket(seconds: float, retention_s: float) -> str:
+    for bound, label in _AGES:
+        if seconds < bound:
+            return label
+    return f"< {retention_s / 86_400:g} d" if seconds < retention_s else "expiring"
+
+
+def summarize(
+    found: list[Stored], redriven: set[str], settings: Settings, now: datetime
+) -> dict[str, Any]:
+    """The summary document (pure): counts, ages and the oldest unhandled letter."""
+    retention_s = settings.raw_retention_ms / 1000
+    by_reason: Counter[tuple[str, str]] = Counter()
+    by_age: Counter[str] = Counter()
+    oldest: Stored | None = None
+    handled = 0
+    for stored in found:
+        channel = (
+            channel_of(stored.letter.topic, settings.topic_prefix) if stored.letter else None
+        ) or "unknown"
+        code = stored.letter.error_code if stored.letter else "unreadable_letter"
+        by_reason[channel, code] += 1
+        by_age[_age_bucket(now.timestamp() - stored.timestamp_ms / 1000, retention_s)] += 1
+        if stored.name in redriven:
+            handled += 1
+        elif oldest is None or stored.timestamp_ms < oldest.timestamp_ms:
+            oldest = stored
+    document: dict[str, Any] = {
+        "dlq": settings.topic("dlq"),
+        "letters": len(found),
+        "redriven": handled,
+        "unhandled": len(found) - handled,
+        "by_channel_and_reason": [
+            {"channel": channel, "reason": code, "letters": count}
+            for (channel, code), count in sorted(by_reason.items())
+        ],
+        "by_age": dict(sorted(by_age.items())),
+        "retention_seconds": retention_s,
+        "oldest_unhandled": None,
+    }
+    if oldest is not None:
+        age = now.timestamp() - oldest.timestamp_ms / 1000
+        document["oldest_unhandled"] = {
+            "letter": oldest.name,
+            "age_seconds": round(age, 1),
+            "expires_in_seconds": round(retention_s - age, 1),
+        }
+    return document
+
+
+def summary_lines(document: dict[str, Any]) -> list[str]:
+    lines = [
+        f"{document['dlq']}: {document['letters']} letters, {document['redriven']} redriven, "
+        f"{document['unhandled']} unhandled"
+    ]
+    lines += [
+        f"  {row['channel']:<8} {row['reason']:<22} {row['letters']:>8}"
+        for row in document["by_channel_and_reason"]
+    ]
+    if document["by_age"]:
+        ages = ", ".join(f"{label}: {count}" for label, count in document["by_age"].items())
+        lines.append(f"  by age: {ages}")
+    oldest = document["oldest_unhandled"]
+    if oldest:
+        lines.append(
+            f"  oldest unhandled: {oldest['letter']}, {_duration(oldest['age_seconds'])} old, "
+            f"deleted by Kafka in {_duration(max(0.0, oldest['expires_in_seconds']))}"
+        )
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.1f} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min"
+
+
+class Verdict(NamedTuple):
+    channel: str | None
+    rejection: Rejection | None
+
+
+def revalidate(stored: Stored, settings: Settings, now: datetime) -> Verdict:
+    """The worker's verdict on this letter today: its parse path, limits and clock rule."""
+    channel = channel_of(stored.letter.topic, settings.topic_prefix) if stored.letter else None
+    if channel not in CHANNELS:
+        return Verdict(None, Rejection("unknown_origin", "not from a raw topic", None, None))
+    parsed = parse_event(channel, stored.value, settings.event_limits())
+    if isinstance(parsed, Rejection):
+        return Verdict(channel, parsed)
+    ahead = too_far_ahead(parsed, now + timedelta(seconds=settings.max_future_skew_seconds))
+    return Verdict(channel, ahead)
+
+
+class RedriveReport(NamedTuple):
+    counts: Counter[str]
+    still_invalid: Counter[str]
+
+
+async def redrive(
+    settings: Settings,
+    filters: Filters,
+    dry_run: bool,
+    chunk_size: int,
+    progress: Callable[[Counter[str]], None],
+    now: datetime,
+) -> RedriveReport:
+    done = await redriven_letters(settings)
+    counts: Counter[str] = Counter()
+    still_invalid: Counter[str] = Counter()
+    producer = AIOKafkaProducer(
+        acks="all", enable_idempotence=True, linger_ms=10, **settings.kafka_client_config()
+    )
+    actor = who(settings)
+    await producer.start()
+    try:
+        chunk: list[tuple[Stored, str]] = []
+        async for stored in letters(settings):
+            if stored.letter is None:
+                continue
+            channel = channel_of(stored.letter.topic, settings.topic_prefix)
+            if not filters.take(stored.letter, channel, stored.partition, stored.offset):
+                continue
+            counts["chosen"] += 1
+            if stored.name in done:
+                counts["already_redriven"] += 1
+                continue
+            verdict = revalidate(stored, settings, now)
+            if verdict.rejection is not None or verdict.channel is None:
+                counts["still_invalid"] += 1
+                still_invalid[verdict.rejection.code if verdict.rejection else "unknown"] += 1
+                continue
+            chunk.append((stored, verdict.channel))
+            if len(chunk) >= chunk_size:
+                await _send(producer, settings, chunk, actor, dry_run, counts)
+                progress(counts)
+                chunk = []
+        await _send(producer, settings, chunk, actor, dry_run, counts)
+        await _audit(
+            producer,
+            settings,
+            DlqAction(
+                kind="redrive_run",
+                at=datetime.now(UTC),
+                by=actor,
+                filters=filters.described(),
+                counts=dict(counts) | {f"still_invalid.{c}": n for c, n in still_invalid.items()},
+                dry_run=dry_run,
+            ),
+        )
+    finally:
+        await producer.stop()
+    return RedriveReport(counts, still_invalid)
+
+
+async def _send(
+    producer: AIOKafkaProducer,
+    settings: Settings,
+    chunk: list[tuple[Stored, str]],
+    actor: str,
+    dry_run: bool,
+    counts: Counter[str],
+) -> None:
+    """Send a chunk back to the raw topics; once the broker holds all of it, record it."""
+    if not chunk:
+        return
+    if dry_run:
+        counts["would_redrive"] += len(chunk)
+        return
+    sent = []
+    for stored, channel in chunk:
+        assert stored.letter is not None  # chosen letters have readable headers
+        sent.append(
+            await producer.send(
+                settings.topic(f"raw.{channel}"),
+                stored.value,
+                key=stored.key,
+                headers=redrive_headers(
+                    stored.headers, stored.letter, stored.partition, stored.offset
+                ),
+            )
+        )
+    await asyncio.gather(*sent)
+    at = datetime.now(UTC)
+    recorded = [
+        await producer.send(
+            settings.topic("dlq-actions"),
+            DlqAction(kind="redriven", at=at, by=actor, letter=stored.name).to_json(),
+            key=stored.name.encode(),
+        )
+        for stored, _ in chunk
+    ]
+    await asyncio.gather(*recorded)
+    counts["redriven"] += len(chunk)
+
+
+async def _audit(producer: AIOKafkaProducer, settings: Settings, action: DlqAction) -> None:
+    await producer.send_and_wait(
+        settings.topic("dlq-actions"), action.to_json(), key=action.kind.encode()
+    )
+
+
+async def show_letter(settings: Settings, partition: int, offset: int) -> Stored:
+    async for stored in letters(settings, {partition: offset}):
+        if stored.offset == offset:
+            return stored
+        break
+    raise ConfigError(
+        f"no letter {letter_name(partition, offset)} in {settings.topic('dlq')} (never written, "
+        "or deleted by Kafka's retention)"
+    )
+
+
+async def audit_value_shown(settings: Settings, stored: Stored) -> None:
+    producer = AIOKafkaProducer(acks="all", **settings.kafka_client_config())
+    await producer.start()
+    try:
+        await _audit(
+            producer,
+            settings,
+            DlqAction(
+                kind="value_shown", at=datetime.now(UTC), by=who(settings), letter=stored.name
+            ),
+        )
+    finally:
+        await producer.stop()
+
+
+def letter_document(stored: Stored) -> dict[str, Any]:
+    """One letter's origin, reason and error headers: no value of the event."""
+    letter = stored.letter
+    document: dict[str, Any] = {
+        "letter": stored.name,
+        "written_at": datetime.fromtimestamp(stored.timestamp_ms / 1000, UTC).isoformat(),
+        "error_headers": {
+            name: value.decode("utf-8", "replace")
+            for name, value in stored.headers
+            if name.startswith(DLQ_HEADER_PREFIX)
+        },
+        "other_headers": sorted(
+            {name for name, _ in stored.headers if not name.startswith(DLQ_HEADER_PREFIX)}
+        ),
+        "value_bytes": len(stored.value),
+    }
+    if letter is not None:
+        document["origin"] = {
+            "topic": letter.topic,
+            "partition": letter.partition,
+            "offset": letter.offset,
+            "timestamp": letter.timestamp,
+        }
+        document["error_code"] = letter.error_code
+        document["reason"] = letter.reason
+    return document
+
+
+def _time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-12-01T08:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _letter_option(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        return parse_letter_name(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group("dlq")
+def dlq() -> None:
+    """Dead letters: what is in the DLQ, one letter, sending letters back (docs/dead-letters.md)."""
+
+
+@dlq.command("summary")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def summary(as_json: bool) -> None:
+    """Letters by channel, reason and age; the oldest unhandled one against the DLQ retention.
+    Never shows a value of an event."""
+    settings = command_settings()
+
+    async def gather() -> tuple[list[Stored], set[str]]:
+        return [s async for s in letters(settings)], await redriven_letters(settings)
+
+    found, redriven = asyncio.run(gather())
+    document = summarize(found, redriven, settings, datetime.now(UTC))
+    if as_json:
+        click.echo(json.dumps(document))
+    else:
+        click.echo("\n".join(summary_lines(document)))
+
+
+@dlq.command("show")
+@click.argument("letter")
+@click.option(
+    "--value",
+    "with_value",
+    is_flag=True,
+    help="Also print the original record (personal data: the use is audited).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def show(letter: str, with_value: bool, as_json: bool) -> None:
+    """One letter, named PARTITION:OFFSET (from `dlq summary` or `dlq redrive`)."""
+    partition, offset = _letter_option(letter) or (0, 0)
+    settings = command_settings()
+    stored = asyncio.run(show_letter(settings, partition, offset))
+    document = letter_document(stored)
+    if with_value:
+        asyncio.run(audit_value_shown(settings, stored))  # audited before anything is shown
+        document["key"] = (stored.key or b"").decode("utf-8", "replace")
+        document["value"] = stored.value.decode("utf-8", "replace")
+    if as_json:
+        click.echo(json.dumps(document))
+        return
+    for name, value in document.items():
+        click.echo(f"{name}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+
+
+@dlq.command("redrive")
+@click.option("--channel", type=click.Choice(CHANNELS), help="Only letters from this channel.")
+@click.option("--reason", help="Only letters refused with this code (e.g. too_large).")
+@click.option("--since", type=str, help="Only letters refused at or after this ISO time.")
+@click.option("--until", type=str, help="Only letters refused before this ISO time.")
+@click.option("--offset", "letter", help="Only the letter PARTITION:OFFSET.")
+@click.option("--dry-run", is_flag=True, help="Validate and count; send nothing.")
+@click.option(
+    "--chunk",
+    type=click.IntRange(1, 10_000),
+    default=CHUNK,
+    show_default=True,
+    help="Letters sent per round before they are recorded as redriven.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The final counts as one JSON document.")
+def redrive_command(
+    channel: str | None,
+    reason: str | None,
+    since: str | None,
+    until: str | None,
+    letter: str | None,
+    dry_run: bool,
+    chunk: int,
+    as_json: bool,
+) -> None:
+    """Validate letters again with the current contract and send the valid ones back to their
+    raw topic, once. Still-invalid letters stay and are counted."""
+    filters = Filters(
+        channel=channel,
+        reason=reason,
+        since=_time(since) if since else None,
+        until=_time(until) if until else None,
+        letter=_letter_option(letter),
+    )
+    settings = command_settings()
+
+    def progress(counts: Counter[str]) -> None:
+        click.echo(
+            f"... {counts['redriven']} redriven, {counts['still_invalid']} still invalid",
+            err=True,
+        )
+
+    report = asyncio.run(redrive(settings, filters, dry_run, chunk, progress, datetime.now(UTC)))
+    counts = {
+        "chosen": report.counts["chosen"],
+        "redriven": report.counts["redriven"],
+        "would_redrive": report.counts["would_redrive"],
+        "already_redriven": report.counts["already_redriven"],
+        "still_invalid": dict(report.still_invalid),
+        "dry_run": dry_run,
+    }
+    if as_json:
+        click.echo(json.dumps(counts))
+        return
+    invalid = ", ".join(f"{code} {n}" for code, n in sorted(report.still_invalid.items()))
+    done = (
+        f"{counts['would_redrive']} would be redriven (dry run: nothing sent)"
+        if dry_run
+        else f"{counts['redriven']} redriven"
+    )
+    click.echo(
+        f"{counts['chosen']} letters chosen: {done}, {counts['already_redriven']} redriven "
+        f"before, {sum(report.still_invalid.values())} still invalid"
+        + (f" ({invalid})" if invalid else "")
+    )
