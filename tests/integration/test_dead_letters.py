@@ -83,7 +83,8 @@ async def test_summary_redrive_once_and_erasure_wins(
     summary = json.loads(dlq_cli(env, "summary", "--json").stdout)
     assert summary["letters"] == 200
     assert summary["unhandled"] == 200
-    assert {(r["channel"], r["reason"], r["letters"]) for r in summary["by_channel_and_reason"]} == {
+    rows = summary["by_channel_and_reason"]
+    assert {(r["channel"], r["reason"], r["letters"]) for r in rows} == {
         ("sms", "too_large", LARGE),
         ("sms", "invalid_phone", BAD_PHONE),
         ("sms", "missing_field", NO_SOURCE),
@@ -127,18 +128,24 @@ async def test_summary_redrive_once_and_erasure_wins(
     }
 
     # Killed after its first round of 10 was recorded, then run again to the end.
-    killed = subprocess.Popen(
-        [*CLI, "dlq", "redrive", "--channel", "sms", "--chunk", "10"],
+    killed = await asyncio.create_subprocess_exec(
+        *CLI,
+        "dlq",
+        "redrive",
+        "--channel",
+        "sms",
+        "--chunk",
+        "10",
         cwd=REPO,
         env={**os.environ, **raised},
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert killed.stderr is not None
-    first = await asyncio.to_thread(killed.stderr.readline)
+    first = (await asyncio.wait_for(killed.stderr.readline(), 120)).decode()
     assert first.startswith("... 10 redriven"), first
     killed.send_signal(signal.SIGKILL)
-    killed.wait(30)
+    await asyncio.wait_for(killed.wait(), 30)
     again = dlq_cli(raised, "redrive", "--channel", "sms")
     redriven_now = int(again.stdout.split(": ")[1].split(" redriven")[0])
     assert 0 < redriven_now <= LARGE - 10
