@@ -5,7 +5,15 @@ from __future__ import annotations
 import faust
 import mode
 
-from streams.agents import analyst_store, normalizer, redaction, retention, snapshots, subjects
+from streams.agents import (
+    analyst_store,
+    dead_letters,
+    normalizer,
+    redaction,
+    retention,
+    snapshots,
+    subjects,
+)
 from streams.config import Settings, broker_urls
 from streams.runtime import Runtime
 from streams.topics import dlq_max_message_bytes
@@ -63,6 +71,7 @@ def create_app(runtime: Runtime) -> faust.App:
     subjects.register(app, runtime)
     analyst_store.register(app, runtime)
     snapshots.register(app, runtime)
+    dead_letters.register(app, runtime)
 
     @app.service
     class CloseClients(mode.Service):

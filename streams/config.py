@@ -124,6 +124,11 @@ class Settings(BaseSettings):
 
     # Kafka topic retention for topics that hold personal data (section 5 of the design).
     raw_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
+    dlq_watch_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How often the leader measures the oldest unhandled dead letter's age",
+    )
     raw_partitions: int = Field(4, ge=1, le=1024)
     kafka_replication_factor: int = Field(1, ge=1, le=16, description="3 in production")
 

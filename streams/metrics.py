@@ -41,6 +41,8 @@ class Metrics(NamedTuple):
     retention_overdue_contacts: Gauge
     retention_due_30d_contacts: Gauge
     retention_last_success: Gauge
+    dlq_oldest_unhandled_age: Gauge
+    dlq_retention: Gauge
     subject_requests: Counter
 
     @classmethod
@@ -148,6 +150,16 @@ class Metrics(NamedTuple):
             retention_last_success=Gauge(
                 p + "retention_last_success_timestamp_seconds",
                 "Unix time of the last successful retention run",
+                registry=registry,
+            ),
+            dlq_oldest_unhandled_age=Gauge(
+                p + "dlq_oldest_unhandled_age_seconds",
+                "Age of the oldest dead letter neither redriven nor deleted by Kafka (0: none)",
+                registry=registry,
+            ),
+            dlq_retention=Gauge(
+                p + "dlq_retention_seconds",
+                "How long Kafka keeps a dead letter (the DLQ's retention.ms)",
                 registry=registry,
             ),
             subject_requests=Counter(

@@ -1,8 +1,7 @@
 """`contactstream dlq summary|show|redrive`: the dead-letter workflow (docs/dead-letters.md).
 
-Each command reads a snapshot of the DLQ (every partition up to its end offset when the command
-started) and of `<prefix>.dlq-actions`, straight from Kafka: no consumer group, no commit, so
-looking changes nothing. Redrive validates each letter with the worker's own parse path and
+Each command reads a snapshot of the DLQ and of `<prefix>.dlq-actions` (streams.letters): looking
+changes nothing. Redrive validates each letter with the worker's own parse path and
 settings, sends the valid ones back to their raw topic, and only then records them as redriven.
 """
 
@@ -12,20 +11,19 @@ import asyncio
 import getpass
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import click
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pydantic import ValidationError
+from aiokafka import AIOKafkaProducer
 
-from schemas.control import DLQ_HEADER_PREFIX, DeadLetter, DlqAction
+from schemas.control import DLQ_HEADER_PREFIX, DlqAction
 from schemas.validate import Rejection, parse_event, too_far_ahead
 from streams.commands.settings import command_settings
 from streams.config import CHANNELS, Settings
 from streams.errors import ConfigError
-from streams.records import Headers, headers_of
+from streams.letters import Stored, letters, redriven_letters
 from streams.redrive import (
     Filters,
     channel_of,
@@ -33,89 +31,11 @@ from streams.redrive import (
     parse_letter_name,
     redrive_headers,
 )
-from streams.topics import topic_partitions
 
 CHUNK = 500
 """Letters sent per round before they are recorded as redriven (a SIGKILL resends one chunk
 at most, which the stored data absorbs)."""
 _AGES = ((3600, "< 1 h"), (86_400, "< 1 d"), (3 * 86_400, "< 3 d"))
-
-
-class Stored(NamedTuple):
-    """One record of the DLQ, its error context read back (None: unreadable headers)."""
-
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes
-    headers: Headers
-    letter: DeadLetter | None
-
-    @property
-    def name(self) -> str:
-        return letter_name(self.partition, self.offset)
-
-
-async def _snapshot(
-    settings: Settings, topic: str, start: dict[int, int] | None = None
-) -> AsyncIterator[Any]:
-    """Every record of `topic` up to its end offsets now; with `start`, only the partitions it
-    names, from those offsets."""
-    partitions = await topic_partitions(settings, topic)
-    chosen = sorted(partitions if start is None else set(partitions) & set(start))
-    if not chosen:
-        return
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.kafka_client_config())
-    try:
-        await consumer.start()
-        tps = [TopicPartition(topic, p) for p in chosen]
-        ends = await consumer.end_offsets(tps)
-        firsts = await consumer.beginning_offsets(tps)
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, max(firsts[tp], (start or {}).get(tp.partition, 0)))
-        pending = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=2000)
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset < ends[tp]:
-                        yield record
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
-
-
-async def letters(settings: Settings, start: dict[int, int] | None = None) -> AsyncIterator[Stored]:
-    async for record in _snapshot(settings, settings.topic("dlq"), start):
-        headers = headers_of(record.headers)
-        try:
-            letter: DeadLetter | None = DeadLetter.from_headers(headers)
-        except ValidationError:
-            letter = None
-        yield Stored(
-            record.partition,
-            record.offset,
-            record.timestamp,
-            record.key,
-            record.value or b"",
-            headers,
-            letter,
-        )
-
-
-async def redriven_letters(settings: Settings) -> set[str]:
-    """`P:O` of every letter recorded as redriven."""
-    done = set()
-    async for record in _snapshot(settings, settings.topic("dlq-actions")):
-        try:
-            action = DlqAction.model_validate_json(record.value or b"")
-        except ValidationError:
-            continue  # not ours to trust: an action we cannot read redrove nothing
-        if action.kind == "redriven" and action.letter:
-            done.add(action.letter)
-    return done
 
 
 def who(settings: Settings) -> str:

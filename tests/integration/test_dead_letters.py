@@ -12,17 +12,24 @@ import signal
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
+import pytest
+from prometheus_client import CollectorRegistry
 
 from schemas.examples import raw_event
-from streams.config import CHANNELS
+from streams.agents.dead_letters import DeadLetterWatch
+from streams.config import CHANNELS, Settings
+from streams.localkafka.broker import free_port
+from streams.metrics import Metrics
 from tests.conftest import CLI, REPO, cli
 from tests.integration.harness import (
     WorkerProcess,
     query,
     raw_group,
     read_all,
+    scrape_metrics,
     wait_caught_up,
     wait_for_topics,
     worker_env,
@@ -58,6 +65,18 @@ def invalid_traffic() -> list[tuple[str, bytes | None, bytes]]:
     return messages
 
 
+async def _watched_age(port: int) -> float:
+    """The worker's dead-letter watch, once it has seen a letter."""
+    for _ in range(120):
+        for line in (await asyncio.to_thread(scrape_metrics, port)).splitlines():
+            if line.startswith("contactstream_dlq_oldest_unhandled_age_seconds "):
+                age = float(line.split()[1])
+                if age > 0:
+                    return age
+        await asyncio.sleep(0.5)
+    raise AssertionError("the dead-letter watch never measured a letter")
+
+
 def dlq_cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     return cli("dlq", *argv, env=env)
 
@@ -65,8 +84,14 @@ def dlq_cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]
 async def test_summary_redrive_once_and_erasure_wins(
     kafka_bootstrap: str, unique_name: str, tmp_path: Path
 ) -> None:
+    port = free_port()
     env = worker_env(
-        kafka_bootstrap, unique_name, tmp_path, CONTACTSTREAM_MAX_TEXT_BYTES=SMALL_LIMIT
+        kafka_bootstrap,
+        unique_name,
+        tmp_path,
+        CONTACTSTREAM_MAX_TEXT_BYTES=SMALL_LIMIT,
+        CONTACTSTREAM_DLQ_WATCH_SECONDS="1",
+        CONTACTSTREAM_METRICS_PORT=str(port),
     )
     raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
@@ -78,6 +103,7 @@ async def test_summary_redrive_once_and_erasure_wins(
             cli, "subject", "erase", "--phone", ERASED_PHONE, "--verified-by", "dpo-1", env=env
         )
         assert erased.stdout.startswith("0 contacts"), erased.stdout
+        watched = await _watched_age(port)
         worker.stop()
 
     summary = json.loads(dlq_cli(env, "summary", "--json").stdout)
@@ -90,6 +116,7 @@ async def test_summary_redrive_once_and_erasure_wins(
         ("sms", "missing_field", NO_SOURCE),
     }
     assert summary["oldest_unhandled"]["expires_in_seconds"] > 6 * 86_400
+    assert 0 < watched <= summary["oldest_unhandled"]["age_seconds"]
     text = dlq_cli(env, "summary").stdout
     assert "200 letters, 0 redriven, 200 unhandled" in text
     assert ERASED_PHONE not in text
@@ -174,6 +201,22 @@ async def test_summary_redrive_once_and_erasure_wins(
 
     after = json.loads(dlq_cli(env, "summary", "--json").stdout)
     assert (after["redriven"], after["unhandled"]) == (LARGE, BAD_PHONE + NO_SOURCE)
+    # The worker's watch passes over the redriven letters: the oldest unhandled one is the
+    # first still-invalid letter, as the summary says.
+    oldest_after = json.loads(
+        dlq_cli(env, "show", after["oldest_unhandled"]["letter"], "--json").stdout
+    )
+    assert oldest_after["error_code"] == "invalid_phone"
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap, topic_prefix=unique_name, raw_retention_ms=604_800_000
+    )
+    metrics = Metrics.create(CollectorRegistry())
+    watch = DeadLetterWatch(SimpleNamespace(settings=settings, metrics=metrics))  # type: ignore[arg-type]
+    now = datetime.now(UTC).timestamp()
+    written = datetime.fromisoformat(oldest_after["written_at"]).timestamp()
+    assert await watch.look(now) == pytest.approx(now - written, abs=0.01)
+    assert watch.cursors is not None
+    assert sum(watch.cursors.values()) >= LARGE, "the redriven letters were passed over"
     actions = [
         orjson.loads(r.value) for r in await read_all(kafka_bootstrap, f"{unique_name}.dlq-actions")
     ]
