@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -42,10 +43,15 @@ def describe_settings(settings: Settings, environ: dict[str, str]) -> list[tuple
 
 
 @click.command("config", epilog=SETTINGS_EPILOG)
-def config() -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: variable -> value, source.")
+def config(as_json: bool) -> None:
     """Print every setting's effective value and where it comes from (secrets masked)."""
     environ = {k: v for k, v in os.environ.items() if k.startswith("CONTACTSTREAM_")}
     rows = describe_settings(Settings(), environ)
+    if as_json:
+        document = {variable: {"value": shown, "source": src} for variable, shown, src in rows}
+        click.echo(json.dumps(document))
+        return
     width = max(len(variable) for variable, _, _ in rows)
     for variable, shown, source in rows:
         click.echo(f"{variable:<{width}}  {shown}  [{source}]")

@@ -137,6 +137,14 @@ def test_config_shows_every_setting_with_its_source_and_masks_secrets(
     assert "http://u:***@ch:8123/db" in lines["CONTACTSTREAM_CLICKHOUSE_DSN"]
     assert lines["CONTACTSTREAM_TOPIC_PREFIX"].endswith("[default]")
     assert len(lines) == len(Settings.model_fields)
+    code, out, _ = run(capsys, "config", "--json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["CONTACTSTREAM_KAFKA_PASSWORD"] == {"value": "***", "source": "environment"}
+    assert document["CONTACTSTREAM_CLICKHOUSE_DSN"]["value"] == "http://u:***@ch:8123/db"
+    assert document["CONTACTSTREAM_TOPIC_PREFIX"] == {"value": "contacts", "source": "default"}
+    assert "secret" not in out
+    assert len(document) == len(Settings.model_fields)
 
 
 @pytest.mark.parametrize("command", _commands(app))
