@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import CHANNELS, Channel
+from schemas.limits import Limits
 from streams.errors import ConfigError
 
 __all__ = ["CHANNELS", "Channel", "Settings", "broker_urls", "redact_dsn"]
@@ -188,6 +189,11 @@ class Settings(BaseSettings):
     @property
     def exports_path(self) -> Path:
         return self.exports_dir or self.data_dir / "exports"
+
+    @property
+    def limits(self) -> Limits:
+        """Validation's limits from these settings: the worker's and `schemas validate`'s."""
+        return Limits(max_text_bytes=self.max_text_bytes, default_region=self.phone_default_region)
 
     def kafka_client_config(self) -> dict[str, Any]:
         """Connection settings every aiokafka client of the project takes (producers,
