@@ -18,6 +18,7 @@ from streams.commands.config import SETTINGS_EPILOG, config
 from streams.commands.retention import retention
 from streams.commands.settings import command_settings
 from streams.commands.subject import subject
+from streams.commands.validate import validate
 from streams.config import Settings
 from streams.errors import ContactstreamError
 from streams.files import require_private_data, use_private_umask
@@ -446,6 +447,7 @@ def analyst_query(sql: str, output: str) -> None:
 app.add_command(retention)
 app.add_command(subject)
 app.add_command(config)
+schemas_group.add_command(validate)
 
 
 def _name_the_settings(group: click.Group) -> None:
