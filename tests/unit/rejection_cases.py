@@ -4,12 +4,19 @@ so that the command is checked on every rejection case validation is."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from schemas.examples import EVENT_TYPES, raw_event, raw_payload
 from schemas.validate import CHANNEL_MODELS
+
+GUIDE: Final = Path(__file__).resolve().parents[2] / "docs" / "producers.md"
+FUTURE: Final = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+"""Beyond the pipeline's default skew of one day."""
 
 PHONE: Final = "+358 40 987 6543"
 EMAIL: Final = "Salainen.Henkilo@Example.FI"
@@ -136,3 +143,22 @@ def rejection_cases() -> list[tuple[str, bytes]]:
         for how in range(CORRUPTIONS)
     ]
     return cases
+
+
+def guide_examples() -> list[tuple[str, bytes]]:
+    """(channel, compact payload) of every raw example of docs/producers.md, the dead
+    letter's original too."""
+    text = GUIDE.read_text("utf-8")
+    found = re.findall(r"^```json raw\.(\w+)\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+    [letter] = re.findall(r"^```text dlq-value\n(.*?)\n```$", text, re.MULTILINE)
+    return [(channel, orjson.dumps(orjson.loads(body))) for channel, body in found] + [
+        ("sms", letter.encode())
+    ]
+
+
+def all_cases() -> list[tuple[str, bytes]]:
+    """The guide's examples, every rejection case that can be a JSON line (an empty payload
+    cannot: a blank line is no record) and an event of each channel dated too far ahead."""
+    cases = [(ch, p) for ch, p in rejection_cases() if p.strip() and b"\n" not in p]
+    future = [(ch, raw_payload(ch, occurred_at=FUTURE)) for ch in EVENT_TYPES]
+    return guide_examples() + cases + future

@@ -4,8 +4,6 @@ the worker's preparation (streams.prepare.prepare) refuses, with the same code a
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +18,7 @@ from streams.config import CHANNELS, Settings
 from streams.prepare import Task, latest_allowed, prepare
 from streams.records import RawRecord
 from tests.conftest import cli
-from tests.unit.rejection_cases import rejection_cases
-
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "producers.md"
-FUTURE = (datetime.now(UTC) + timedelta(days=3)).isoformat()
-
-
-def guide_examples() -> list[tuple[str, bytes]]:
-    """(channel, compact payload) of every raw example of the guide, the dead letter's too."""
-    text = GUIDE.read_text("utf-8")
-    found = re.findall(r"^```json raw\.(\w+)\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
-    [letter] = re.findall(r"^```text dlq-value\n(.*?)\n```$", text, re.MULTILINE)
-    return [(channel, orjson.dumps(orjson.loads(body))) for channel, body in found] + [
-        ("sms", letter.encode())
-    ]
-
-
-def all_cases() -> list[tuple[str, bytes]]:
-    # An empty payload cannot be written as a JSON line (a blank line is no record).
-    cases = [(ch, p) for ch, p in rejection_cases() if p.strip() and b"\n" not in p]
-    future = [(ch, raw_payload(ch, occurred_at=FUTURE)) for ch in CHANNELS]
-    return guide_examples() + cases + future
+from tests.unit.rejection_cases import FUTURE, all_cases
 
 
 def worker_verdicts(channel: str, payloads: list[bytes]) -> dict[int, tuple[str, str]]:
