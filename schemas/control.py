@@ -138,9 +138,10 @@ def _header(field: str, **constraints: Any) -> Any:
 class DeadLetter(JsonModel):
     """Why a record went to the DLQ, carried in the dead letter's headers.
 
-    A dead letter's key and value are the original record's key and value bytes, unchanged (the
-    Kafka Connect convention), and its original headers are kept; this model is the error
-    context added as headers named `contactstream.error.<field>`, each value the UTF-8 text of
+    A dead letter's key and value are the original record's key and value bytes, unchanged (as
+    in a Kafka Connect dead letter), and its original headers are kept; this model is the error
+    context added as headers named `contactstream.error.<field>` (not Connect's
+    `__connect.errors.*`: docs/producers.md maps them), each value the UTF-8 text of
     the field (integers in decimal, times in RFC 3339). So a letter is never larger than its
     original plus a few hundred bytes of headers, and always fits the DLQ topic.
     """

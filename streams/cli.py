@@ -19,7 +19,8 @@ from streams.commands.dlq import dlq
 from streams.commands.retention import retention
 from streams.commands.settings import command_settings
 from streams.commands.subject import subject
-from streams.config import Settings
+from streams.commands.validate import validate
+from streams.config import CHANNELS, Channel, Settings
 from streams.errors import ContactstreamError
 from streams.files import require_private_data, use_private_umask
 from streams.localkafka import LocalBroker
@@ -266,6 +267,13 @@ def migrate_command() -> None:
     help="Share of events spoiled on purpose (they go to the DLQ).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Reproducible output.")
+@click.option(
+    "--channel",
+    type=click.Choice(CHANNELS),
+    default=None,
+    help="Only this channel's contacts, written to its raw topic only (all a producer "
+    "principal may write). Default: every channel in realistic proportions.",
+)
 def simulate_command(
     count: int | None,
     rate: float | None,
@@ -273,6 +281,7 @@ def simulate_command(
     history_months: int,
     invalid_fraction: float,
     seed: int,
+    channel: Channel | None,
 ) -> None:
     """Produce realistic synthetic contacts (fake people only) to the raw topics."""
     import asyncio
@@ -287,7 +296,14 @@ def simulate_command(
         count = max(1, int(rate * duration / 2.4))  # about 2.4 events per contact
     sent = Sent(0)
     work = simulate(
-        settings(), count or 1000, seed, history_months, invalid_fraction, rate, sent=sent
+        settings(),
+        count or 1000,
+        seed,
+        history_months,
+        invalid_fraction,
+        rate,
+        sent=sent,
+        channel=channel,
     )
     try:
         with progress_of(sent, "sending"):
@@ -448,6 +464,7 @@ app.add_command(retention)
 app.add_command(dlq)
 app.add_command(subject)
 app.add_command(config)
+schemas_group.add_command(validate)
 
 
 def _name_the_settings(group: click.Group) -> None:

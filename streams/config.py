@@ -195,6 +195,11 @@ class Settings(BaseSettings):
     def exports_path(self) -> Path:
         return self.exports_dir or self.data_dir / "exports"
 
+    @property
+    def limits(self) -> Limits:
+        """Validation's limits from these settings: the worker's and `schemas validate`'s."""
+        return Limits(max_text_bytes=self.max_text_bytes, default_region=self.phone_default_region)
+
     def kafka_client_config(self) -> dict[str, Any]:
         """Connection settings every aiokafka client of the project takes (producers,
         consumers, admin): bootstrap, and with SASL the credentials and TLS context."""
@@ -224,10 +229,6 @@ class Settings(BaseSettings):
             )
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"CONTACTSTREAM_KAFKA_CA_FILE: cannot use it ({exc})") from None
-
-    def event_limits(self) -> Limits:
-        """The limits raw events are validated with (the worker and every command alike)."""
-        return Limits(max_text_bytes=self.max_text_bytes, default_region=self.phone_default_region)
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('raw.phone') -> 'contacts.raw.phone'."""

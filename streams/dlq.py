@@ -1,7 +1,8 @@
 """Dead letters: the original record, unchanged, with why and where from in its headers.
 
-The Kafka Connect convention: a dead letter's key, value and headers are the original record's,
-plus `contactstream.error.*` headers (schemas.control.DeadLetter). Only the pipeline writes
+Shaped like a Kafka Connect dead letter but with our own header names: a dead letter's key, value
+and headers are the original record's, plus `contactstream.error.*` headers
+(schemas.control.DeadLetter; not Connect's `__connect.errors.*`). Only the pipeline writes
 those: a producer's own `contactstream.error.*` headers are dropped, or it could forge a letter's
 origin or reason (every other header is kept). The DLQ topic accepts records
 a little larger than the raw topics do (streams.topics), so a letter always fits: a refused

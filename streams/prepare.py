@@ -9,7 +9,7 @@ needs the parsed event again.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from schemas.contact import ContactEvent
@@ -75,6 +75,24 @@ class Task(NamedTuple):
     parse: Parser = parse_events
 
 
+def latest_allowed(skew_seconds: float, now: datetime | None = None) -> datetime:
+    """The latest event time accepted now: the clock (or `now`) plus the allowed skew
+    (Settings.max_future_skew_seconds)."""
+    return (now or datetime.now(UTC)) + timedelta(seconds=skew_seconds)
+
+
+def verdicts(
+    parse: Parser, channel: str, payloads: Sequence[bytes], limits: Limits, not_after: datetime
+) -> list[ContactEvent | Rejection]:
+    """The pipeline's verdict on each payload of `channel`'s raw topic: validation, then the
+    future-time check. The worker and `contactstream schemas validate` both decide here, so a
+    producer's CI and the pipeline cannot disagree."""
+    return [
+        too_far_ahead(parsed, not_after) or parsed if isinstance(parsed, ContactEvent) else parsed
+        for parsed in parse(channel, payloads, limits)
+    ]
+
+
 def prepare(task: Task) -> PreparedRows:
     """Parse, check and encode every item; never raises for bad input."""
     by_topic: dict[str, list[int]] = {}
@@ -86,13 +104,9 @@ def prepare(task: Task) -> PreparedRows:
     items, base, salt = task.items, task.base, task.salt
     for topic, positions in by_topic.items():
         channel = task.channels[topic]
-        results = task.parse(channel, [items[p].value for p in positions], task.limits)
-        for position, parsed in zip(positions, results, strict=True):
-            result = (
-                too_far_ahead(parsed, task.not_after) or parsed
-                if isinstance(parsed, ContactEvent)
-                else parsed
-            )
+        payloads = [items[p].value for p in positions]
+        results = verdicts(task.parse, channel, payloads, task.limits, task.not_after)
+        for position, result in zip(positions, results, strict=True):
             if isinstance(result, Rejection):
                 refused.append(Refused(base + position, *result[:3]))
                 continue

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.limits import Limits
 from streams.config import Settings
 from streams.metrics import Metrics
 from streams.storage.store import Store
@@ -22,10 +21,6 @@ class Runtime:
     services: list[Any] = field(default_factory=list)
     """mode services the worker starts before the faust app and stops with it (the raw batch
     consumer: ingestion need not wait for faust's own start-up, about 1.3 s)."""
-
-    @property
-    def limits(self) -> Limits:
-        return self.settings.event_limits()
 
     @property
     def salt(self) -> bytes:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import faust
@@ -26,7 +26,7 @@ from streams.config import CHANNELS, Channel
 from streams.dlq import DeadLetterWriter, Letter, dead_letter
 from streams.ingest import BatchLimits, RawBatchConsumer, cancel_and_wait, raw_group
 from streams.lag import BrokerLag
-from streams.prepare import Accepted, PreparedRows, Refused, Task, prepare
+from streams.prepare import Accepted, PreparedRows, Refused, Task, latest_allowed, prepare
 from streams.records import RawRecord, partition_spans
 from streams.redrive import erased_after_refusal, redriven_subjects
 from streams.retry import until_done
@@ -115,9 +115,9 @@ class BatchNormalizer:
                 channels=self.channels,
                 items=chunk,
                 base=0,
-                not_after=datetime.now(UTC) + timedelta(seconds=settings.max_future_skew_seconds),
+                not_after=latest_allowed(settings.max_future_skew_seconds),
                 salt=self.runtime.salt,
-                limits=self.runtime.limits,
+                limits=settings.limits,
                 # Looked up per call: bench/unvalidated_worker.py swaps it.
                 parse=parse_events,
             )

@@ -12,18 +12,19 @@ import getpass
 import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import click
 from aiokafka import AIOKafkaProducer
 
 from schemas.control import DLQ_HEADER_PREFIX, DlqAction
-from schemas.validate import Rejection, parse_event, too_far_ahead
+from schemas.validate import Rejection, parse_events
 from streams.commands.settings import command_settings
 from streams.config import CHANNELS, Settings
 from streams.errors import ConfigError
 from streams.letters import Stored, letters, redriven_letters
+from streams.prepare import latest_allowed, verdicts
 from streams.redrive import (
     Filters,
     channel_of,
@@ -130,15 +131,13 @@ class Verdict(NamedTuple):
 
 
 def revalidate(stored: Stored, settings: Settings, now: datetime) -> Verdict:
-    """The worker's verdict on this letter today: its parse path, limits and clock rule."""
+    """The worker's verdict on this letter today: its own decision, limits and clock rule."""
     channel = channel_of(stored.letter.topic, settings.topic_prefix) if stored.letter else None
     if channel not in CHANNELS:
         return Verdict(None, Rejection("unknown_origin", "not from a raw topic", None, None))
-    parsed = parse_event(channel, stored.value, settings.event_limits())
-    if isinstance(parsed, Rejection):
-        return Verdict(channel, parsed)
-    ahead = too_far_ahead(parsed, now + timedelta(seconds=settings.max_future_skew_seconds))
-    return Verdict(channel, ahead)
+    not_after = latest_allowed(settings.max_future_skew_seconds, now)
+    [verdict] = verdicts(parse_events, channel, [stored.value], settings.limits, not_after)
+    return Verdict(channel, verdict if isinstance(verdict, Rejection) else None)
 
 
 class RedriveReport(NamedTuple):

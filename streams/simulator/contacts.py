@@ -135,9 +135,14 @@ def arrival_times(rng: random.Random, start: datetime, end: datetime, count: int
 
 
 def make_contact(
-    rng: random.Random, people: People, arrived_at: datetime, seq: int, now: datetime
+    rng: random.Random,
+    people: People,
+    arrived_at: datetime,
+    seq: int,
+    now: datetime,
+    weights: dict[Channel, float] = CHANNEL_WEIGHTS,
 ) -> SimContact:
-    channel = rng.choices(list(CHANNEL_WEIGHTS), weights=list(CHANNEL_WEIGHTS.values()))[0]
+    channel = rng.choices(list(weights), weights=list(weights.values()))[0]
     reason = rng.choices(list(REASONS), weights=[w for _, w in REASONS.values()])[0]
     contact_id = f"{channel[:2]}-{arrived_at:%Y%m%d}-{seq:07d}-{rng.randrange(16**4):04x}"
     started, handled = _handling(rng, channel, arrived_at, now)
@@ -181,14 +186,21 @@ def _past(moment: datetime, now: datetime) -> datetime | None:
 
 
 def generate(
-    seed: int, start: datetime, end: datetime, count: int, now: datetime | None = None
+    seed: int,
+    start: datetime,
+    end: datetime,
+    count: int,
+    now: datetime | None = None,
+    channel: Channel | None = None,
 ) -> list[SimContact]:
-    """`count` contacts that arrived between start and end, as of `now` (default: end)."""
+    """`count` contacts that arrived between start and end, as of `now` (default: end), of
+    every channel in proportion or of `channel` only."""
     rng = random.Random(seed)
     people = People(rng)
     moment = now or end
+    weights = CHANNEL_WEIGHTS if channel is None else {channel: 1.0}
     return [
-        make_contact(rng, people, t, i, moment)
+        make_contact(rng, people, t, i, moment, weights)
         for i, t in enumerate(arrival_times(rng, start, end, count))
     ]
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
-from streams.config import Settings
+from streams.config import Channel, Settings
 from streams.simulator.contacts import generate
 from streams.simulator.events import encode, lifecycle_events, spoil
 
@@ -34,13 +34,19 @@ class SimulationReport:
 
 
 def plan(
-    count: int, seed: int, start: datetime, end: datetime, invalid_fraction: float
+    count: int,
+    seed: int,
+    start: datetime,
+    end: datetime,
+    invalid_fraction: float,
+    channel: Channel | None = None,
 ) -> tuple[list[tuple[str, bytes, bytes]], SimulationReport]:
-    """The messages to send, in send order (a contact's steps in time order), and the tally."""
+    """The messages to send, in send order (a contact's steps in time order), and the tally;
+    of `channel` only when given."""
     rng = random.Random(seed + 1)
     report = SimulationReport()
     timed: list[tuple[str, str, bytes, bytes]] = []
-    for contact in generate(seed, start, end, count):
+    for contact in generate(seed, start, end, count, channel=channel):
         report.contacts[contact.channel] += 1
         for event in lifecycle_events(contact, rng):
             key = contact.contact_id.encode()
@@ -99,11 +105,14 @@ async def simulate(
     rate: float | None,
     now: datetime | None = None,
     sent: Sent | None = None,
+    channel: Channel | None = None,
 ) -> SimulationReport:
-    """Backfill `count` contacts over the past `history_months` (or the last hour when 0)."""
+    """Backfill `count` contacts over the past `history_months` (or the last hour when 0), of
+    `channel` only when given: then only its raw topic is written (or asked about), so a
+    producer principal, allowed to write that topic only, can run it."""
     end = now or datetime.now(UTC)
     start = end - (timedelta(days=30.44 * history_months) if history_months else timedelta(hours=1))
-    messages, report = plan(count, seed, start, end, invalid_fraction)
+    messages, report = plan(count, seed, start, end, invalid_fraction, channel)
     if sent is not None:
         sent.total = len(messages)
     report.seconds = await send(settings, messages, rate, sent)

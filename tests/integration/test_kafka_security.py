@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,15 @@ from schemas.examples import raw_event
 from streams.acls import principals
 from streams.config import CHANNELS
 from tests.conftest import REPO, cli
-from tests.integration.harness import WorkerProcess, query, raw_group, wait_caught_up, worker_env
+from tests.integration.harness import (
+    WorkerProcess,
+    end_offsets,
+    query,
+    raw_group,
+    wait_caught_up,
+    worker_env,
+)
+from tests.unit.rejection_cases import GUIDE, guide_examples
 
 Login = dict[str, dict[str, str]]
 
@@ -155,3 +166,96 @@ async def test_worker_and_dpo_work_end_to_end(
     [[stored]] = query(env, "SELECT count() FROM contact_events")[0]
     assert stored == len(CHANNELS)
     assert "Unclosed" not in worker.log_text()
+
+
+def test_simulate_writes_one_channel_as_its_producer(
+    secure: tuple[str, Login, Path], unique_name: str
+) -> None:
+    bootstrap, login, _ = secure
+    cli("topics", "ensure", env=env_of(bootstrap, login, "admin", unique_name))
+    as_producer = env_of(bootstrap, login, "producer-sms", unique_name)
+    everyone = cli("simulate", "--count", "5", env=as_producer, check=False)
+    assert everyone.returncode == 1, "all four raw topics: refused"
+    assert "TopicAuthorizationFailedError" in everyone.stderr
+    assert len(everyone.stderr.splitlines()) == 1, everyone.stderr
+    sms = cli("simulate", "--channel", "sms", "--count", "20", env=as_producer)
+    [row, _] = sms.stdout.splitlines()
+    assert row.split()[:3] == ["sms", "contacts=", "20"], sms.stdout
+    ends = asyncio.run(
+        end_offsets(
+            bootstrap, [f"{unique_name}.raw.{ch}" for ch in CHANNELS], **sasl(login, "admin")
+        )
+    )
+    written = {tp.topic.rsplit(".", 1)[1] for tp, end in ends.items() if end > 0}
+    assert written == {"sms"}
+
+
+def guide_program() -> str:
+    [program] = re.findall(
+        r"^```python producer-example\n(.*?)^```$", GUIDE.read_text("utf-8"), re.M | re.S
+    )
+    return str(program)
+
+
+async def test_the_guide_s_example_sends_as_its_producer(
+    secure: tuple[str, Login, Path], unique_name: str, tmp_path: Path
+) -> None:
+    bootstrap, login, _ = secure
+    await asyncio.to_thread(
+        cli, "topics", "ensure", env=env_of(bootstrap, login, "admin", unique_name)
+    )
+    program = tmp_path / "send_events.py"
+    program.write_text(guide_program())
+    # The guide's SMS examples; the last example is the dead letter's original, refused.
+    valid = [payload for ch, payload in guide_examples()[:-1] if ch == "sms"]
+    lines = b"\n".join(valid)
+    # As the guide says: check with the pipeline's rules, then send.
+    checked = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "streams", "schemas", "validate", "--channel", "sms", "-"],
+        input=lines,
+        capture_output=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout
+    env = {
+        **env_of(bootstrap, login, "producer-sms", unique_name),
+        "CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",  # the local broker has no TLS
+    }
+    sent = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(program), "sms"],
+        input=lines,
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", **env},
+        check=False,
+        timeout=120,
+    )
+    assert sent.returncode == 0, sent.stderr
+    topic = f"{unique_name}.raw.sms"
+    assert sent.stdout.decode() == f"sent {len(valid)} event(s) to {topic}\n"
+    records = await read_as_admin(bootstrap, login, topic, len(valid))
+    received = sorted((orjson.loads(record.value) for record in records), key=_event_id)
+    assert received == sorted((orjson.loads(payload) for payload in valid), key=_event_id)
+    assert all(r.key == orjson.loads(r.value)["contact_id"].encode() for r in records), "key"
+
+
+def _event_id(event: dict[str, Any]) -> str:
+    return str(event["event_id"])
+
+
+async def read_as_admin(bootstrap: str, login: Login, topic: str, count: int) -> list[Any]:
+    """The first `count` records of `topic`, read as the admin principal."""
+    reader = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", **sasl(login, "admin")
+    )
+    await reader.start()
+    records: list[Any] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(records) < count:
+                got = await reader.getmany(timeout_ms=1000)
+                records.extend(record for batch in got.values() for record in batch)
+    finally:
+        await reader.stop()
+    return records

@@ -84,3 +84,11 @@ def test_every_rejection_code_is_explained() -> None:
     text = GUIDE.read_text("utf-8")
     for code in REJECTION_CODES:
         assert f"| `{code}` |" in text
+
+
+def test_the_dlq_section_names_the_real_headers() -> None:
+    section = GUIDE.read_text("utf-8").split("## 5. Invalid events", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(contactstream\.error\.\w+)` \|", section, re.MULTILINE))
+    aliases = {field.alias for field in DeadLetter.model_fields.values()}
+    assert listed == aliases
+    assert "not Connect's `__connect.errors.*`" in " ".join(section.split())

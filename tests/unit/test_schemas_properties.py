@@ -18,6 +18,7 @@ from schemas import ContactEvent, Limits, Rejection, parse_event, personal_value
 from schemas.examples import EVENT_TYPES
 from schemas.normalize import _parse_phone, normalize_email, normalize_phone
 from schemas.validate import CHANNEL_MODELS
+from tests.unit.rejection_cases import corrupt
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CHANNELS = tuple(EVENT_TYPES)
@@ -171,33 +172,6 @@ def test_valid_events_survive_json_round_trips(case: tuple[str, dict[str, Any]])
     validated = model.from_json(orjson.dumps(raw))
     assert model.from_json(validated.model_dump_json()) == validated
     assert validated.to_contact_event() == event
-
-
-def corrupt(channel: str, event: dict[str, Any], how: int, secret: str) -> dict[str, Any]:
-    """`event` broken in one of several ways, with `secret` inside the offending value."""
-    model = CHANNEL_MODELS[channel]
-    text_field = {"phone": "recording_ref", "sms": "content", "email": "subject", "form": "content"}
-    identifier = model.identifier_fields[0]
-    # phonenumbers reads a number out of surrounding text, so the planted number is too long.
-    bad_identifier = "+" + "9" * 20 + secret if identifier.endswith("phone") else secret
-    changes: list[dict[str, Any]] = [
-        {identifier: bad_identifier},
-        {text_field[channel]: secret * 600},
-        {text_field[channel]: {"value": secret}},
-        {"occurred_at": secret},
-        {
-            model.lifecycle_fields[1]: "2099-12-31T23:59:59Z",
-            model.lifecycle_fields[2]: "2000-01-01T00:00:00Z",
-        },
-        {"event_type": secret},
-        {"channel": secret},
-        {"schema_version": 2, identifier: bad_identifier},
-        {"event_id": secret * 20},
-        {"advisor_id": secret * 10},
-    ]
-    if channel == "form":
-        changes.append({"fields": {secret: 1}})
-    return {**event, **changes[how % len(changes)]}
 
 
 @SETTINGS

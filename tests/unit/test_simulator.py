@@ -51,3 +51,11 @@ def test_invalid_fraction_is_reported() -> None:
     invalid = sum(report.invalid.values())
     assert len(messages) == invalid + sum(report.events.values())
     assert 0.07 < invalid / len(messages) < 0.13
+
+
+def test_one_channel_only() -> None:
+    messages, report = plan(300, 5, START, END, 0.05, channel="sms")
+    assert {channel for channel, _, _ in messages} == {"sms"}
+    assert dict(report.contacts) == {"sms": 300}
+    everyone, _ = plan(300, 5, START, END, 0.05)
+    assert len({channel for channel, _, _ in everyone}) == 4
