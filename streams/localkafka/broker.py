@@ -24,6 +24,12 @@ from streams.acls import principals
 from streams.errors import BrokerError
 from streams.files import PRIVATE_UMASK
 from streams.localkafka.jars import KAFKA_VERSION, ensure_jars, require_tool
+from streams.localkafka.process import (
+    MAIN_CLASS,
+    alive,
+    runs_broker,
+    signal_broker,
+)
 
 _LOG4J2 = """rootLogger.level=WARN
 rootLogger.appenderRef.file.ref=FILE
@@ -119,18 +125,19 @@ class LocalBroker:
     """Start, stop and inspect the project's own broker. State lives under `home`."""
 
     def __init__(self, home: Path, jar_cache: Path, version: str = KAFKA_VERSION) -> None:
-        self.home = home
+        # Absolute: the config path on its command line identifies the broker (runs_broker).
+        self.home = home.absolute()
         self.jar_cache = jar_cache
         self.version = version
-        self.state_file = home / "broker.json"
+        self.state_file = self.home / "broker.json"
         self.downloaded = False  # whether the last start had to fetch the jars
-        self.log_file = home / "broker.log"
+        self.log_file = self.home / "broker.log"
+        self.config_file = self.home / "server.properties"
 
-    def status(self) -> BrokerState | None:
-        """The running broker's state, or None (a stale state file is removed)."""
+    def _recorded(self) -> BrokerState | None:
         try:
             data = json.loads(self.state_file.read_text())
-            state = BrokerState(
+            return BrokerState(
                 int(data["pid"]),
                 int(data["port"]),
                 int(data["controller_port"]),
@@ -138,10 +145,27 @@ class LocalBroker:
             )
         except (OSError, ValueError, KeyError):
             return None
-        if _alive(state.pid):
+
+    def status(self) -> BrokerState | None:
+        """The running broker's state, or None. Only a process whose command line runs this
+        home's config is the broker: a pid file can outlive its process and the pid be reused
+        (see `stranger`). A state file whose process is gone is removed."""
+        state = self._recorded()
+        if state is None:
+            return None
+        if runs_broker(state.pid, self.config_file):
             return state
-        self.state_file.unlink(missing_ok=True)
+        if not alive(state.pid):
+            self.state_file.unlink(missing_ok=True)
         return None
+
+    def stranger(self) -> int | None:
+        """The pid the state file names when that process lives but is not this home's broker
+        (it is left alone: status and stop never act on it)."""
+        state = self._recorded()
+        if state is None or not alive(state.pid) or runs_broker(state.pid, self.config_file):
+            return None
+        return state.pid
 
     @property
     def principals_file(self) -> Path:
@@ -206,14 +230,13 @@ class LocalBroker:
         state = self.status()
         if state is None:
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(state.pid, signal.SIGTERM)
+        signal_broker(state.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(state.pid) and time.monotonic() < deadline:
+        # Checked by command line each time: once the broker is gone its pid may be reused.
+        while runs_broker(state.pid, self.config_file) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(state.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(state.pid, signal.SIGKILL)
+        if runs_broker(state.pid, self.config_file):
+            signal_broker(state.pid, signal.SIGKILL)
         self.state_file.unlink(missing_ok=True)
         return True
 
@@ -242,7 +265,7 @@ class LocalBroker:
     ) -> Path:
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
-        config = self.home / "server.properties"
+        config = self.config_file
         listeners = (
             _SECURE_LISTENERS.format(
                 port=port, controller_port=controller_port, admin_password=admin_password
@@ -313,7 +336,7 @@ class LocalBroker:
                     "-Dkafka.logs.dir=" + str(self.home),
                     "-cp",
                     classpath,
-                    "kafka.Kafka",
+                    MAIN_CLASS,
                     str(config),
                 ],
                 stdout=log,
@@ -369,20 +392,6 @@ async def _metadata_ok(bootstrap: str, login: dict[str, str]) -> bool:
         with contextlib.suppress(Exception):
             await admin.close()
         logging.getLogger("aiokafka").setLevel(logging.NOTSET)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child (started by this very process) is dead for our purposes.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 def _check_port_free(port: int) -> None:
