@@ -27,6 +27,7 @@ from streams.localkafka.jars import KAFKA_VERSION, ensure_jars, require_tool
 from streams.localkafka.process import (
     MAIN_CLASS,
     alive,
+    broker_env,
     runs_broker,
     signal_broker,
 )
@@ -92,6 +93,10 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 """
 PRINCIPALS_FILE = "principals.json"
+# The storage tool's --add-scram arguments hold passwords: it reads them from this 0600 file
+# (argparse4j's "@file": one argument a line), never from its command line, which
+# /proc/PID/cmdline shows every user. Removed as soon as the format is done.
+_SCRAM_ARGS_FILE = "format-scram.args"
 
 
 @dataclass(frozen=True)
@@ -273,54 +278,36 @@ class LocalBroker:
             if admin_password is not None
             else _PLAIN_LISTENERS.format(port=port, controller_port=controller_port)
         )
-        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds a password
-        with os.fdopen(fd, "w") as handle:
-            handle.write(
-                _SERVER_PROPERTIES.format(
-                    controller_port=controller_port,
-                    log_dirs=data,
-                    retention_check_ms=retention_check_ms,
-                )
-                + listeners
-            )
+        properties = _SERVER_PROPERTIES.format(
+            controller_port=controller_port, log_dirs=data, retention_check_ms=retention_check_ms
+        )
+        _write_private(config, properties + listeners)  # holds the admin password
         (self.home / "log4j2.properties").write_text(_LOG4J2.format(log=self.home / "server.log"))
         return config
 
     def _format(
         self, java: str, classpath: str, config: Path, principals: dict[str, dict[str, str]]
     ) -> None:
-        cluster_id = new_cluster_id()
-        scram = [
-            arg
-            for login in principals.values()
-            for arg in (
-                "--add-scram",
-                f"SCRAM-SHA-512=[name={login['username']},password={login['password']}]",
+        command = [java, "-cp", classpath, "kafka.tools.StorageTool", "format"]
+        command += ["-t", new_cluster_id(), "-c", str(config), "--ignore-formatted"]
+        args_file = self.home / _SCRAM_ARGS_FILE
+        if principals:
+            _write_private(args_file, "".join(f"{arg}\n" for arg in scram_args(principals)))
+            command.append(f"@{args_file}")
+        try:
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                check=False,
+                umask=PRIVATE_UMASK,
+                env=broker_env(os.environ),
             )
-        ]
-        result = subprocess.run(
-            [
-                java,
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(config),
-                "--ignore-formatted",
-                *scram,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            umask=PRIVATE_UMASK,
-        )
+        finally:
+            args_file.unlink(missing_ok=True)
         if result.returncode != 0:
-            raise BrokerError(
-                f"formatting the broker data dir failed: {result.stderr.strip()[:300]}"
-            )
+            said = masked(result.stderr.strip(), principals)[:300]
+            raise BrokerError(f"formatting the broker data dir failed: {said}")
 
     def _spawn(self, java: str, classpath: str, config: Path) -> subprocess.Popen[bytes]:
         log4j = self.home / "log4j2.properties"
@@ -342,11 +329,31 @@ class LocalBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=broker_env(os.environ),
                 # Segments hold raw records (personal data): the JVM creates them 0600 in 0700
                 # directories, whatever the umask of the process that started it.
                 umask=PRIVATE_UMASK,
                 start_new_session=True,  # survives the CLI that started it; stopped by pgid
             )
+
+
+def scram_args(principals: dict[str, dict[str, str]]) -> list[str]:
+    """The storage tool's arguments that create each principal's SCRAM-SHA-512 credential."""
+    return [
+        arg
+        for login in principals.values()
+        for arg in (
+            "--add-scram",
+            f"SCRAM-SHA-512=[name={login['username']},password={login['password']}]",
+        )
+    ]
+
+
+def masked(text: str, principals: dict[str, dict[str, str]]) -> str:
+    """`text` with every principal's password replaced by ***, for an error message."""
+    for login in principals.values():
+        text = text.replace(login["password"], "***")
+    return text
 
 
 def admin_login(principals: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -392,6 +399,14 @@ async def _metadata_ok(bootstrap: str, login: dict[str, str]) -> bool:
         with contextlib.suppress(Exception):
             await admin.close()
         logging.getLogger("aiokafka").setLevel(logging.NOTSET)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a new file of mode 0600 (never into an older file of a wider mode)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def _check_port_free(port: int) -> None:

@@ -1,14 +1,24 @@
-"""Which process is a home's broker, and how it is signalled: a pid file can
+"""Which process is a home's broker, and how it is signalled and started: a pid file can
 outlive its process, and the pid be reused by an unrelated one."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+from streams.config import Settings
 
 # The broker's main class; with the config path after it, a command line is this home's broker.
 MAIN_CLASS = "kafka.Kafka"
+_SETTINGS = Settings.model_config.get("env_prefix", "CONTACTSTREAM_")
+
+
+def broker_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The JVMs' environment: the caller's without the project's settings, which may hold a
+    client's secret (a Kafka password, a DSN) that /proc/PID/environ would show the JVM."""
+    return {name: value for name, value in environ.items() if not name.startswith(_SETTINGS)}
 
 
 def runs_config(cmdline: list[str], config: Path) -> bool:
