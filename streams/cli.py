@@ -134,20 +134,33 @@ def broker_start(
 @broker.command("stop")
 @_DATA_DIR
 def broker_stop(data_dir: Path | None) -> None:
-    """Stop the broker cleanly."""
-    click.echo("broker stopped" if local_broker(data_dir).stop() else "broker was not running")
+    """Stop the broker cleanly (only this data directory's broker)."""
+    local = local_broker(data_dir)
+    click.echo("broker stopped" if local.stop() else "broker was not running" + _stranger(local))
 
 
 @broker.command("status")
 @_DATA_DIR
 def broker_status(data_dir: Path | None) -> None:
     """Say whether the broker runs (exit 0) or not (exit 3)."""
-    state = local_broker(data_dir).status()
+    local = local_broker(data_dir)
+    state = local.status()
     if state is None:
-        click.echo("broker is not running")
+        click.echo("broker is not running" + _stranger(local))
         sys.exit(3)
     click.echo(f"broker is running (pid {state.pid})")
     click.echo(f"bootstrap={state.bootstrap}")
+
+
+def _stranger(local: LocalBroker) -> str:
+    """What to add when the state file names a live process that is not this broker."""
+    pid = local.stranger()
+    if pid is None:
+        return ""
+    return (
+        f" ({local.state_file} names pid {pid}, which is not this data directory's broker: "
+        "left alone)"
+    )
 
 
 def _acl_line(acl: Any) -> str:

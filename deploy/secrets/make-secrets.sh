@@ -11,14 +11,23 @@
 #   dpo-verify-key.pem             its public half, for the workers
 # Existing files are kept, so rerunning never rotates anything by accident; to rotate one,
 # delete it and rerun (README, "Security model"). Needs openssl 1.1.1+.
+#
+# Who may read them: DIR is 0700 and every file 0640, owned by you and the secrets group
+# (SECRETS_GID, default your primary group; set the same SECRETS_GID in .env: compose adds it
+# to every container given a secret, whose own user differs from yours, since compose mounts
+# a secret file as it is, mode and owner included). The CA key and the DPO's signing key are
+# 0600: no container gets them. Every run sets these modes again, on kept files too.
 set -euo pipefail
 
 dir=${1:-secrets}
+gid=${SECRETS_GID:-$(id -g)}
 umask 077
 mkdir -p "$dir"
+chmod 700 "$dir"
 cd "$dir"
 
-random() { printf '%s' "$(openssl rand -base64 33 | tr -d '\n/+=' | cut -c1-32)"; }
+# 32 random bytes, hex: no character the SCRAM, JAAS or URL syntaxes would need escaped.
+random() { printf '%s' "$(openssl rand -hex 32)"; }
 
 keep() {  # keep NAME: true when NAME exists already (and says so)
     if [[ -s $1 ]]; then
@@ -55,7 +64,9 @@ keep dpo-signing-key.pem || {
     openssl genpkey -algorithm ed25519 -out dpo-signing-key.pem
     openssl pkey -in dpo-signing-key.pem -pubout -out dpo-verify-key.pem
 }
-# The containers run as other users than the one running this script: let them read the
-# files they are given (compose mounts each one read-only at /run/secrets/NAME).
-chmod 0644 ./*
+# The containers run as other users than the one running this script: they read the files
+# they are given (compose mounts each one read-only at /run/secrets/NAME) through the group.
+chgrp "$gid" ./*
+chmod 0640 ./*
 chmod 0600 ca.key dpo-signing-key.pem
+echo "secrets group: $gid (set SECRETS_GID=$gid in .env)"

@@ -5,8 +5,9 @@
 # 127.0.0.1:9092) for the host, both SCRAM-SHA-512 over TLS with the certificate in kafka.pem;
 # the controller listener with a static PLAIN login of admin. Deny by default
 # (StandardAuthorizer); `contactstream topics ensure` as admin applies the ACLs of
-# streams/acls.py. SCRAM users are created when the storage is first formatted; add or rotate
-# one later with kafka-configs.sh (README, "Security model").
+# streams/acls.py. SCRAM users are created when the storage is first formatted, their passwords
+# read by the storage tool from a 0600 file (never a command line); add or rotate one later
+# with kafka-configs.sh (README, "Security model").
 set -euo pipefail
 # Private at rest: log segments hold raw records (personal data). The JVM inherits this umask,
 # so every file it creates is 0600 in 0700 directories; the volume's root is made 0700 too.
@@ -55,13 +56,20 @@ PROPERTIES
 chmod 600 "$config_dir/server.properties"
 
 if [[ ! -f $data/meta.properties ]]; then
-    scram=()
+    # The SCRAM users' passwords go to the storage tool in a 0600 file (umask 077) it reads as
+    # "@file", one argument a line: on its command line /proc/PID/cmdline would show them.
+    # printf is a bash builtin, so no other process sees them either.
+    scram=$config_dir/format-scram.args
+    trap 'rm -f "$scram"' EXIT  # also when the format fails
     for principal in "${principals[@]}"; do
         password=$(<"$secrets/kafka_${principal}_password")
-        scram+=(--add-scram "SCRAM-SHA-512=[name=$principal,password=$password]")
+        printf -- '--add-scram\nSCRAM-SHA-512=[name=%s,password=%s]\n' "$principal" "$password" \
+            >>"$scram"
     done
     "$kafka_home/bin/kafka-storage.sh" format --ignore-formatted \
         -t "${CLUSTER_ID:?CLUSTER_ID is required}" -c "$config_dir/server.properties" \
-        "${scram[@]}" >/dev/null
+        "@$scram" >/dev/null
+    rm -f "$scram"
+    trap - EXIT
 fi
 exec "$kafka_home/bin/kafka-server-start.sh" "$config_dir/server.properties"

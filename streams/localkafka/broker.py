@@ -24,6 +24,13 @@ from streams.acls import principals
 from streams.errors import BrokerError
 from streams.files import PRIVATE_UMASK
 from streams.localkafka.jars import KAFKA_VERSION, ensure_jars, require_tool
+from streams.localkafka.process import (
+    MAIN_CLASS,
+    alive,
+    broker_env,
+    runs_broker,
+    signal_broker,
+)
 
 _LOG4J2 = """rootLogger.level=WARN
 rootLogger.appenderRef.file.ref=FILE
@@ -86,6 +93,10 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 """
 PRINCIPALS_FILE = "principals.json"
+# The storage tool's --add-scram arguments hold passwords: it reads them from this 0600 file
+# (argparse4j's "@file": one argument a line), never from its command line, which
+# /proc/PID/cmdline shows every user. Removed as soon as the format is done.
+_SCRAM_ARGS_FILE = "format-scram.args"
 
 
 @dataclass(frozen=True)
@@ -119,18 +130,19 @@ class LocalBroker:
     """Start, stop and inspect the project's own broker. State lives under `home`."""
 
     def __init__(self, home: Path, jar_cache: Path, version: str = KAFKA_VERSION) -> None:
-        self.home = home
+        # Absolute: the config path on its command line identifies the broker (runs_broker).
+        self.home = home.absolute()
         self.jar_cache = jar_cache
         self.version = version
-        self.state_file = home / "broker.json"
+        self.state_file = self.home / "broker.json"
         self.downloaded = False  # whether the last start had to fetch the jars
-        self.log_file = home / "broker.log"
+        self.log_file = self.home / "broker.log"
+        self.config_file = self.home / "server.properties"
 
-    def status(self) -> BrokerState | None:
-        """The running broker's state, or None (a stale state file is removed)."""
+    def _recorded(self) -> BrokerState | None:
         try:
             data = json.loads(self.state_file.read_text())
-            state = BrokerState(
+            return BrokerState(
                 int(data["pid"]),
                 int(data["port"]),
                 int(data["controller_port"]),
@@ -138,10 +150,27 @@ class LocalBroker:
             )
         except (OSError, ValueError, KeyError):
             return None
-        if _alive(state.pid):
+
+    def status(self) -> BrokerState | None:
+        """The running broker's state, or None. Only a process whose command line runs this
+        home's config is the broker: a pid file can outlive its process and the pid be reused
+        (see `stranger`). A state file whose process is gone is removed."""
+        state = self._recorded()
+        if state is None:
+            return None
+        if runs_broker(state.pid, self.config_file):
             return state
-        self.state_file.unlink(missing_ok=True)
+        if not alive(state.pid):
+            self.state_file.unlink(missing_ok=True)
         return None
+
+    def stranger(self) -> int | None:
+        """The pid the state file names when that process lives but is not this home's broker
+        (it is left alone: status and stop never act on it)."""
+        state = self._recorded()
+        if state is None or not alive(state.pid) or runs_broker(state.pid, self.config_file):
+            return None
+        return state.pid
 
     @property
     def principals_file(self) -> Path:
@@ -206,14 +235,13 @@ class LocalBroker:
         state = self.status()
         if state is None:
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(state.pid, signal.SIGTERM)
+        signal_broker(state.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(state.pid) and time.monotonic() < deadline:
+        # Checked by command line each time: once the broker is gone its pid may be reused.
+        while runs_broker(state.pid, self.config_file) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(state.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(state.pid, signal.SIGKILL)
+        if runs_broker(state.pid, self.config_file):
+            signal_broker(state.pid, signal.SIGKILL)
         self.state_file.unlink(missing_ok=True)
         return True
 
@@ -242,7 +270,7 @@ class LocalBroker:
     ) -> Path:
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
-        config = self.home / "server.properties"
+        config = self.config_file
         listeners = (
             _SECURE_LISTENERS.format(
                 port=port, controller_port=controller_port, admin_password=admin_password
@@ -250,54 +278,36 @@ class LocalBroker:
             if admin_password is not None
             else _PLAIN_LISTENERS.format(port=port, controller_port=controller_port)
         )
-        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds a password
-        with os.fdopen(fd, "w") as handle:
-            handle.write(
-                _SERVER_PROPERTIES.format(
-                    controller_port=controller_port,
-                    log_dirs=data,
-                    retention_check_ms=retention_check_ms,
-                )
-                + listeners
-            )
+        properties = _SERVER_PROPERTIES.format(
+            controller_port=controller_port, log_dirs=data, retention_check_ms=retention_check_ms
+        )
+        _write_private(config, properties + listeners)  # holds the admin password
         (self.home / "log4j2.properties").write_text(_LOG4J2.format(log=self.home / "server.log"))
         return config
 
     def _format(
         self, java: str, classpath: str, config: Path, principals: dict[str, dict[str, str]]
     ) -> None:
-        cluster_id = new_cluster_id()
-        scram = [
-            arg
-            for login in principals.values()
-            for arg in (
-                "--add-scram",
-                f"SCRAM-SHA-512=[name={login['username']},password={login['password']}]",
+        command = [java, "-cp", classpath, "kafka.tools.StorageTool", "format"]
+        command += ["-t", new_cluster_id(), "-c", str(config), "--ignore-formatted"]
+        args_file = self.home / _SCRAM_ARGS_FILE
+        if principals:
+            _write_private(args_file, "".join(f"{arg}\n" for arg in scram_args(principals)))
+            command.append(f"@{args_file}")
+        try:
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                check=False,
+                umask=PRIVATE_UMASK,
+                env=broker_env(os.environ),
             )
-        ]
-        result = subprocess.run(
-            [
-                java,
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(config),
-                "--ignore-formatted",
-                *scram,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            umask=PRIVATE_UMASK,
-        )
+        finally:
+            args_file.unlink(missing_ok=True)
         if result.returncode != 0:
-            raise BrokerError(
-                f"formatting the broker data dir failed: {result.stderr.strip()[:300]}"
-            )
+            said = masked(result.stderr.strip(), principals)[:300]
+            raise BrokerError(f"formatting the broker data dir failed: {said}")
 
     def _spawn(self, java: str, classpath: str, config: Path) -> subprocess.Popen[bytes]:
         log4j = self.home / "log4j2.properties"
@@ -313,17 +323,37 @@ class LocalBroker:
                     "-Dkafka.logs.dir=" + str(self.home),
                     "-cp",
                     classpath,
-                    "kafka.Kafka",
+                    MAIN_CLASS,
                     str(config),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=broker_env(os.environ),
                 # Segments hold raw records (personal data): the JVM creates them 0600 in 0700
                 # directories, whatever the umask of the process that started it.
                 umask=PRIVATE_UMASK,
                 start_new_session=True,  # survives the CLI that started it; stopped by pgid
             )
+
+
+def scram_args(principals: dict[str, dict[str, str]]) -> list[str]:
+    """The storage tool's arguments that create each principal's SCRAM-SHA-512 credential."""
+    return [
+        arg
+        for login in principals.values()
+        for arg in (
+            "--add-scram",
+            f"SCRAM-SHA-512=[name={login['username']},password={login['password']}]",
+        )
+    ]
+
+
+def masked(text: str, principals: dict[str, dict[str, str]]) -> str:
+    """`text` with every principal's password replaced by ***, for an error message."""
+    for login in principals.values():
+        text = text.replace(login["password"], "***")
+    return text
 
 
 def admin_login(principals: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -371,18 +401,12 @@ async def _metadata_ok(bootstrap: str, login: dict[str, str]) -> bool:
         logging.getLogger("aiokafka").setLevel(logging.NOTSET)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child (started by this very process) is dead for our purposes.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a new file of mode 0600 (never into an older file of a wider mode)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def _check_port_free(port: int) -> None:

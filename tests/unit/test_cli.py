@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -162,9 +163,15 @@ def test_commands_find_the_local_broker_from_its_state(
     monkeypatch.delenv("CONTACTSTREAM_KAFKA_BOOTSTRAP", raising=False)
     monkeypatch.setenv("CONTACTSTREAM_DATA_DIR", str(tmp_path))
     (tmp_path / "kafka").mkdir()
-    state = {"pid": os.getpid(), "port": 40123, "controller_port": 40124}
-    (tmp_path / "kafka" / "broker.json").write_text(json.dumps(state))
-    assert command_settings().kafka_bootstrap == "127.0.0.1:40123"
+    # Only a process whose command line runs this directory's config is its broker: a stand-in
+    # with the broker's main class and config path as arguments.
+    config = str(tmp_path / "kafka" / "server.properties")
+    sleep = "import time; time.sleep(60)"
+    with subprocess.Popen([sys.executable, "-c", sleep, "kafka.Kafka", config]) as stand_in:
+        state = {"pid": stand_in.pid, "port": 40123, "controller_port": 40124}
+        (tmp_path / "kafka" / "broker.json").write_text(json.dumps(state))
+        assert command_settings().kafka_bootstrap == "127.0.0.1:40123"
+        stand_in.kill()
     assert "using the local broker at 127.0.0.1:40123" in capsys.readouterr().err
     monkeypatch.setenv("CONTACTSTREAM_KAFKA_BOOTSTRAP", "kafka.example:9092")
     assert command_settings().kafka_bootstrap == "kafka.example:9092"

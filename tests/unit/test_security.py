@@ -142,7 +142,7 @@ def test_no_password_survives_display(password: str) -> None:
         assert secret not in redact_dsn(dsn)
 
 
-SALT = "k3Jd9-xQ2_vLm8ZpR4tYw7NcB1hGfE6s"  # 32 characters, as make-secrets.sh writes
+SALT = "k3Jd9-xQ2_vLm8ZpR4tYw7NcB1hGfE6s"  # 32 characters, the fewest production accepts
 
 
 def test_production_refuses_placeholder_secrets(tmp_path: Path, keys: Settings) -> None:
