@@ -141,10 +141,19 @@ def broker_stop(data_dir: Path | None) -> None:
 
 @broker.command("status")
 @_DATA_DIR
-def broker_status(data_dir: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (running, pid, bootstrap).")
+def broker_status(data_dir: Path | None, as_json: bool) -> None:
     """Say whether the broker runs (exit 0) or not (exit 3)."""
     local = local_broker(data_dir)
     state = local.status()
+    if as_json:
+        document: dict[str, Any] = {"running": state is not None, "data_dir": str(local.home)}
+        if state is not None:
+            document |= {"pid": state.pid, "bootstrap": state.bootstrap, "secure": state.secure}
+        elif local.stranger() is not None:
+            document["stranger_pid"] = local.stranger()
+        click.echo(json.dumps(document))
+        sys.exit(0 if state is not None else 3)
     if state is None:
         click.echo("broker is not running" + _stranger(local))
         sys.exit(3)

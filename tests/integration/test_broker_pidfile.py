@@ -44,6 +44,13 @@ def test_a_stale_pid_file_naming_another_process_is_left_alone(
     assert f"pid {stranger.pid}" in said
     assert "not this data directory's broker" in said
     assert "broker is running" not in said
+    as_json = cli("broker", "status", "--json", env=env, check=False)
+    assert as_json.returncode == 3
+    assert json.loads(as_json.stdout) == {
+        "running": False,
+        "data_dir": str(home),
+        "stranger_pid": stranger.pid,
+    }
     assert stranger.poll() is None
 
     stop = cli("broker", "stop", env=env)
@@ -66,5 +73,14 @@ def test_another_data_directorys_broker_is_not_this_ones(tmp_path: Path) -> None
         assert "not this data directory's broker" in status.stdout + status.stderr
         cli("broker", "stop", env=other)
         assert cli("broker", "status", env=owner).stdout.startswith("broker is running")
+        running = json.loads(cli("broker", "status", "--json", env=owner).stdout)
+        assert running == {
+            "running": True,
+            "data_dir": str(tmp_path / "owner" / "kafka"),
+            "pid": pid,
+            "bootstrap": running["bootstrap"],
+            "secure": False,
+        }
+        assert running["bootstrap"].startswith("127.0.0.1:")
     finally:
         cli("broker", "stop", env=owner)
