@@ -73,11 +73,21 @@ class Correction(JsonModel):
         return self if value == self.value else self.model_copy(update={"value": value})
 
 
+class Deployment(JsonModel):
+    """The deployment a subject request is for: the one whose workers have this topic prefix
+    and app id. Signed with the request, so a request made for staging does nothing in
+    production even where both trust the same DPO key."""
+
+    topic_prefix: str = Field(min_length=1, max_length=249)
+    app_id: str = Field(min_length=1, max_length=249)
+
+
 class SubjectRequest(JsonModel):
     """A verified data-subject request (DESIGN P5) naming the subject by phone or email.
 
     Workers execute only requests signed by the DPO tool (header `contactstream.signature`:
-    Ed25519 over the exact value bytes) that have not expired and were not executed before."""
+    Ed25519 over the exact value bytes) for their own deployment, valid no longer than they
+    allow, not expired and not executed before."""
 
     request_id: RequestId
     kind: RequestKind
@@ -87,11 +97,15 @@ class SubjectRequest(JsonModel):
     """Required when kind is rectification, refused otherwise."""
     verified_by: Identifier
     """Who verified the requester's identity (outside this system)."""
+    deployment: Deployment
+    """Which deployment may execute it; a worker refuses another's, and a request without it
+    (signed by a DPO tool older than this field)."""
     verified_at: UtcDatetime
     """When the identity was verified."""
     requested_at: UtcDatetime
     expires_at: UtcDatetime
-    """After this the request is refused (the DPO tool sets 24 h after requested_at)."""
+    """After this the request is refused (the DPO tool sets 24 h after requested_at; a worker
+    refuses a request valid for longer than its CONTACTSTREAM_SUBJECT_REQUEST_TTL_SECONDS)."""
 
     @model_validator(mode="after")
     def _check_shape(self) -> Self:

@@ -427,7 +427,20 @@ def worker(setup: bool) -> None:
 
 @app.group("keys")
 def keys() -> None:
-    """Signing keys of data-subject requests."""
+    """Signing keys of data-subject requests.
+
+    \b
+    Rotating the DPO key without a moment where requests fail:
+    1. 'contactstream keys generate NEWDIR' (a new directory: a pair is never overwritten).
+    2. Give every worker the new public key next to the old one: append it to the file
+       CONTACTSTREAM_DPO_VERIFY_KEY_FILE names, or put it in the directory it names as
+       another *.pem file; restart the workers one by one (requests wait in Kafka meanwhile).
+    3. Point the DPO tool's CONTACTSTREAM_DPO_SIGNING_KEY_FILE at the new private key.
+    4. Once the old key's last requests have run or expired (at most
+       CONTACTSTREAM_SUBJECT_REQUEST_TTL_SECONDS later), remove the old public key and
+       restart the workers: requests it signed are refused (bad_signature) from then on.
+       Destroy the old private key.
+    """
 
 
 @keys.command("generate")
@@ -441,6 +454,7 @@ def keys_generate(directory: Path) -> None:
     private, public = generate_key_pair(directory)
     click.echo(f"signing key (secret, the DPO tool's): {private}")
     click.echo(f"verify key (for the workers): {public}")
+    click.echo("to rotate from an older pair: 'contactstream keys --help'")
 
 
 @app.group("analyst")

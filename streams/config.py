@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import CHANNELS, Channel
+from schemas.control import Deployment
 from schemas.limits import Limits
 from streams.errors import ConfigError
 
@@ -100,13 +101,19 @@ class Settings(BaseSettings):
         "production", description="dev allows the placeholder salt and a generated DPO key"
     )
     dpo_verify_key_file: Path | None = Field(
-        None, description="Ed25519 public key (PEM) the worker checks subject requests with"
+        None,
+        description="Ed25519 public keys (PEM) the worker accepts subject requests signed by: "
+        "a file of one or more keys, or a directory of *.pem files (two during a rotation)",
     )
     dpo_signing_key_file: Path | None = Field(
         None, description="Ed25519 private key (PEM) the subject command signs requests with"
     )
     subject_request_ttl_seconds: float = Field(
-        86_400.0, gt=0, le=30 * 86_400, description="A subject request expires after this"
+        86_400.0,
+        gt=0,
+        le=30 * 86_400,
+        description="A subject request is valid this long: the DPO tool signs it so, and a "
+        "worker refuses one signed for longer",
     )
     exports_dir: Path | None = Field(None, description="Subject exports; default data_dir/exports")
     analyst_snapshot_seconds: float | None = Field(
@@ -177,6 +184,11 @@ class Settings(BaseSettings):
         if self.analyst_snapshot_seconds is not None:
             return self.analyst_snapshot_seconds
         return 60.0 if self.is_embedded else 0.0
+
+    @property
+    def deployment(self) -> Deployment:
+        """This deployment's name in a subject request: the DPO tool signs it, workers check it."""
+        return Deployment(topic_prefix=self.topic_prefix, app_id=self.app_id)
 
     @property
     def keys_path(self) -> Path:

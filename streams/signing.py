@@ -2,9 +2,12 @@
 
 A request's Kafka value is its JSON; the header `contactstream.signature` holds the base64
 Ed25519 signature of exactly those bytes. The private key is the DPO tool's secret
-(CONTACTSTREAM_DPO_SIGNING_KEY_FILE); workers hold only the public key
-(CONTACTSTREAM_DPO_VERIFY_KEY_FILE). In dev mode both default to a pair generated once under
-$CONTACTSTREAM_DATA_DIR/keys, so the demo and the tests need no set-up.
+(CONTACTSTREAM_DPO_SIGNING_KEY_FILE); workers hold only public keys
+(CONTACTSTREAM_DPO_VERIFY_KEY_FILE: a file of one or more PEM keys, or a directory of *.pem
+files) and accept a request any of them verifies, so the DPO key rotates without a window where
+requests fail: workers trust old and new, the DPO tool switches, the old key is removed. In dev
+mode both default to a pair generated once under $CONTACTSTREAM_DATA_DIR/keys, so the demo and
+the tests need no set-up.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import base64
 import binascii
 import contextlib
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -26,6 +31,9 @@ from streams.errors import ConfigError
 SIGNATURE_HEADER: Final = "contactstream.signature"
 SIGNING_KEY_NAME: Final = "dpo-signing-key.pem"
 VERIFY_KEY_NAME: Final = "dpo-verify-key.pem"
+_VERIFY_VARIABLE: Final = "CONTACTSTREAM_DPO_VERIFY_KEY_FILE"
+# RFC 7468: text outside the blocks is allowed (e.g. a comment saying which key is which).
+_PEM_BLOCK: Final = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.DOTALL)
 
 
 def generate_key_pair(directory: Path) -> tuple[Path, Path]:
@@ -57,26 +65,69 @@ def sign(key: Ed25519PrivateKey, payload: bytes) -> bytes:
     return base64.b64encode(key.sign(payload))
 
 
-def verify(key: Ed25519PublicKey, payload: bytes, header: bytes) -> bool:
+def verify(keys: Sequence[Ed25519PublicKey], payload: bytes, header: bytes) -> bool:
+    """Whether the header is a signature of `payload` by any of `keys`."""
     try:
-        key.verify(base64.b64decode(header, validate=True), payload)
-    except (InvalidSignature, binascii.Error, ValueError):
+        signature = base64.b64decode(header, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return any(_verifies(key, signature, payload) for key in keys)
+
+
+def _verifies(key: Ed25519PublicKey, signature: bytes, payload: bytes) -> bool:
+    try:
+        key.verify(signature, payload)
+    except InvalidSignature:
         return False
     return True
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:
+    variable = "CONTACTSTREAM_DPO_SIGNING_KEY_FILE"
     path = settings.dpo_signing_key_file or _dev_pair(settings, SIGNING_KEY_NAME)
-    key = _load(path, "CONTACTSTREAM_DPO_SIGNING_KEY_FILE", private=True)
-    assert isinstance(key, Ed25519PrivateKey)
+    try:
+        key = serialization.load_pem_private_key(_read(path, variable), password=None)
+    except ValueError:
+        raise ConfigError(f"{variable}: {path} is not a PEM Ed25519 key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"{variable}: {path} is not an Ed25519 key")
     return key
 
 
-def verify_key(settings: Settings) -> Ed25519PublicKey:
+def verify_keys(settings: Settings) -> tuple[Ed25519PublicKey, ...]:
+    """Every key the workers accept requests signed by: those in the file, or in the
+    directory's *.pem files (name order; hidden files, e.g. a mounted secret's, are skipped)."""
     path = settings.dpo_verify_key_file or _dev_pair(settings, VERIFY_KEY_NAME)
-    key = _load(path, "CONTACTSTREAM_DPO_VERIFY_KEY_FILE", private=False)
-    assert isinstance(key, Ed25519PublicKey)
-    return key
+    files = (
+        sorted(p for p in path.glob("*.pem") if not p.name.startswith("."))
+        if path.is_dir()
+        else [path]
+    )
+    keys = tuple(key for file in files for key in _public_keys(file))
+    if not keys:
+        raise ConfigError(f"{_VERIFY_VARIABLE}: {path} holds no PEM public key")
+    return keys
+
+
+def _public_keys(path: Path) -> list[Ed25519PublicKey]:
+    keys = []
+    for block in _PEM_BLOCK.finditer(_read(path, _VERIFY_VARIABLE)):
+        if b"PRIVATE" in block[1]:
+            # The DPO's secret on a worker would let whoever reads the worker sign requests.
+            raise ConfigError(
+                f"{_VERIFY_VARIABLE}: {path} holds a private key; give the workers only the "
+                f"public one ({VERIFY_KEY_NAME} of 'contactstream keys generate')"
+            )
+        try:
+            key = serialization.load_pem_public_key(block[0])
+        except ValueError:
+            key = None
+        if not isinstance(key, Ed25519PublicKey):
+            raise ConfigError(
+                f"{_VERIFY_VARIABLE}: {path} holds a block that is not an Ed25519 public key"
+            )
+        keys.append(key)
+    return keys
 
 
 def _dev_pair(settings: Settings, name: str) -> Path:
@@ -93,18 +144,8 @@ def _dev_pair(settings: Settings, name: str) -> Path:
     return directory / name
 
 
-def _load(path: Path, variable: str, private: bool) -> Ed25519PrivateKey | Ed25519PublicKey:
+def _read(path: Path, variable: str) -> bytes:
     try:
-        data = path.read_bytes()
-        key = (
-            serialization.load_pem_private_key(data, password=None)
-            if private
-            else serialization.load_pem_public_key(data)
-        )
+        return path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{variable}: cannot read {path} ({exc.strerror})") from None
-    except ValueError:
-        raise ConfigError(f"{variable}: {path} is not a PEM Ed25519 key") from None
-    if not isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
-        raise ConfigError(f"{variable}: {path} is not an Ed25519 key")
-    return key

@@ -18,7 +18,7 @@ from streams.errors import ConfigError
 from streams.extras import require_embedded_engine
 from streams.files import require_private_data, use_private_umask
 from streams.logs import setup_logging
-from streams.signing import verify_key
+from streams.signing import verify_keys
 from streams.storage.migrations import migrate
 from streams.storage.store import Store
 from streams.topics import EnsureReport, ensure_topics
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 def check_secrets(settings: Settings) -> None:
     """Production refuses the placeholder salt and a short one (a known or guessed salt lets
     anyone reverse subject keys by trying every phone number: a Finnish mobile number falls in
-    under a second) and needs the DPO's public key; dev mode allows all three."""
+    under a second) and needs the DPO's public key(s); dev mode allows all three."""
     if settings.mode != "dev":
         problem = salt_problem(settings.subject_key_salt.get_secret_value())
         if problem:
@@ -38,7 +38,7 @@ def check_secrets(settings: Settings) -> None:
                 f"{MIN_SALT_CHARS} characters, e.g. from deploy/secrets/make-secrets.sh "
                 "(or CONTACTSTREAM_MODE=dev on a test machine)"
             )
-    verify_key(settings)
+    verify_keys(settings)
 
 
 MIN_SALT_CHARS = 32  # make-secrets.sh writes 32 random base64 characters (about 190 bits)

@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 import faust
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from schemas.contact import subject_key
 from schemas.control import (
@@ -23,13 +22,12 @@ from schemas.control import (
     Tombstone,
 )
 from streams.agents.redaction import send_recording_deletions
-from streams.authorize import Refusal, authorize
+from streams.authorize import Policy, Refusal, authorize
 from streams.exports import export_file, remove_subject_exports
 from streams.files import write_atomically
 from streams.records import RawRecord, from_faust
 from streams.retry import until_done
 from streams.runtime import Runtime
-from streams.signing import verify_key
 from streams.storage.queries import record_erased_subject
 from streams.storage.subjects import (
     Identifier,
@@ -59,17 +57,17 @@ class SubjectRequests:
         self,
         runtime: Runtime,
         topics: SubjectTopics,
-        key: Ed25519PublicKey,
+        policy: Policy,
     ) -> None:
         self.runtime = runtime
         self.tombstones = topics.tombstones
         self.results = topics.results
         self.recording_deletions = topics.recording_deletions
-        self.key = key
+        self.policy = policy
 
     async def handle(self, record: RawRecord) -> None:
         """Execute one authorized request until it succeeds; refuse (and audit) the rest."""
-        verdict = authorize(record.value, record.headers, self.key, datetime.now(UTC))
+        verdict = authorize(record.value, record.headers, self.policy, datetime.now(UTC))
         job = (
             (lambda: self._refuse(verdict, record.offset))
             if isinstance(verdict, Refusal)
@@ -288,7 +286,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
     topics = SubjectTopics(
         raw_topic("tombstones"), raw_topic("subject-results"), raw_topic("recording-deletions")
     )
-    handler = SubjectRequests(runtime, topics, verify_key(settings))
+    handler = SubjectRequests(runtime, topics, Policy.of(settings))
 
     async def subject_requests(stream: Any) -> None:
         async for events in stream.noack_take(100, within=0.5):

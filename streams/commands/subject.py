@@ -143,6 +143,7 @@ def _request(
                 "email": email,
                 "correction": correction,
                 "verified_by": verified_by or getpass.getuser(),
+                "deployment": settings.deployment,
                 "verified_at": now,
                 "requested_at": now,
                 "expires_at": now + timedelta(seconds=settings.subject_request_ttl_seconds),

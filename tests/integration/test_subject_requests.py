@@ -170,13 +170,17 @@ def _signed(settings: Settings, request: SubjectRequest) -> tuple[bytes, list[tu
     return payload, [(SIGNATURE_HEADER, sign(signing_key(settings), payload))]
 
 
-def _request(kind: str = "erasure", **overrides: object) -> SubjectRequest:
+def _request(env: dict[str, str], kind: str = "erasure", **overrides: object) -> SubjectRequest:
     now = datetime.now(UTC)
     document = {
         "request_id": str(uuid.uuid4()),
         "kind": kind,
         "phone": X_PHONE,
         "verified_by": "dpo-1",
+        "deployment": {
+            "topic_prefix": env["CONTACTSTREAM_TOPIC_PREFIX"],
+            "app_id": env["CONTACTSTREAM_APP_ID"],
+        },
         "verified_at": now,
         "requested_at": now,
         "expires_at": now + timedelta(hours=24),
@@ -192,17 +196,19 @@ async def test_unauthorized_requests_are_refused_and_audited(
     env = worker_env(kafka_bootstrap, unique_name, tmp_path)
     settings = Settings(data_dir=tmp_path, mode="dev")
     raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
-    unsigned = _request()
-    forged_payload = _request().to_json()
+    unsigned = _request(env)
+    forged_payload = _request(env).to_json()
     forged = (
         forged_payload,
         [(SIGNATURE_HEADER, sign(Ed25519PrivateKey.generate(), forged_payload))],
     )
     past = datetime.now(UTC) - timedelta(days=2)
-    expired = _request(verified_at=past, requested_at=past, expires_at=past + timedelta(hours=1))
-    valid = _request(kind="access")
+    expired = _request(
+        env, verified_at=past, requested_at=past, expires_at=past + timedelta(hours=1)
+    )
+    valid = _request(env, kind="access")
     path_like = orjson.dumps(
-        {**orjson.loads(_request(kind="access").to_json()), "request_id": "../../escaped"}
+        {**orjson.loads(_request(env, kind="access").to_json()), "request_id": "../../escaped"}
     )
     messages = [
         (unsigned.to_json(), []),

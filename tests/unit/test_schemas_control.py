@@ -36,6 +36,7 @@ def request(**overrides: Any) -> dict[str, Any]:
         "kind": "access",
         "phone": "050 123 4567",
         "verified_by": "dpo@kaleva.example",
+        "deployment": {"topic_prefix": "contacts", "app_id": "contactstream"},
         "verified_at": "2025-05-12T12:55:00+03:00",
         "requested_at": "2025-05-12T13:00:00+03:00",
         "expires_at": "2025-05-13T13:00:00+03:00",

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from schemas.control import SubjectRequest
 from streams.acls import ADMIN, Acl, acl_drift, declared_acls
-from streams.authorize import Refusal, authorize, readable_ids
+from streams.authorize import Policy, Refusal, authorize, readable_ids
 from streams.config import PLACEHOLDER_SALT, Settings, redact_dsn
 from streams.errors import ConfigError
 from streams.exports import export_file
@@ -28,7 +28,7 @@ from streams.signing import (
     sign,
     signing_key,
     verify,
-    verify_key,
+    verify_keys,
 )
 from streams.startup import check_secrets, salt_problem
 from tests.unit.test_cli import run
@@ -43,9 +43,10 @@ def request_bytes(**overrides: object) -> bytes:
         "kind": "erasure",
         "phone": "+358501234567",
         "verified_by": "dpo-1",
+        "deployment": Settings().deployment,
         "verified_at": NOW - timedelta(minutes=5),
         "requested_at": NOW - timedelta(minutes=1),
-        "expires_at": NOW + timedelta(hours=24),
+        "expires_at": NOW + timedelta(hours=23),
         **overrides,
     }
     return SubjectRequest.model_validate(document).to_json()
@@ -60,13 +61,13 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def test_only_a_signed_valid_current_request_is_executed(keys: Settings) -> None:
-    private, public = signing_key(keys), verify_key(keys)
+    private, policy = signing_key(keys), Policy.of(keys)
     payload = request_bytes()
     signed = [(SIGNATURE_HEADER, sign(private, payload))]
-    assert isinstance(authorize(payload, signed, public, NOW), SubjectRequest)
+    assert isinstance(authorize(payload, signed, policy, NOW), SubjectRequest)
 
     def refusal(value: bytes, headers: list[tuple[str, bytes | None]], at: datetime) -> str:
-        verdict = authorize(value, headers, public, at)
+        verdict = authorize(value, headers, policy, at)
         assert isinstance(verdict, Refusal)
         assert "+358501234567" not in verdict.detail
         return verdict.code
@@ -79,8 +80,8 @@ def test_only_a_signed_valid_current_request_is_executed(keys: Settings) -> None
     assert refusal(payload, [(SIGNATURE_HEADER, b"not base64!")], NOW) == "bad_signature"
     assert refusal(payload, [*signed, *signed], NOW) == "bad_signature"
     assert refusal(payload, signed, NOW + timedelta(hours=25)) == "expired"
-    assert refusal(payload, signed, NOW - timedelta(hours=1)) == "expired"  # not yet valid
-    broken = b'{"request_id": "%s", "kind": "erasure"}' % REQUEST_ID.encode()
+    assert refusal(payload, signed, NOW - timedelta(hours=1)) == "requested_in_future"
+    broken = b'{"request_id": "%s", "kind": "erasure", "deployment": {}}' % REQUEST_ID.encode()
     assert refusal(broken, [(SIGNATURE_HEADER, sign(private, broken))], NOW) == "malformed"
 
 
@@ -247,7 +248,7 @@ def test_the_compose_secrets_script_makes_working_keys(tmp_path: Path) -> None:
         dpo_signing_key_file=out / "dpo-signing-key.pem",
         dpo_verify_key_file=out / "dpo-verify-key.pem",
     )
-    assert verify(verify_key(made), b"x", sign(signing_key(made), b"x"))
+    assert verify(verify_keys(made), b"x", sign(signing_key(made), b"x"))
     chain = subprocess.run(
         ["openssl", "verify", "-CAfile", str(out / "ca.pem"), str(out / "kafka.pem")],
         capture_output=True,
