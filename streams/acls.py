@@ -4,19 +4,27 @@ One principal per role: a producer per channel writes only its raw topic; the wo
 raw and control topics and writes the DLQ, tombstones, results and recording deletions, in its
 own consumer groups; `dpo` writes subject requests and reads their results; `admin` is the
 broker's super user (it creates topics and applies these ACLs). No one else reads a raw or DLQ
-topic. `acl_drift` compares them with what the broker holds (pure, unit-tested).
+topic. `acl_drift` compares them with every binding the broker holds that can reach this
+deployment's topics, groups or the cluster, whoever it names (pure, unit-tested).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, NamedTuple
+import time
+from collections.abc import Iterable
+from typing import Any, Final, Literal, NamedTuple, get_args
 
 from streams.config import CHANNELS, Settings
 from streams.errors import ConfigError
 
-ResourceType = Literal["TOPIC", "GROUP"]
+# Names as confluent-kafka spells them (BROKER is Kafka's cluster resource, 'kafka-cluster').
+ResourceType = Literal["TOPIC", "GROUP", "BROKER", "TRANSACTIONAL_ID"]
 PatternType = Literal["LITERAL", "PREFIXED"]
-Operation = Literal["READ", "WRITE", "DESCRIBE", "CREATE"]
+Operation = Literal[
+    "ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION",
+    "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE",
+]  # fmt: skip
+Permission = Literal["ALLOW", "DENY"]
 
 ADMIN: Final = "admin"
 WORKER: Final = "worker"
@@ -33,13 +41,29 @@ def principals() -> tuple[str, ...]:
 
 
 class Acl(NamedTuple):
-    """ALLOW `operation` on a resource to `User:principal` from any host."""
+    """One binding: `permission` `operation` on a resource pattern to `principal_type:principal`
+    (`User:*` is every user) from `host` (`*` is any). What the project declares is ALLOW to
+    one user from any host; what the broker holds may be anything."""
 
     principal: str
     resource_type: ResourceType
     resource: str
     pattern: PatternType
     operation: Operation
+    permission: Permission = "ALLOW"
+    host: str = "*"
+    principal_type: str = "User"
+
+
+def acl_line(acl: Acl) -> str:
+    """How an operator reads a binding, e.g. 'User:worker READ TOPIC contacts.dlq' (pure)."""
+    denied = "DENY " if acl.permission == "DENY" else ""
+    pattern = "*" if acl.pattern == "PREFIXED" else ""
+    host = "" if acl.host == "*" else f" from {acl.host}"
+    return (
+        f"{acl.principal_type}:{acl.principal} {denied}{acl.operation} {acl.resource_type} "
+        f"{acl.resource}{pattern}{host}"
+    )
 
 
 def _topic(principal: str, topic: str, *operations: Operation) -> list[Acl]:
@@ -67,31 +91,59 @@ def declared_acls(settings: Settings) -> set[Acl]:
     return set(acls)
 
 
+def deployment_prefixes(settings: Settings) -> dict[ResourceType, tuple[str, ...]]:
+    """Name prefixes of the deployment's resources, by type: its topics ('<prefix>.'), and the
+    topics, consumer groups and transactional ids faust and the raw consumer name after the
+    app id. (The cluster resource reaches every deployment.)"""
+    return {
+        "TOPIC": (f"{settings.topic_prefix}.", settings.app_id),
+        "GROUP": (settings.app_id,),
+        "TRANSACTIONAL_ID": (settings.app_id,),
+    }
+
+
+def pattern_reaches(pattern: PatternType, name: str, prefix: str) -> bool:
+    """Whether a resource pattern can match some name that starts with `prefix` (pure).
+
+    LITERAL `*` matches every name. PREFIXED `p` matches the names starting with `p`: some of
+    those start with `prefix` when either of `p` and `prefix` starts with the other."""
+    if pattern == "LITERAL":
+        return name == "*" or name.startswith(prefix)
+    return name.startswith(prefix) or prefix.startswith(name)
+
+
+def reaches(acl: Acl, settings: Settings) -> bool:
+    """Whether the binding can grant or deny something on one of the deployment's resources,
+    whoever it names (pure)."""
+    if acl.resource_type == "BROKER":
+        return True
+    prefixes = deployment_prefixes(settings).get(acl.resource_type, ())
+    return any(pattern_reaches(acl.pattern, acl.resource, prefix) for prefix in prefixes)
+
+
 def acl_drift(
     declared: set[Acl], actual: set[Acl], settings: Settings
 ) -> tuple[set[Acl], set[Acl]]:
-    """(missing, extra): declared ACLs the broker lacks, and ACLs that grant one of our
-    principals something on this deployment's topics or groups (its topic prefix or app id)
-    that nobody declared (granted by hand: reported, removed with --fix). Another deployment
-    sharing the broker under another prefix is not ours to judge."""
-    ours = {
-        acl
-        for acl in actual
-        if acl.principal in principals()
-        and (
-            acl.resource.startswith(f"{settings.topic_prefix}.")
-            or acl.resource.startswith(settings.app_id)
-            or acl.resource == "*"
-        )
-    }
-    return declared - ours, ours - declared
+    """(missing, extra): declared bindings the broker lacks, and bindings nobody declared that
+    can reach this deployment's topics, groups or the cluster, compared whole (principal, host,
+    operation, permission, pattern): a wildcard user, a PREFIXED grant that covers the topics,
+    one from a single host or a DENY is as undeclared as any (reported; removed with --fix). A
+    binding only on another deployment's resources is not ours to judge."""
+    return declared - actual, {acl for acl in actual - declared if reaches(acl, settings)}
+
+
+def covered_foreign_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
+    """Topics of another deployment that the worker's PREFIXED ACLs on the app id would reach
+    (pure). The app id's own topics (faust's) have no dot; '<prefix>.<name>' ones do, and the
+    settings refuse an app id that is a prefix of this deployment's topic prefix."""
+    return sorted(t for t in topics if t.startswith(settings.app_id) and "." in t)
 
 
 class AclReport(NamedTuple):
     created: list[Acl]
     removed: list[Acl]
     extra: list[Acl]
-    """ACLs of our principals nobody declared, left in place (remove them with --fix)."""
+    """Bindings reaching the deployment that nobody declared, left in place (--fix removes)."""
 
 
 def apply_acls(settings: Settings, fix: bool = False) -> AclReport:
@@ -105,18 +157,18 @@ def apply_acls(settings: Settings, fix: bool = False) -> AclReport:
 
     admin = AdminClient(_librdkafka_config(settings))
     try:
-        actual = {
-            acl
-            for binding in admin.describe_acls(_filter(), request_timeout=15).result()
-            if (acl := _from_binding(binding)) is not None
-        }
+        actual = _described(admin)
+        _refuse_covered_topics(settings, admin.list_topics(timeout=15).topics)
         missing, extra = acl_drift(declared_acls(settings), actual, settings)
         if missing:
             for future in admin.create_acls([_binding(a) for a in sorted(missing)]).values():
                 future.result()
         if fix and extra:
-            for future in admin.delete_acls([_binding(a) for a in sorted(extra)]).values():
+            # A filter with every field set deletes exactly that binding (no wildcard matching).
+            for future in admin.delete_acls([_exactly(a) for a in sorted(extra)]).values():
                 future.result()
+        if missing or (fix and extra):
+            _until_enforced(admin, missing, extra if fix else set())
     except KafkaException as exc:
         error = exc.args[0] if exc.args else None
         name = error.name() if error is not None and hasattr(error, "name") else "KafkaException"
@@ -125,6 +177,36 @@ def apply_acls(settings: Settings, fix: bool = False) -> AclReport:
             "admin principal (CONTACTSTREAM_KAFKA_USERNAME=admin)"
         ) from None
     return AclReport(sorted(missing), sorted(extra) if fix else [], [] if fix else sorted(extra))
+
+
+def _described(admin: Any) -> set[Acl]:
+    return {
+        acl
+        for binding in admin.describe_acls(_filter(), request_timeout=15).result()
+        if (acl := _from_binding(binding)) is not None
+    }
+
+
+def _until_enforced(admin: Any, created: set[Acl], deleted: set[Acl], seconds: float = 15) -> None:
+    """Wait until the broker holds what the controller took: it applies ACL changes a moment
+    after the request returns, and a client starting in between was refused (or let in). The
+    broker answers DescribeAcls from the set it enforces. After `seconds` it is left to settle."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        actual = _described(admin)
+        if created <= actual and not deleted & actual:
+            return
+        time.sleep(0.2)
+
+
+def _refuse_covered_topics(settings: Settings, topics: Iterable[str]) -> None:
+    covered = covered_foreign_topics(settings, topics)
+    if covered:
+        raise ConfigError(
+            f"CONTACTSTREAM_APP_ID={settings.app_id} is a prefix of another deployment's topic "
+            f"{covered[0]} (and {len(covered) - 1} more): the worker's ACLs on its app id would "
+            "reach them; choose another app id"
+        )
 
 
 def _librdkafka_config(settings: Settings) -> dict[str, str | int | float | bool]:
@@ -142,22 +224,33 @@ def _librdkafka_config(settings: Settings) -> dict[str, str | int | float | bool
 
 
 def _binding(acl: Acl) -> Any:
+    from confluent_kafka.admin import AclBinding
+
+    return AclBinding(*_binding_fields(acl))
+
+
+def _exactly(acl: Acl) -> Any:
+    from confluent_kafka.admin import AclBindingFilter
+
+    return AclBindingFilter(*_binding_fields(acl))
+
+
+def _binding_fields(acl: Acl) -> tuple[Any, ...]:
     from confluent_kafka.admin import (
-        AclBinding,
         AclOperation,
         AclPermissionType,
         ResourcePatternType,
     )
     from confluent_kafka.admin import ResourceType as Kind
 
-    return AclBinding(
+    return (
         Kind[acl.resource_type],
         acl.resource,
         ResourcePatternType[acl.pattern],
-        f"User:{acl.principal}",
-        "*",
+        f"{acl.principal_type}:{acl.principal}",
+        acl.host,
         AclOperation[acl.operation],
-        AclPermissionType.ALLOW,
+        AclPermissionType[acl.permission],
     )
 
 
@@ -182,20 +275,19 @@ def _filter() -> Any:
 
 
 def _from_binding(binding: Any) -> Acl | None:
-    """Our Acl of an ALLOW binding for `User:<name>` from any host on a topic or group."""
-    kind, pattern, operation = (
-        binding.restype.name,
-        binding.resource_pattern_type.name,
-        binding.operation.name,
-    )
-    principal = str(binding.principal)
+    """Our Acl of any binding the broker holds, whoever it names, from whatever host, ALLOW or
+    DENY. None only for what has no meaning here: a resource type this Kafka client does not
+    know (it can reach none of our topics, groups or the cluster)."""
+    kind, pattern = binding.restype.name, binding.resource_pattern_type.name
+    operation, permission = binding.operation.name, binding.permission_type.name
+    principal_type, _, principal = str(binding.principal).partition(":")
     if (
-        binding.permission_type.name != "ALLOW"
-        or binding.host != "*"
-        or not principal.startswith("User:")
-        or kind not in ("TOPIC", "GROUP")
-        or pattern not in ("LITERAL", "PREFIXED")
-        or operation not in ("READ", "WRITE", "DESCRIBE", "CREATE")
+        kind not in get_args(ResourceType)
+        or pattern not in get_args(PatternType)
+        or operation not in get_args(Operation)
+        or permission not in get_args(Permission)
     ):
         return None
-    return Acl(principal.removeprefix("User:"), kind, binding.name, pattern, operation)
+    return Acl(
+        principal, kind, binding.name, pattern, operation, permission, binding.host, principal_type
+    )

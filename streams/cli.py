@@ -172,11 +172,6 @@ def _stranger(local: LocalBroker) -> str:
     )
 
 
-def _acl_line(acl: Any) -> str:
-    pattern = "*" if acl.pattern == "PREFIXED" else ""
-    return f"User:{acl.principal} {acl.operation} {acl.resource_type} {acl.resource}{pattern}"
-
-
 @app.group("topics")
 def topics() -> None:
     """Kafka topics as code (design section 5)."""
@@ -201,17 +196,20 @@ def topics_ensure(fix: bool) -> None:
         click.echo(f"DRIFT     {line}")
     config = settings()
     if config.kafka_security_protocol != "PLAINTEXT":
-        from streams.acls import apply_acls
+        from streams.acls import acl_line, apply_acls
 
         acls = apply_acls(config, fix=fix)
         for acl in acls.created:
-            click.echo(f"acl added {_acl_line(acl)}")
+            click.echo(f"acl added {acl_line(acl)}")
         for acl in acls.removed:
-            click.echo(f"acl removed {_acl_line(acl)}")
+            click.echo(f"acl removed {acl_line(acl)}")
         for acl in acls.extra:
-            click.echo(f"DRIFT     undeclared ACL {_acl_line(acl)} (--fix removes it)")
-        click.echo(f"acls: {len(acls.created)} added, declared set in place")
-        report.drift.extend(_acl_line(acl) for acl in acls.extra)
+            click.echo(f"DRIFT     undeclared ACL {acl_line(acl)} (--fix removes it)")
+        click.echo(
+            f"acls: {len(acls.created)} added, {len(acls.removed)} removed, "
+            f"{len(acls.extra)} undeclared reaching this deployment"
+        )
+        report.drift.extend(acl_line(acl) for acl in acls.extra)
     if report.drift:
         raise click.ClickException(
             f"{len(report.drift)} topic setting(s) or ACL(s) drift from the "

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import CHANNELS, Channel
@@ -54,7 +54,13 @@ class Settings(BaseSettings):
     )
     clickhouse_database: str = Field("contactstream", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     topic_prefix: str = Field("contacts", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
-    app_id: str = Field("contactstream", description="Faust app id = Kafka consumer group")
+    # No dot: the project's topics are '<prefix>.<name>', so an app id can reach into them
+    # only by being a prefix of a topic prefix (refused below for this deployment's).
+    app_id: str = Field(
+        "contactstream",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,100}$",
+        description="Faust app id = Kafka consumer group",
+    )
     log_level: Literal["debug", "info", "warn", "warning", "error"] = "info"
 
     # Sink: ClickHouse prefers large, infrequent inserts (>= 1,000 rows, about one per second).
@@ -153,6 +159,18 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
+
+    @field_validator("app_id")
+    @classmethod
+    def _apart_from_the_topics(cls, value: str, info: ValidationInfo) -> str:
+        # The worker gets PREFIXED READ and CREATE on its app id (streams/acls.py).
+        prefix = info.data.get("topic_prefix")
+        if prefix is not None and prefix.startswith(value):
+            raise ValueError(
+                f"'{value}' is a prefix of the topic prefix '{prefix}': the worker's ACLs on "
+                "its app id would reach every topic of the deployment; choose another app id"
+            )
+        return value
 
     @cached_property
     def dsn(self) -> str:

@@ -87,7 +87,9 @@ class Demo:
             update={
                 "kafka_bootstrap": bootstrap,
                 "topic_prefix": self.run_id,
-                "app_id": self.run_id,
+                # Not the topic prefix itself: the settings refuse an app id whose ACLs would
+                # reach every topic of the deployment.
+                "app_id": f"{self.run_id}-worker",
                 "clickhouse_database": self.run_id,
                 "metrics_port": free_port(),
             }
