@@ -2,9 +2,11 @@
 
 One principal per role: a producer per channel writes only its raw topic; the worker reads the
 raw and control topics and writes the DLQ, tombstones, results and recording deletions, in its
-own consumer groups; `dpo` writes subject requests and reads their results; `admin` is the
-broker's super user (it creates topics and applies these ACLs). No one else reads a raw or DLQ
-topic. `acl_drift` compares them with every binding the broker holds that can reach this
+own consumer groups; `dpo` writes subject requests and reads their results; `operator` works
+the dead letters (reads the DLQ, sends letters back to the raw topics, records what it did:
+docs/dead-letters.md); `admin` is the broker's super user (it creates topics and applies these
+ACLs). No one else reads a raw or DLQ topic: Kafka cannot split the DLQ by channel, so producers
+do not read it. `acl_drift` compares them with every binding the broker holds that can reach this
 deployment's topics, groups or the cluster, whoever it names (pure, unit-tested).
 """
 
@@ -29,6 +31,7 @@ Permission = Literal["ALLOW", "DENY"]
 ADMIN: Final = "admin"
 WORKER: Final = "worker"
 DPO: Final = "dpo"
+OPERATOR: Final = "operator"
 
 
 def producer(channel: str) -> str:
@@ -37,7 +40,7 @@ def producer(channel: str) -> str:
 
 def principals() -> tuple[str, ...]:
     """Every principal the secure broker gets a SCRAM credential for."""
-    return (ADMIN, WORKER, DPO, *(producer(channel) for channel in CHANNELS))
+    return (ADMIN, WORKER, DPO, OPERATOR, *(producer(channel) for channel in CHANNELS))
 
 
 class Acl(NamedTuple):
@@ -86,8 +89,13 @@ def declared_acls(settings: Settings) -> set[Acl]:
     acls.append(Acl(WORKER, "TOPIC", settings.app_id, "PREFIXED", "CREATE"))
     acls.append(Acl(WORKER, "TOPIC", settings.app_id, "PREFIXED", "READ"))
     acls.append(Acl(WORKER, "GROUP", settings.app_id, "PREFIXED", "READ"))
+    acls += _topic(WORKER, t("dlq-actions"), "READ")  # the watch on unhandled letters
     acls += _topic(DPO, t("subject-requests"), "WRITE")
     acls += _topic(DPO, t("subject-results"), "READ")
+    acls += _topic(OPERATOR, t("dlq"), "READ")
+    acls += _topic(OPERATOR, t("dlq-actions"), "READ", "WRITE")
+    for channel in CHANNELS:  # a redrive sends a letter back to its raw topic
+        acls += _topic(OPERATOR, t(f"raw.{channel}"), "WRITE")
     return set(acls)
 
 

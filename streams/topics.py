@@ -7,6 +7,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import UnknownTopicOrPartitionError, for_code
 
 from streams.config import CHANNELS, Settings
 from streams.errors import ConfigError
@@ -109,9 +110,12 @@ async def topic_partitions(settings: Settings, topic: str) -> list[int]:
         [described] = await admin.describe_topics([topic])
     finally:
         await admin.close()
+    code = described.get("error_code", 0)
     partitions = sorted(p["partition"] for p in described.get("partitions", []))
-    if described.get("error_code") or not partitions:
+    if code == UnknownTopicOrPartitionError.errno or (not code and not partitions):
         raise ConfigError(f"topic {topic} does not exist (run: contactstream topics ensure)")
+    if code:  # e.g. TopicAuthorizationFailedError: this principal may not see it
+        raise for_code(code)(f"topic {topic}")
     return partitions
 
 

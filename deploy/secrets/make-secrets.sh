@@ -51,7 +51,7 @@ keep kafka.pem || {
     cat kafka.key kafka.crt >kafka.pem
     rm -f kafka.key kafka.crt kafka.csr kafka.ext ca.srl
 }
-for principal in admin worker dpo producer-phone producer-sms producer-email producer-form; do
+for principal in admin worker dpo operator producer-phone producer-sms producer-email producer-form; do
     keep "kafka_${principal}_password" || random >"kafka_${principal}_password"
 done
 for user in analyst worker dpo; do

@@ -21,7 +21,7 @@ chmod 700 "$data"
 config_dir=$(mktemp -d)
 chmod 700 "$config_dir"
 admin=$(<"$secrets/kafka_admin_password")
-principals=(admin worker dpo producer-phone producer-sms producer-email producer-form)
+principals=(admin worker dpo operator producer-phone producer-sms producer-email producer-form)
 
 cat >"$config_dir/server.properties" <<PROPERTIES
 process.roles=broker,controller

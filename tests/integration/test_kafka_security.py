@@ -168,6 +168,53 @@ async def test_worker_and_dpo_work_end_to_end(
     assert "Unclosed" not in worker.log_text()
 
 
+async def test_the_operator_works_the_dead_letters_and_producers_cannot_read_them(
+    secure: tuple[str, Login, Path], unique_name: str, tmp_path: Path
+) -> None:
+    bootstrap, login, _ = secure
+    cli("topics", "ensure", env=env_of(bootstrap, login, "admin", unique_name))
+    env = {
+        **worker_env(bootstrap, unique_name, tmp_path),
+        **env_of(bootstrap, login, "worker", unique_name),
+        "CONTACTSTREAM_MAX_TEXT_BYTES": "1024",
+        "CONTACTSTREAM_DLQ_WATCH_SECONDS": "1",
+    }
+    cli("migrate", env=env)
+    too_large = raw_event("sms", contact_id="sms-d-1", event_id="sms-d-1", content="x" * 2000)
+    bad_phone = raw_event("sms", contact_id="sms-d-2", event_id="sms-d-2", sender_phone="12")
+    raw = [f"{unique_name}.raw.{ch}" for ch in CHANNELS]
+    with WorkerProcess(env, tmp_path / "worker.log", "--no-setup") as worker:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **sasl(login, "producer-sms"))
+        await producer.start()
+        try:
+            for event in (too_large, bad_phone):
+                await producer.send_and_wait(f"{unique_name}.raw.sms", orjson.dumps(event))
+        finally:
+            await producer.stop()
+        await wait_caught_up(bootstrap, raw_group(env), raw, 120, worker, **sasl(login, "admin"))
+        await asyncio.sleep(3)  # a few rounds of the dead-letter watch, as the worker principal
+        worker.stop()
+    assert "dead-letter watch failed" not in worker.log_text()
+    as_producer = env_of(bootstrap, login, "producer-sms", unique_name)
+    refused = cli("dlq", "summary", env=as_producer, check=False)
+    assert refused.returncode == 1
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "TopicAuthorizationFailedError" in refused.stderr
+    operator = {
+        **env_of(bootstrap, login, "operator", unique_name),
+        "CONTACTSTREAM_MAX_TEXT_BYTES": "4096",
+    }
+    summary = json.loads(cli("dlq", "summary", "--json", env=operator).stdout)
+    assert summary["letters"] == 2
+    redriven = json.loads(cli("dlq", "redrive", "--json", env=operator).stdout)
+    assert (redriven["redriven"], redriven["still_invalid"]) == (1, {"invalid_phone": 1})
+    raised = {**env, "CONTACTSTREAM_MAX_TEXT_BYTES": "4096"}
+    with WorkerProcess(raised, tmp_path / "worker2.log", "--no-setup") as worker:
+        await wait_caught_up(bootstrap, raw_group(env), raw, 120, worker, **sasl(login, "admin"))
+        worker.stop()
+    assert query(env, "SELECT contact_id FROM contact_events")[0] == [["sms-d-1"]]
+
+
 def test_simulate_writes_one_channel_as_its_producer(
     secure: tuple[str, Login, Path], unique_name: str
 ) -> None:

@@ -461,7 +461,7 @@ def test_the_brokers_volume_is_private(tmp_path: Path) -> None:
     secrets.mkdir()
     volume.mkdir(mode=0o755)
     volume.chmod(0o755)
-    for principal in ("admin", "worker", "dpo", "producer-phone", "producer-sms",
+    for principal in ("admin", "worker", "dpo", "operator", "producer-phone", "producer-sms",
                       "producer-email", "producer-form"):
         (secrets / f"kafka_{principal}_password").write_text("pw")
     for tool in ("kafka-storage.sh", "kafka-server-start.sh"):

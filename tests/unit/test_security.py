@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from schemas.control import SubjectRequest
 from streams.acls import ADMIN, Acl, acl_drift, declared_acls
 from streams.authorize import Policy, Refusal, authorize, readable_ids
-from streams.config import PLACEHOLDER_SALT, Settings, redact_dsn
+from streams.config import CHANNELS, PLACEHOLDER_SALT, Settings, redact_dsn
 from streams.errors import ConfigError
 from streams.exports import export_file
 from streams.files import write_atomically
@@ -210,15 +210,19 @@ def test_a_random_salt_of_32_characters_passes() -> None:
     assert salt_problem(PLACEHOLDER_SALT) == "is the placeholder"
 
 
-def test_only_the_worker_reads_raw_and_dead_letter_topics() -> None:
+def test_only_the_worker_reads_raw_topics_and_the_operator_too_the_dlq() -> None:
     settings = Settings(topic_prefix="contacts", app_id="contactstream")
     acls = declared_acls(settings)
-    readers = {
-        acl.principal
-        for acl in acls
-        if acl.operation == "READ" and (".raw." in acl.resource or acl.resource.endswith(".dlq"))
+    reads = {(acl.principal, acl.resource) for acl in acls if acl.operation == "READ"}
+    assert {p for p, r in reads if ".raw." in r} == {"worker"}
+    assert {p for p, r in reads if r == "contacts.dlq"} == {"worker", "operator"}
+    operator = {(a.operation, a.resource) for a in acls if a.principal == "operator"}
+    assert operator == {
+        ("READ", "contacts.dlq"),
+        ("READ", "contacts.dlq-actions"),
+        ("WRITE", "contacts.dlq-actions"),
+        *(("WRITE", f"contacts.raw.{channel}") for channel in CHANNELS),
     }
-    assert readers == {"worker"}
     writers = {(a.principal, a.resource) for a in acls if a.operation == "WRITE"}
     assert ("producer-sms", "contacts.raw.sms") in writers
     assert not {w for w in writers if w[0] == "producer-sms"} - {
