@@ -10,6 +10,7 @@ The core package runs a worker against a ClickHouse server. Two extras add the r
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Final, Literal
 
 from streams.errors import MissingExtraError
@@ -27,22 +28,28 @@ def install_hint(extra: Extra) -> str:
     return f"pip install 'contactstream[{extra}]'"
 
 
-def require(extra: Extra, what: str, alternative: str = "") -> None:
+def require(extra: Extra, what: str, alternative: str = "", *, importing: bool = True) -> None:
     """Raise MissingExtraError naming `what` needs `extra` unless its module imports.
 
     Importing is the test (not a look-up of the module spec), so a module that an earlier
-    import attempt found missing is reported the same way.
+    import attempt found missing is reported the same way. With `importing=False` the spec is
+    looked up instead (None for such a module too), for a process that leaves the import to a
+    child it starts (`analyst query`: chDB is loaded once, in the sandboxed child, which
+    imports it then).
     """
     module = MODULES[extra]
+    suffix = f"; {alternative}" if alternative else ""
+    missing = MissingExtraError(f"{what} needs the {extra} extra: {install_hint(extra)}{suffix}")
+    if not importing:
+        if importlib.util.find_spec(module) is None:
+            raise missing
+        return
     try:
         importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name is not None and exc.name != module and not exc.name.startswith(module + "."):
             raise  # the extra is there but one of its own dependencies is not: a broken install
-        suffix = f"; {alternative}" if alternative else ""
-        raise MissingExtraError(
-            f"{what} needs the {extra} extra: {install_hint(extra)}{suffix}"
-        ) from None
+        raise missing from None
 
 
 def require_embedded_engine(settings: Settings) -> None:

@@ -3,22 +3,29 @@
 With chDB the worker owns the data directory, so no other process can open it. The leader worker
 writes every analyst view to $DATA_DIR/analyst/<view>.parquet on a timer (a fresh temporary
 file renamed into place, so a reader never sees half a file); `contactstream analyst query`
-and any Parquet reader (DuckDB, pandas, polars, ...) read them. Only the analyst views are
-written, and none of them has a personal column (checked here too, before writing).
+(sandboxed: streams/analyst_sandbox.py) and any Parquet reader (DuckDB, pandas, polars, ...)
+read them. Only the analyst views are written, and none of them has a personal column (checked
+here too, before writing).
 """
 
 from __future__ import annotations
 
-import re
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from clickhouse_connect.driver.client import Client
 
 from schemas.contact import PERSONAL_FIELDS
-from streams.errors import ConfigError
+from streams.errors import ConfigError, StorageError
 from streams.extras import require
 from streams.files import write_atomically
+from streams.storage.client import error_label
 
 ANALYST_VIEWS: Final = {
     "analyst_contacts": "analyst_contacts",
@@ -49,31 +56,47 @@ def write_snapshots(client: Client, directory: Path) -> list[Path]:
     return written
 
 
-_WRITES = re.compile(r"\binto\s+outfile\b", re.IGNORECASE)
-
-
 def query_snapshots(directory: Path, sql: str, fmt: str) -> str:
-    """Run read-only `sql` over the snapshots in a throwaway in-memory engine; the result in
-    ClickHouse format `fmt`. Each snapshot is a table named like its view."""
-    require("embedded", "contactstream analyst query")
-    from chdb import session
-
+    """Run `sql` over the snapshots in a sandboxed child process (streams/analyst_sandbox.py),
+    read-only and unable to touch any other file; the result in ClickHouse format `fmt`. Each
+    snapshot is a table named like its view."""
+    require("embedded", "contactstream analyst query", importing=False)
     present = [v for v in ANALYST_VIEWS if (directory / f"{v}.parquet").is_file()]
     if not present:
         raise ConfigError(
             f"no analyst snapshots in {directory} yet: a running worker writes them every "
             "CONTACTSTREAM_ANALYST_SNAPSHOT_SECONDS"
         )
-    if _WRITES.search(sql):
-        raise ConfigError("analyst queries are read-only: INTO OUTFILE is not allowed")
-    engine: Any = session.Session()  # type: ignore[no-untyped-call]  # chdb is untyped
-    try:
-        for view in present:
-            path = str(directory / f"{view}.parquet").replace("'", "\\'")
-            engine.query(
-                f"CREATE TABLE {view} ENGINE = Memory AS SELECT * FROM file('{path}', Parquet)"
-            )
-        engine.query("SET readonly = 1")  # the user's SQL can read these tables and no more
-        return str(engine.query(sql, fmt))
-    finally:
-        engine.close()
+    request = {"directory": str(directory.resolve()), "views": present, "sql": sql, "format": fmt}
+    with tempfile.TemporaryDirectory(prefix="contactstream-analyst-") as scratch:
+        done = subprocess.run(
+            [sys.executable, "-I", "-m", "streams.analyst_sandbox"],
+            input=json.dumps(request).encode(),
+            capture_output=True,
+            cwd=scratch,
+            env=sandbox_environment(scratch, os.environ),
+            check=False,
+        )
+    return sandbox_answer(done.returncode, done.stdout)
+
+
+def sandbox_environment(scratch: str, parent: Mapping[str, str]) -> dict[str, str]:
+    """None of the parent's variables (secrets live there) but the time zone, which decides how
+    the engine shows times; the scratch directory as the engine's temporary directory."""
+    timezone = {"TZ": parent["TZ"]} if "TZ" in parent else {}
+    return {"PATH": os.defpath, "TMPDIR": scratch, **timezone}
+
+
+def sandbox_answer(returncode: int, stdout: bytes) -> str:
+    """The sandboxed child's result, or the error it reported (exit statuses: its docstring);
+    of the engine's refusal only ClickHouse's code and name are kept, as for any query (a file
+    the sandbox denies is ClickHouse error 76 CANNOT_OPEN_FILE)."""
+    text = stdout.decode(errors="replace")
+    if returncode == 0:
+        return text
+    if returncode == 2:
+        raise ConfigError(text.strip())
+    if returncode == 1:
+        label, code = error_label(RuntimeError(text))
+        raise StorageError(f"{label}: ClickHouse refused the analyst query", code)
+    raise StorageError(f"the analyst query's sandboxed process ended with status {returncode}")

@@ -175,8 +175,7 @@ def classify(exc: BaseException, settings: Settings | None = None) -> StorageErr
     text = str(exc)
     if "EmbeddedServer" in text or "already initialized with path" in text:
         return _open_failure(settings)
-    code, name = _code_and_name(exc, text)
-    label = f"ClickHouse error {code} {name}" if code is not None else name
+    label, code = error_label(exc)
     if code is None and isinstance(exc, DataError | OverflowError | struct.error):
         return StorageRejected(f"{label}: the client could not encode the values", None)
     kind = failure_kind(code)
@@ -185,6 +184,13 @@ def classify(exc: BaseException, settings: Settings | None = None) -> StorageErr
     if kind == "operation" or (code is None and not _is_connection_error(exc)):
         return StorageError(f"{label}: ClickHouse refused the operation", code)
     return StorageUnavailable(f"{label}: ClickHouse cannot store now", code)
+
+
+def error_label(exc: BaseException) -> tuple[str, int | None]:
+    """`ClickHouse error CODE NAME` of a driver exception (no data, no server text), and the
+    code (None when it has none: then the label is the exception's type)."""
+    code, name = _code_and_name(exc, str(exc))
+    return (f"ClickHouse error {code} {name}" if code is not None else name), code
 
 
 def _code_and_name(exc: BaseException, text: str) -> tuple[int | None, str]:
