@@ -120,13 +120,13 @@ class Metrics(NamedTuple):
             processing_failures=Counter(
                 p + "processing_failures",
                 "Failed attempts of a batch or request that now waits and retries",
-                ["job", "source"],
+                ["task", "source"],
                 registry=registry,
             ),
             processing_waiting=Gauge(
                 p + "processing_waiting",
-                "1 while a job's batch waits for a failed dependency",
-                ["job"],
+                "1 while a task's batch waits for a failed dependency",
+                ["task"],
                 registry=registry,
             ),
             tombstones_emitted=Counter(
@@ -175,10 +175,10 @@ def create_series(metrics: Metrics, labels: SeriesLabels) -> None:
             metrics.events_rejected.labels(channel, code)
         metrics.event_freshness_seconds.labels(channel)
         metrics.pipeline_latency_seconds.labels(channel)
-    for job in labels.jobs:
-        metrics.processing_waiting.labels(job).set(0)
+    for task in labels.tasks:
+        metrics.processing_waiting.labels(task).set(0)
         for source in labels.failure_sources:
-            metrics.processing_failures.labels(job, source)
+            metrics.processing_failures.labels(task, source)
     for table in labels.tables:
         metrics.sink_batch_rows.labels(table)
         metrics.sink_insert_seconds.labels(table)
@@ -195,7 +195,9 @@ class SeriesLabels(NamedTuple):
 
     channels: Sequence[str]
     rejection_codes: Sequence[str]
-    jobs: Sequence[str]
+    # Named `task`, not `job`: Prometheus sets `job` on every scraped series (the scrape job)
+    # and would rename ours to `exported_job`.
+    tasks: Sequence[str]
     failure_sources: Sequence[str]
     tables: Sequence[str]
     redaction_reasons: Sequence[str]

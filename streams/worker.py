@@ -35,7 +35,7 @@ def series_labels() -> SeriesLabels:
     return SeriesLabels(
         channels=CHANNELS,
         rejection_codes=(*REJECTION_CODES, *PROCESSING_CODES),
-        jobs=("normalize", "redaction", "subjects"),
+        tasks=("normalize", "redaction", "subjects"),
         failure_sources=FAILURE_SOURCES,
         tables=("contact_events",),
         redaction_reasons=get_args(RedactionReason),
