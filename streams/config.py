@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         "127.0.0.1", description="Address /metrics listens on (0.0.0.0 inside a container)"
     )
+    ready_batch_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="/readyz fails when the raw batch consumer has finished no batch (nor an idle "
+        "poll) for this long, e.g. while its batch waits for ClickHouse",
+    )
 
     @field_validator(
         "data_dir", "exports_dir", "jar_cache", "dpo_verify_key_file", "dpo_signing_key_file"

@@ -6,11 +6,16 @@ ids or anything personal. tests/unit/test_metrics.py checks the label names.
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
+from streams.health import Health, with_health
 from streams.histograms import BatchHistogram
 
 _BATCH_BUCKETS = (1, 10, 100, 500, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
@@ -159,10 +164,27 @@ class Metrics(NamedTuple):
         )
 
 
-def serve(registry: CollectorRegistry, host: str, port: int) -> None:
-    """Expose /metrics on host:port (port 0 disables)."""
-    if port:
-        start_http_server(port, addr=host, registry=registry)
+def serve(
+    registry: CollectorRegistry, host: str, port: int, health: Health
+) -> WSGIServer | None:
+    """Serve /metrics, /healthz and /readyz on host:port from a daemon thread (port 0: none)."""
+    if not port:
+        return None
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+    app = with_health(make_wsgi_app(registry), health)
+    server = make_server(host, port, app, Server, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape or probe on stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 def create_series(metrics: Metrics, labels: SeriesLabels) -> None:

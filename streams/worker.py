@@ -52,7 +52,7 @@ def run_worker(settings: Settings, setup: bool = True, begun: Setup | None = Non
         runtime = Runtime(settings=settings, store=store, metrics=Metrics.create(registry))
         create_series(runtime.metrics, series_labels())
         runtime.metrics.pipeline_latency_target.set(settings.pipeline_latency_alert_seconds)
-        serve(registry, settings.metrics_host, settings.metrics_port)
+        serve(registry, settings.metrics_host, settings.metrics_port, runtime.health)
         app = create_app(runtime)
         log.info(
             "worker starting: kafka=%s clickhouse=%s group=%s metrics=%s",

@@ -283,6 +283,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
 
         async def on_started(self) -> None:
             self._loop_task = asyncio.ensure_future(_supervised(consumer))
+            runtime.health.watch(asyncio.get_running_loop(), consumer)
 
         async def on_stop(self) -> None:
             await cancel_and_wait(self._loop_task)
