@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("contacts", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
     app_id: str = Field("contactstream", description="Faust app id = Kafka consumer group")
     log_level: Literal["debug", "info", "warn", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line, for a log collector"
+    )
 
     # Sink: ClickHouse prefers large, infrequent inserts (>= 1,000 rows, about one per second).
     sink_batch_max_rows: int = Field(20_000, ge=1, le=1_000_000)

@@ -70,7 +70,7 @@ def run_worker(settings: Settings, setup: bool = True, begun: Setup | None = Non
             app,
             *runtime.services,
             loglevel=settings.log_level,
-            logging_config=logging_config(settings.log_level),
+            logging_config=logging_config(settings.log_level, settings.log_format),
             quiet=True,
             redirect_stdouts=False,
         )

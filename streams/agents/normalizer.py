@@ -263,6 +263,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
         worker, started before the app: see Runtime.services)."""
 
         _loop_task: asyncio.Task[None] | None = None
+        mundane_level = "debug"  # mode's "Starting..."/"Stopping..." lines: chatter at info
 
         async def on_start(self) -> None:
             # aiokafka clients are made inside the running loop.
