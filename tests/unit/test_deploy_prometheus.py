@@ -212,11 +212,14 @@ def test_scrape_targets_use_the_workers_metrics_port() -> None:
         assert not rule_file.endswith(".test.yml")
 
 
-def test_install_script_is_idempotent_when_promtool_exists(tmp_path: Path) -> None:
-    fake = tmp_path / "promtool"
-    fake.write_text("#!/bin/sh\nexit 0\n")
-    fake.chmod(0o755)
-    result = subprocess.run(["bash", str(PROMETHEUS / "install-promtool.sh")],
-                            env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True,
+def test_install_script_is_idempotent_when_promtool_and_prometheus_exist(tmp_path: Path) -> None:
+    for tool in ("promtool", "prometheus"):
+        fake = tmp_path / tool
+        fake.write_text("#!/bin/sh\nexit 0\n")
+        fake.chmod(0o755)
+    bash = shutil.which("bash")
+    assert bash is not None
+    result = subprocess.run([bash, str(PROMETHEUS / "install-promtool.sh")],
+                            env={"PATH": str(tmp_path)}, capture_output=True,
                             text=True, timeout=30, check=False)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
