@@ -77,6 +77,8 @@ def create_app(runtime: Runtime) -> faust.App:
     class CloseClients(mode.Service):
         """Closes what the agents opened, when faust stops the app."""
 
+        mundane_level = "debug"  # mode's "Starting..."/"Stopping..." lines: chatter at info
+
         async def on_stop(self) -> None:
             for hook in runtime.on_shutdown:
                 await hook()

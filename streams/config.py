@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         description="Faust app id = Kafka consumer group",
     )
     log_level: Literal["debug", "info", "warn", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line, for a log collector"
+    )
 
     # Sink: ClickHouse prefers large, infrequent inserts (>= 1,000 rows, about one per second).
     sink_batch_max_rows: int = Field(20_000, ge=1, le=1_000_000)
@@ -151,6 +154,12 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535, description="0 disables the HTTP endpoint")
     metrics_host: str = Field(
         "127.0.0.1", description="Address /metrics listens on (0.0.0.0 inside a container)"
+    )
+    ready_batch_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="/readyz fails when the raw batch consumer has finished no batch (nor an idle "
+        "poll) for this long, e.g. while its batch waits for ClickHouse",
     )
 
     @field_validator(

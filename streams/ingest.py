@@ -104,6 +104,9 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self._ramp = FIRST_BATCH_RECORDS
         # Faust's offsets this group started from (a rewind before this group's first commit).
         self._carried: dict[TopicPartition, int] = {}
+        # time.monotonic() of the last batch stored and committed, or of a fetch that found
+        # nothing with nothing in flight: what /readyz reads (streams.health).
+        self.settled_at: float | None = None
 
     async def start(self) -> None:
         """Create (inside the running loop, as aiokafka requires), connect and subscribe."""
@@ -130,6 +133,10 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         if self._started and self.consumer is not None:
             await self.consumer.stop()
 
+    def assigned(self) -> bool:
+        """Whether the group gave this consumer any partition (for /readyz)."""
+        return self.consumer is not None and bool(self.consumer.assignment())
+
     @property
     def _consumer(self) -> AIOKafkaConsumer:
         assert self.consumer is not None, "start() first"
@@ -153,6 +160,8 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     if storing is not None and storing.done():
                         await self._finish(storing)
                         storing = None
+                    if storing is None:
+                        self.settled_at = time.monotonic()
                     continue
                 preparing = asyncio.ensure_future(self.handler.prepare(records))
                 # The next batch is fetched while this one is parsed and stored (a task: its
@@ -251,6 +260,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _process(self, prepared: Any, records: Sequence[RawRecord]) -> None:
         await self.handler.store(prepared)
         await self._commit(next_offsets(records))
+        self.settled_at = time.monotonic()
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assigned = self._consumer.assignment()

@@ -6,12 +6,14 @@ exception text might add (ClickHouse and pydantic errors can quote input values)
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
 import re
 import time
 from collections.abc import Callable, Hashable
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import phonenumbers
 
@@ -145,34 +147,64 @@ class RepeatFilter(logging.Filter):
 
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(name)s: %(message)s"
+LogFormat = Literal["text", "json"]  # CONTACTSTREAM_LOG_FORMAT (streams.config)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (time in UTC, level, logger, message, exception), for a log
+    collector. Scrubbed here as well: a record made without the scrubbing factory
+    (logging.makeLogRecord, a queue listener) must not reach the collector unmasked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = scrub(record.exc_text)
+        return json.dumps(line, ensure_ascii=False)
 
 
 def level_number(level: str) -> int:
     return _LEVELS.get(level, logging.INFO)
 
 
-def logging_config(level: str) -> dict[str, Any]:
+def logging_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]:
     """One handler, one format, repeats throttled: for logging.config.dictConfig and faust."""
+    formatter = {"()": JsonFormatter} if log_format == "json" else {"format": LOG_FORMAT}
+    root = level_number(level)
+    quiet = max(logging.WARNING, root)
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"repeats": {"()": RepeatFilter}},
-        "formatters": {"plain": {"format": LOG_FORMAT}},
+        "formatters": {"line": formatter},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
-                "formatter": "plain",
+                "formatter": "line",
                 "filters": ["repeats"],
             }
         },
-        "root": {"level": level_number(level), "handlers": ["stderr"]},
+        "root": {"level": root, "handlers": ["stderr"]},
         # aiokafka's INFO is a line per client start (the DLQ replay check starts one per
-        # partition) and its DEBUG one per message; the worker reports Kafka trouble itself.
-        "loggers": {"aiokafka": {"level": max(logging.WARNING, level_number(level))}},
+        # partition) and its DEBUG one per message: warnings only, whatever the level. faust and
+        # mode log each service's start and stop, every assignment and recovery step at INFO:
+        # shown at debug only. The worker says itself what an operator needs (its start, each
+        # wait, Kafka and ClickHouse trouble); their warnings and errors always show.
+        "loggers": {
+            "aiokafka": {"level": quiet},
+            "faust": {"level": root if root == logging.DEBUG else quiet},
+            "mode": {"level": root if root == logging.DEBUG else quiet},
+        },
     }
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, log_format: LogFormat = "text") -> None:
     install_scrubbing()
-    logging.config.dictConfig(logging_config(level))
+    logging.config.dictConfig(logging_config(level, log_format))

@@ -6,11 +6,16 @@ ids or anything personal. tests/unit/test_metrics.py checks the label names.
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
+from streams.health import Health, with_health
 from streams.histograms import BatchHistogram
 
 _BATCH_BUCKETS = (1, 10, 100, 500, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
@@ -122,13 +127,13 @@ class Metrics(NamedTuple):
             processing_failures=Counter(
                 p + "processing_failures",
                 "Failed attempts of a batch or request that now waits and retries",
-                ["job", "source"],
+                ["task", "source"],
                 registry=registry,
             ),
             processing_waiting=Gauge(
                 p + "processing_waiting",
-                "1 while a job's batch waits for a failed dependency",
-                ["job"],
+                "1 while a task's batch waits for a failed dependency",
+                ["task"],
                 registry=registry,
             ),
             tombstones_emitted=Counter(
@@ -171,10 +176,27 @@ class Metrics(NamedTuple):
         )
 
 
-def serve(registry: CollectorRegistry, host: str, port: int) -> None:
-    """Expose /metrics on host:port (port 0 disables)."""
-    if port:
-        start_http_server(port, addr=host, registry=registry)
+def serve(
+    registry: CollectorRegistry, host: str, port: int, health: Health
+) -> WSGIServer | None:
+    """Serve /metrics, /healthz and /readyz on host:port from a daemon thread (port 0: none)."""
+    if not port:
+        return None
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+    app = with_health(make_wsgi_app(registry), health)
+    server = make_server(host, port, app, Server, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape or probe on stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 def create_series(metrics: Metrics, labels: SeriesLabels) -> None:
@@ -187,10 +209,10 @@ def create_series(metrics: Metrics, labels: SeriesLabels) -> None:
             metrics.events_rejected.labels(channel, code)
         metrics.event_freshness_seconds.labels(channel)
         metrics.pipeline_latency_seconds.labels(channel)
-    for job in labels.jobs:
-        metrics.processing_waiting.labels(job).set(0)
+    for task in labels.tasks:
+        metrics.processing_waiting.labels(task).set(0)
         for source in labels.failure_sources:
-            metrics.processing_failures.labels(job, source)
+            metrics.processing_failures.labels(task, source)
     for table in labels.tables:
         metrics.sink_batch_rows.labels(table)
         metrics.sink_insert_seconds.labels(table)
@@ -207,7 +229,9 @@ class SeriesLabels(NamedTuple):
 
     channels: Sequence[str]
     rejection_codes: Sequence[str]
-    jobs: Sequence[str]
+    # Named `task`, not `job`: Prometheus sets `job` on every scraped series (the scrape job)
+    # and would rename ours to `exported_job`.
+    tasks: Sequence[str]
     failure_sources: Sequence[str]
     tables: Sequence[str]
     redaction_reasons: Sequence[str]

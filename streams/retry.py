@@ -45,8 +45,8 @@ async def until_done(
     max_delay: float,
     metrics: Metrics | None = None,
 ) -> T:
-    """Await `job()` until it returns. `what` names the job (a bounded label, e.g.
-    'normalize'): it is the metric label and the key of the throttled log line."""
+    """Await `job()` until it returns. `what` names the task (a bounded label, e.g.
+    'normalize'): it is the metrics' `task` label and the key of the throttled log line."""
     delay, failures = 0.5, 0
     try:
         while True:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from streams.config import Settings
+from streams.health import Health
 from streams.metrics import Metrics
 from streams.storage.store import Store
 
@@ -21,6 +23,11 @@ class Runtime:
     services: list[Any] = field(default_factory=list)
     """mode services the worker starts before the faust app and stops with it (the raw batch
     consumer: ingestion need not wait for faust's own start-up, about 1.3 s)."""
+
+    @cached_property
+    def health(self) -> Health:
+        """What /healthz and /readyz answer (the batch consumer registers itself when it runs)."""
+        return Health(ready_within=self.settings.ready_batch_seconds)
 
     @property
     def salt(self) -> bytes:

@@ -62,7 +62,7 @@ class Setup:
         # The worker writes personal data under the data directory (chDB parts, the insert
         # spool, exports): private files, in a directory only its user can enter.
         use_private_umask()
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, settings.log_format)
         require_private_data(settings)
         check_secrets(settings)
         require_embedded_engine(settings)

@@ -35,7 +35,7 @@ def series_labels() -> SeriesLabels:
     return SeriesLabels(
         channels=CHANNELS,
         rejection_codes=(*REJECTION_CODES, *PROCESSING_CODES),
-        jobs=("normalize", "redaction", "subjects"),
+        tasks=("normalize", "redaction", "subjects"),
         failure_sources=FAILURE_SOURCES,
         tables=("contact_events",),
         redaction_reasons=get_args(RedactionReason),
@@ -52,7 +52,7 @@ def run_worker(settings: Settings, setup: bool = True, begun: Setup | None = Non
         runtime = Runtime(settings=settings, store=store, metrics=Metrics.create(registry))
         create_series(runtime.metrics, series_labels())
         runtime.metrics.pipeline_latency_target.set(settings.pipeline_latency_alert_seconds)
-        serve(registry, settings.metrics_host, settings.metrics_port)
+        serve(registry, settings.metrics_host, settings.metrics_port, runtime.health)
         app = create_app(runtime)
         log.info(
             "worker starting: kafka=%s clickhouse=%s group=%s metrics=%s",
@@ -70,7 +70,7 @@ def run_worker(settings: Settings, setup: bool = True, begun: Setup | None = Non
             app,
             *runtime.services,
             loglevel=settings.log_level,
-            logging_config=logging_config(settings.log_level),
+            logging_config=logging_config(settings.log_level, settings.log_format),
             quiet=True,
             redirect_stdouts=False,
         )

@@ -277,6 +277,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
         worker, started before the app: see Runtime.services)."""
 
         _loop_task: asyncio.Task[None] | None = None
+        mundane_level = "debug"  # mode's "Starting..."/"Stopping..." lines: chatter at info
 
         async def on_start(self) -> None:
             # aiokafka clients are made inside the running loop.
@@ -297,6 +298,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
 
         async def on_started(self) -> None:
             self._loop_task = asyncio.ensure_future(_supervised(consumer))
+            runtime.health.watch(asyncio.get_running_loop(), consumer)
 
         async def on_stop(self) -> None:
             await cancel_and_wait(self._loop_task)

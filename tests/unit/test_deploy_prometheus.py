@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from streams.config import Settings
-from tests.unit.test_metrics import exported_metric_names, metric_labels
+from tests.unit.test_metrics import TARGET_LABELS, exported_metric_names, metric_labels
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = REPO / "deploy" / "prometheus"
@@ -32,8 +32,10 @@ needs_promtool = pytest.mark.skipif(
 
 # Series Prometheus itself adds to every scrape, usable in rules next to the workers' own.
 SCRAPE_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
-TARGET_LABELS = frozenset({"job", "instance"})
 _SELECTOR = re.compile(r"\b(contactstream_[a-zA-Z0-9_]+|up)\b(\{[^}]*\})?")
+_GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+_LABEL = re.compile(r'([a-zA-Z_]\w*)="([^"]*)"')
+WORKER_JOB = "contactstream-worker"
 
 
 def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -59,16 +61,32 @@ def selectors(expr: str) -> list[tuple[str, set[str]]]:
 def check_selectors(expr: str) -> None:
     """Every series in `expr` is exported by a worker, with labels that series has."""
     exported = exported_metric_names()
-    declared = metric_labels()
     for name, labels in selectors(expr):
         if name in SCRAPE_SERIES:
             assert labels <= TARGET_LABELS, (name, labels)
             continue
         assert name in exported, f"{name} is not a metric of streams/metrics.py"
-        allowed = declared[exported[name]] | TARGET_LABELS
-        if name.endswith("_bucket"):
-            allowed |= {"le"}
+        allowed = own_labels(name) | TARGET_LABELS
         assert labels <= allowed, f"{name} has no label(s) {sorted(labels - allowed)}"
+    check_grouping(expr)
+
+
+def own_labels(name: str) -> frozenset[str]:
+    """The labels a worker's series `name` has itself (`le` for histogram buckets)."""
+    labels = metric_labels()[exported_metric_names()[name]]
+    return labels | {"le"} if name.endswith("_bucket") else labels
+
+
+def check_grouping(expr: str) -> None:
+    """Rules and panels aggregate the workers' series over workers (every worker exports the
+    broker-side lag, only the leader the retention gauges): `by (...)` names their own labels."""
+    names = [name for name, _ in selectors(expr) if name.startswith("contactstream_")]
+    if not names:
+        return
+    allowed = frozenset().union(*(own_labels(name) for name in names))
+    for match in _GROUPING.finditer(expr):
+        grouped = {label.strip() for label in match[1].split(",") if label.strip()}
+        assert grouped <= allowed, f"grouped by {sorted(grouped - allowed)}, not a metric label"
 
 
 @needs_promtool
@@ -101,6 +119,58 @@ def test_selector_check_notices_unknown_names_and_labels() -> None:
         check_selectors("rate(contactstream_events_accepted[5m])")  # missing _total
     with pytest.raises(AssertionError, match="no label"):
         check_selectors('contactstream_consumer_lag{channel="sms"}')
+    with pytest.raises(AssertionError, match="grouped by"):
+        # The scrape job: Prometheus' own label, not the worker's task.
+        check_selectors("max by (job) (contactstream_processing_waiting)")
+    check_selectors("max by (task) (contactstream_processing_waiting)")
+
+
+def scrape_targets() -> dict[str, set[str]]:
+    """Scrape job name -> its targets, as prometheus.yml declares them."""
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    return {job["job_name"]: {t for sc in job["static_configs"] for t in sc["targets"]}
+            for job in config["scrape_configs"]}
+
+
+def test_rule_tests_feed_the_series_prometheus_stores() -> None:
+    """Each input series of the promtool tests is labelled as Prometheus stores a scraped
+    worker series: the scrape job and target of prometheus.yml, then the metric's own labels.
+    (A worker label named like a target label would be stored as exported_<name>.)"""
+    workers = scrape_targets()[WORKER_JOB]
+    tests = yaml.safe_load(RULES_TEST.read_text())
+    fed = [series["series"] for group in tests["tests"] for series in group["input_series"]]
+    assert fed
+    for series in fed:
+        name = series.split("{", 1)[0]
+        labels = dict(_LABEL.findall(series))
+        assert labels.get("job") == WORKER_JOB, series
+        assert labels.get("instance") in workers, series
+        own = set(labels) - TARGET_LABELS
+        if name == "up":
+            assert not own, series
+        else:
+            assert own == own_labels(name), f"{series}: not the labels a worker exports"
+
+
+def markdown_sections(text: str) -> dict[str, str]:
+    """GitHub's anchor of each heading -> the text up to the next heading."""
+    sections: dict[str, str] = {}
+    for part in re.split(r"^(?=#+ )", text, flags=re.MULTILINE):
+        heading, _, body = part.partition("\n")
+        if heading.startswith("#"):
+            title = heading.lstrip("#").strip().lower()
+            sections[re.sub(r"[^\w\- ]", "", title).replace(" ", "-")] = body
+    return sections
+
+
+def test_every_alert_links_its_runbook_in_the_operating_docs() -> None:
+    sections = markdown_sections(OPERATING_MD.read_text())
+    for rule in rules():
+        url = rule["annotations"].get("runbook_url", "")
+        path, _, anchor = url.partition("#")
+        assert path == "docs/operating.md", f"{rule['alert']}: runbook_url {url!r}"
+        assert anchor in sections, f"{rule['alert']}: no section #{anchor} in docs/operating.md"
+        assert "What to do" in sections[anchor], f"{rule['alert']}: #{anchor} says not what to do"
 
 
 def test_required_alerts_exist_and_each_is_tested_firing_and_documented() -> None:
@@ -142,11 +212,14 @@ def test_scrape_targets_use_the_workers_metrics_port() -> None:
         assert not rule_file.endswith(".test.yml")
 
 
-def test_install_script_is_idempotent_when_promtool_exists(tmp_path: Path) -> None:
-    fake = tmp_path / "promtool"
-    fake.write_text("#!/bin/sh\nexit 0\n")
-    fake.chmod(0o755)
-    result = subprocess.run(["bash", str(PROMETHEUS / "install-promtool.sh")],
-                            env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True,
+def test_install_script_is_idempotent_when_promtool_and_prometheus_exist(tmp_path: Path) -> None:
+    for tool in ("promtool", "prometheus"):
+        fake = tmp_path / tool
+        fake.write_text("#!/bin/sh\nexit 0\n")
+        fake.chmod(0o755)
+    bash = shutil.which("bash")
+    assert bash is not None
+    result = subprocess.run([bash, str(PROMETHEUS / "install-promtool.sh")],
+                            env={"PATH": str(tmp_path)}, capture_output=True,
                             text=True, timeout=30, check=False)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

@@ -21,7 +21,11 @@ OPERATING_MD = REPO / "docs" / "operating.md"
 
 # Labels hold bounded values only (DESIGN P6: nothing personal in metric labels).
 BOUNDED_LABELS = frozenset({"channel", "code", "table", "kind", "topic", "partition", "reason",
-                            "status", "job", "source"})
+                            "status", "task", "source"})
+# Prometheus sets these on every series it scrapes (the scrape job and the target). A metric's
+# own label of either name is stored as exported_job / exported_instance, and a rule grouping
+# by it groups by the scrape job instead.
+TARGET_LABELS = frozenset({"job", "instance"})
 _SUFFIXES = {
     "counter": ("_total", "_created"),
     "gauge": ("",),
@@ -77,6 +81,12 @@ def test_labels_are_bounded_and_never_personal() -> None:
     for name, labels in metric_labels().items():
         assert labels <= BOUNDED_LABELS, f"{name}: {sorted(labels - BOUNDED_LABELS)}"
         assert not labels & (PERSONAL_FIELDS | {"contact_id", "event_id", "request_id"}), name
+
+
+def test_no_label_is_one_prometheus_sets_on_every_scraped_series() -> None:
+    for name, labels in metric_labels().items():
+        assert not labels & TARGET_LABELS, f"{name}: {sorted(labels & TARGET_LABELS)}"
+        assert not any(label.startswith("__") for label in labels), name
 
 
 def test_predicted_sample_names_match_the_exposition() -> None:
