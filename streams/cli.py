@@ -179,37 +179,44 @@ def topics() -> None:
 
 @topics.command("ensure")
 @click.option("--fix", is_flag=True, help="Correct drifting topic settings instead of failing.")
-def topics_ensure(fix: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+def topics_ensure(fix: bool, as_json: bool) -> None:
     """Create missing topics; report settings that drift from the declared ones (exit 1)."""
     import asyncio
 
     from streams.topics import ensure_topics
 
-    report = asyncio.run(ensure_topics(settings(), fix=fix))
-    for name in report.created:
-        click.echo(f"created   {name}")
-    for name in report.fixed:
-        click.echo(f"fixed     {name}")
-    for name in report.unchanged:
-        click.echo(f"ok        {name}")
-    for line in report.drift:
-        click.echo(f"DRIFT     {line}")
     config = settings()
+    report = asyncio.run(ensure_topics(config, fix=fix))
+    lines = [
+        *(f"created   {name}" for name in report.created),
+        *(f"fixed     {name}" for name in report.fixed),
+        *(f"ok        {name}" for name in report.unchanged),
+        *(f"DRIFT     {line}" for line in report.drift),
+    ]
+    document: dict[str, Any] = {
+        "created": report.created,
+        "fixed": report.fixed,
+        "ok": report.unchanged,
+        "drift": list(report.drift),
+    }
     if config.kafka_security_protocol != "PLAINTEXT":
         from streams.acls import acl_line, apply_acls
 
         acls = apply_acls(config, fix=fix)
-        for acl in acls.created:
-            click.echo(f"acl added {acl_line(acl)}")
-        for acl in acls.removed:
-            click.echo(f"acl removed {acl_line(acl)}")
-        for acl in acls.extra:
-            click.echo(f"DRIFT     undeclared ACL {acl_line(acl)} (--fix removes it)")
-        click.echo(
-            f"acls: {len(acls.created)} added, {len(acls.removed)} removed, "
-            f"{len(acls.extra)} undeclared reaching this deployment"
+        added = [acl_line(acl) for acl in acls.created]
+        removed = [acl_line(acl) for acl in acls.removed]
+        extra = [acl_line(acl) for acl in acls.extra]
+        lines += [f"acl added {line}" for line in added]
+        lines += [f"acl removed {line}" for line in removed]
+        lines += [f"DRIFT     undeclared ACL {line} (--fix removes it)" for line in extra]
+        lines.append(
+            f"acls: {len(added)} added, {len(removed)} removed, "
+            f"{len(extra)} undeclared reaching this deployment"
         )
-        report.drift.extend(acl_line(acl) for acl in acls.extra)
+        document["acls"] = {"added": added, "removed": removed, "undeclared": extra}
+        report.drift.extend(extra)
+    click.echo(json.dumps(document) if as_json else "\n".join(lines))
     if report.drift:
         raise click.ClickException(
             f"{len(report.drift)} topic setting(s) or ACL(s) drift from the "

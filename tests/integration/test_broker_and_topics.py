@@ -4,6 +4,7 @@ and reports (then fixes) drift on the real broker."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import select
@@ -19,6 +20,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from streams.config import Settings
 from streams.storage import open_client
 from streams.storage.client import insert_spool
+from streams.topics import declared_topics
 from tests.conftest import CLI, REPO, cli
 
 
@@ -76,10 +78,11 @@ def test_topics_ensure_is_idempotent_and_reports_drift(
         "CONTACTSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "CONTACTSTREAM_TOPIC_PREFIX": unique_name,
     }
+    declared = len(declared_topics(Settings(topic_prefix=unique_name)))
     first = cli("topics", "ensure", env=env)
-    assert first.stdout.count("created") == 9
+    assert first.stdout.count("created") == declared == 10
     second = cli("topics", "ensure", env=env)
-    assert second.stdout.count("ok ") == 9
+    assert second.stdout.count("ok ") == declared
     assert "created" not in second.stdout
 
     asyncio.run(_set_retention(kafka_bootstrap, f"{unique_name}.raw.sms", "-1"))
@@ -95,10 +98,15 @@ def test_topics_ensure_is_idempotent_and_reports_drift(
         "(personal data kept longer than declared)" in drift.stdout
     )
     assert drift.stderr.strip().splitlines()[-1].startswith("contactstream: error: 2 topic")
+    as_json = cli("topics", "ensure", "--json", env=env, check=False)
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    assert (len(report["ok"]), report["created"], report["fixed"]) == (declared - 1, [], [])
+    assert [line.split(":")[0] for line in report["drift"]] == [f"{unique_name}.raw.sms"] * 2
 
     fixed = cli("topics", "ensure", "--fix", env=env)
     assert f"fixed     {unique_name}.raw.sms" in fixed.stdout
-    assert cli("topics", "ensure", env=env).stdout.count("ok ") == 9
+    assert cli("topics", "ensure", env=env).stdout.count("ok ") == declared
 
 
 def test_migrate_twice_changes_nothing(tmp_path: Path, unique_name: str) -> None:
