@@ -17,7 +17,7 @@ from clickhouse_connect.driver.client import Client
 from streams.config import Settings
 from streams.errors import ConfigError
 from streams.storage.client import classify
-from streams.storage.redaction import REDACTABLE_TABLES
+from streams.storage.redaction import PERSONAL_TABLES
 
 MIGRATIONS_DIR: Traversable = files("streams.storage") / "sql"
 _FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -96,10 +96,11 @@ _IDENTITY_VERSION = 8  # 0008 created the personal tables as they are now
 
 
 def keep_replaced_parts_for(client: Client, seconds: int) -> None:
-    """A mutation writes new parts and leaves the replaced ones (with the erased values) on
-    disk for old_parts_lifetime: set it from the settings at every start (metadata only)."""
+    """A mutation or a TTL merge writes new parts and leaves the replaced ones (with the erased
+    values) on disk for old_parts_lifetime: set it from the settings at every start (metadata
+    only)."""
     try:
-        for table in REDACTABLE_TABLES:
+        for table in PERSONAL_TABLES:
             client.command(
                 f"ALTER TABLE {table} MODIFY SETTING old_parts_lifetime = {int(seconds)}"
             )

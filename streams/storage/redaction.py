@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from clickhouse_connect.driver.client import Client
 
@@ -21,6 +21,11 @@ from streams.rows import PERSONAL_COLUMNS
 # Mutations carry the ids inline; allow large id lists (10,000 ids is ~0.5 MB of SQL).
 MUTATION_SETTINGS = {"mutations_sync": 2, "max_query_size": 16 * 1024 * 1024}
 REDACTABLE_TABLES = ("contact_events", "contacts")
+TTL_BOUNDED_TABLES: Final = {"erased_subjects": 30}
+"""Tables with a personal column that retention does not redact, and the days after which their
+TTL removes a row: the keys of subjects erased recently, kept so that a dead letter of theirs
+redriven later cannot bring their data back (docs/dead-letters.md)."""
+PERSONAL_TABLES: Final = (*REDACTABLE_TABLES, *TTL_BOUNDED_TABLES)
 # What a cleared personal column is set to. A constant `NULL` only sets the null map: the engine
 # keeps the old string in the part's column file, and `assumeNotNull(col)` still returns it
 # (ClickHouse issue #66167; measured on part files, tests/integration/test_forgetting.py). A
