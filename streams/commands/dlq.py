@@ -8,10 +8,12 @@ settings, sends the valid ones back to their raw topic, and only then records th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -53,47 +55,67 @@ def _age_bucket(seconds: float, retention_s: float) -> str:
     return f"< {retention_s / 86_400:g} d" if seconds < retention_s else "expiring"
 
 
-def summarize(
-    found: list[Stored], redriven: set[str], settings: Settings, now: datetime
-) -> dict[str, Any]:
-    """The summary document (pure): counts, ages and the oldest unhandled letter."""
-    retention_s = settings.raw_retention_ms / 1000
-    by_reason: Counter[tuple[str, str]] = Counter()
-    by_age: Counter[str] = Counter()
-    oldest: Stored | None = None
-    handled = 0
-    for stored in found:
-        channel = (
-            channel_of(stored.letter.topic, settings.topic_prefix) if stored.letter else None
-        ) or "unknown"
-        code = stored.letter.error_code if stored.letter else "unreadable_letter"
-        by_reason[channel, code] += 1
-        by_age[_age_bucket(now.timestamp() - stored.timestamp_ms / 1000, retention_s)] += 1
-        if stored.name in redriven:
-            handled += 1
-        elif oldest is None or stored.timestamp_ms < oldest.timestamp_ms:
-            oldest = stored
-    document: dict[str, Any] = {
-        "dlq": settings.topic("dlq"),
-        "letters": len(found),
-        "redriven": handled,
-        "unhandled": len(found) - handled,
-        "by_channel_and_reason": [
-            {"channel": channel, "reason": code, "letters": count}
-            for (channel, code), count in sorted(by_reason.items())
-        ],
-        "by_age": dict(sorted(by_age.items())),
-        "retention_seconds": retention_s,
-        "oldest_unhandled": None,
-    }
-    if oldest is not None:
-        age = now.timestamp() - oldest.timestamp_ms / 1000
-        document["oldest_unhandled"] = {
-            "letter": oldest.name,
-            "age_seconds": round(age, 1),
-            "expires_in_seconds": round(retention_s - age, 1),
+@dataclass
+class Summary:
+    """The summary, counted one letter at a time (pure): a DLQ of millions of letters is read
+    once and never held in memory."""
+
+    settings: Settings
+    redriven: set[str]
+    now: datetime
+    letters: int = 0
+    handled: int = 0
+    by_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
+    by_age: Counter[str] = field(default_factory=Counter)
+    oldest: tuple[int, str] | None = None
+    """(Kafka timestamp ms, `P:O`) of the oldest unhandled letter."""
+
+    def add(self, stored: Stored) -> None:
+        letter = stored.letter
+        channel = channel_of(letter.topic, self.settings.topic_prefix) if letter else None
+        code = letter.error_code if letter else "unreadable_letter"
+        self.letters += 1
+        self.by_reason[channel or "unknown", code] += 1
+        age = self.now.timestamp() - stored.timestamp_ms / 1000
+        self.by_age[_age_bucket(age, self.settings.raw_retention_ms / 1000)] += 1
+        if stored.name in self.redriven:
+            self.handled += 1
+        elif self.oldest is None or stored.timestamp_ms < self.oldest[0]:
+            self.oldest = (stored.timestamp_ms, stored.name)
+
+    def document(self) -> dict[str, Any]:
+        retention_s = self.settings.raw_retention_ms / 1000
+        document: dict[str, Any] = {
+            "dlq": self.settings.topic("dlq"),
+            "letters": self.letters,
+            "redriven": self.handled,
+            "unhandled": self.letters - self.handled,
+            "by_channel_and_reason": [
+                {"channel": channel, "reason": code, "letters": count}
+                for (channel, code), count in sorted(self.by_reason.items())
+            ],
+            "by_age": dict(sorted(self.by_age.items())),
+            "retention_seconds": retention_s,
+            "oldest_unhandled": None,
         }
-    return document
+        if self.oldest is not None:
+            age = self.now.timestamp() - self.oldest[0] / 1000
+            document["oldest_unhandled"] = {
+                "letter": self.oldest[1],
+                "age_seconds": round(age, 1),
+                "expires_in_seconds": round(retention_s - age, 1),
+            }
+        return document
+
+
+def summarize(
+    found: Iterable[Stored], redriven: set[str], settings: Settings, now: datetime
+) -> dict[str, Any]:
+    """The summary document of `found` (pure)."""
+    summary = Summary(settings, redriven, now)
+    for stored in found:
+        summary.add(stored)
+    return summary.document()
 
 
 def summary_lines(document: dict[str, Any]) -> list[str]:
@@ -249,10 +271,12 @@ async def _audit(producer: AIOKafkaProducer, settings: Settings, action: DlqActi
 
 
 async def show_letter(settings: Settings, partition: int, offset: int) -> Stored:
-    async for stored in letters(settings, {partition: offset}):
-        if stored.offset == offset:
-            return stored
-        break
+    stream = letters(settings, {partition: offset})
+    async with contextlib.aclosing(stream):
+        async for stored in stream:
+            if stored.offset == offset:
+                return stored
+            break
     raise ConfigError(
         f"no letter {letter_name(partition, offset)} in {settings.topic('dlq')} (never written, "
         "or deleted by Kafka's retention)"
@@ -333,11 +357,13 @@ def summary(as_json: bool) -> None:
     Never shows a value of an event."""
     settings = command_settings()
 
-    async def gather() -> tuple[list[Stored], set[str]]:
-        return [s async for s in letters(settings)], await redriven_letters(settings)
+    async def gather() -> dict[str, Any]:
+        summary = Summary(settings, await redriven_letters(settings), datetime.now(UTC))
+        async for stored in letters(settings):
+            summary.add(stored)
+        return summary.document()
 
-    found, redriven = asyncio.run(gather())
-    document = summarize(found, redriven, settings, datetime.now(UTC))
+    document = asyncio.run(gather())
     if as_json:
         click.echo(json.dumps(document))
     else:
