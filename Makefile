@@ -38,7 +38,7 @@ integration: setup
 	$(BIN)/pytest tests/integration -q
 
 test: lint
-	$(BIN)/pytest -q --durations=25
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 bench: setup
 	$(BIN)/python bench/validate.py

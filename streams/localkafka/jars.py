@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 import tempfile
@@ -50,10 +51,22 @@ def jars_dir(cache_root: Path, version: str = KAFKA_VERSION) -> Path:
 
 
 def ensure_jars(cache_root: Path, version: str = KAFKA_VERSION) -> tuple[Path, bool]:
-    """Return (directory of jars, whether anything was downloaded). Cached after the first call."""
+    """Return (directory of jars, whether anything was downloaded). Cached after the first call.
+
+    Two brokers started at once on a fresh cache (parallel test processes, two terminals) must
+    not assemble the same directory together: the download holds a lock file in the cache."""
     target = jars_dir(cache_root, version)
     if (target / _COMPLETE_MARKER).exists():
         return target, False
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with (cache_root / f".kafka-{version}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if (target / _COMPLETE_MARKER).exists():  # assembled by whoever held the lock
+            return target, False
+        return _download(target, version), True
+
+
+def _download(target: Path, version: str) -> Path:
     mvn = require_tool("mvn", "install Apache Maven 3.6+ (e.g. apt-get install maven)")
     require_tool("java", "install a JDK 17+ (e.g. apt-get install openjdk-17-jre-headless)")
     staging = target.with_name(target.name + ".partial")
@@ -82,7 +95,7 @@ def ensure_jars(cache_root: Path, version: str = KAFKA_VERSION) -> tuple[Path, b
     (staging / _COMPLETE_MARKER).write_text(version)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    return target, True
+    return target
 
 
 def _last_error_line(output: str) -> str:
