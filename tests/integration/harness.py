@@ -196,6 +196,25 @@ def scrape_metrics(port: int) -> str:
         return str(response.read().decode())
 
 
+async def wait_for_metric(
+    port: int, name: str, worker: WorkerProcess, timeout: float = 120.0
+) -> float:
+    """The first positive value of the worker's unlabelled metric `name` (polled every 0.5 s,
+    also while its metrics server is not listening yet)."""
+    for _ in range(int(timeout * 2)):
+        assert worker.returncode is None, worker.log_text()[-3000:]
+        try:
+            text = await asyncio.to_thread(scrape_metrics, port)
+        except OSError:
+            text = ""
+        for line in text.splitlines():
+            metric, _, value = line.partition(" ")
+            if metric == name and float(value) > 0:
+                return float(value)
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{name} stayed 0 or absent for {timeout:.0f} s")
+
+
 async def wait_for_topics(bootstrap: str, topics: list[str], worker: WorkerProcess) -> None:
     """The worker creates its topics at start-up; produce only once they all exist."""
     for _ in range(240):

@@ -29,8 +29,8 @@ from tests.integration.harness import (
     query,
     raw_group,
     read_all,
-    scrape_metrics,
     wait_caught_up,
+    wait_for_metric,
     wait_for_topics,
     worker_env,
 )
@@ -65,18 +65,6 @@ def invalid_traffic() -> list[tuple[str, bytes | None, bytes]]:
     return messages
 
 
-async def _watched_age(port: int) -> float:
-    """The worker's dead-letter watch, once it has seen a letter."""
-    for _ in range(120):
-        for line in (await asyncio.to_thread(scrape_metrics, port)).splitlines():
-            if line.startswith("contactstream_dlq_oldest_unhandled_age_seconds "):
-                age = float(line.split()[1])
-                if age > 0:
-                    return age
-        await asyncio.sleep(0.5)
-    raise AssertionError("the dead-letter watch never measured a letter")
-
-
 def dlq_cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     return cli("dlq", *argv, env=env)
 
@@ -103,7 +91,9 @@ async def test_summary_redrive_once_and_erasure_wins(
             cli, "subject", "erase", "--phone", ERASED_PHONE, "--verified-by", "dpo-1", env=env
         )
         assert erased.stdout.startswith("0 contacts"), erased.stdout
-        watched = await _watched_age(port)
+        watched = await wait_for_metric(
+            port, "contactstream_dlq_oldest_unhandled_age_seconds", worker
+        )
         worker.stop()
 
     summary = json.loads(dlq_cli(env, "summary", "--json").stdout)

@@ -14,28 +14,13 @@ from tests.integration.harness import (
     WorkerProcess,
     committed,
     raw_group,
-    scrape_metrics,
     wait_caught_up,
+    wait_for_metric,
     wait_for_topics,
     worker_env,
 )
 from tests.integration.test_ingestion import _check_final_state
 from tests.integration.traffic import build_traffic, produce
-
-
-async def _started(port: int, worker: WorkerProcess) -> None:
-    for _ in range(240):
-        assert worker.returncode is None, worker.log_text()[-3000:]
-        try:
-            text = await asyncio.to_thread(scrape_metrics, port)
-        except OSError:  # the metrics server is not listening yet
-            text = ""
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if name == "contactstream_retention_last_success_timestamp_seconds" and float(value):
-                return
-        await asyncio.sleep(0.5)
-    raise AssertionError("the worker's faust app never ran its first retention")
 
 
 async def test_broker_outage_pauses_and_resumes_without_loss(
@@ -62,7 +47,9 @@ async def test_broker_outage_pauses_and_resumes_without_loss(
             # Mid-stream means after start-up: faust has declared its topics and runs its
             # timers (a retention run succeeded). An outage while faust itself starts ends the
             # process (exit 1; compose restarts it), which is not this test's case.
-            await _started(metrics_port, worker)
+            await wait_for_metric(
+                metrics_port, "contactstream_retention_last_success_timestamp_seconds", worker
+            )
             await produce(bootstrap, unique_name, traffic.messages[:half])
             while sum((await committed(bootstrap, group)).values()) == 0:
                 await asyncio.sleep(0.1)
