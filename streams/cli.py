@@ -38,7 +38,7 @@ _DATA_DIR = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=SETTINGS_EPILOG)
-@click.version_option(package_name="contactstream")
+@click.version_option(None, "-V", "--version", package_name="contactstream")
 def app() -> None:
     """Customer-service contacts from Kafka into ClickHouse, with retention built in."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -14,7 +15,7 @@ from schemas.jsonschema import TOPIC_MODELS
 from streams.cli import app, main
 from streams.commands.settings import command_settings
 from streams.config import Settings
-from tests.conftest import cli
+from tests.conftest import REPO, cli
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -41,6 +42,21 @@ def test_every_command_has_help(
     code, out, _ = run(capsys, *command, "--help")
     assert code == 0
     assert out.startswith("Usage: contactstream")
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_the_version_is_one_line(capsys: pytest.CaptureFixture[str], flag: str) -> None:
+    code, out, err = run(capsys, flag)
+    assert (code, err) == (0, "")
+    assert out.startswith("contactstream, version ")
+    assert len(out.splitlines()) == 1
+
+
+def test_no_wheel_is_committed() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.whl"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert tracked.stdout == ""
 
 
 @pytest.mark.parametrize(
@@ -168,6 +184,9 @@ def test_commands_find_the_local_broker_from_its_state(
     config = str(tmp_path / "kafka" / "server.properties")
     sleep = "import time; time.sleep(60)"
     with subprocess.Popen([sys.executable, "-c", sleep, "kafka.Kafka", config]) as stand_in:
+        cmdline = Path(f"/proc/{stand_in.pid}/cmdline")
+        while b"kafka.Kafka" not in cmdline.read_bytes():  # until the child has exec'd
+            time.sleep(0.01)
         state = {"pid": stand_in.pid, "port": 40123, "controller_port": 40124}
         (tmp_path / "kafka" / "broker.json").write_text(json.dumps(state))
         assert command_settings().kafka_bootstrap == "127.0.0.1:40123"
