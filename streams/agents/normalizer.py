@@ -146,12 +146,20 @@ class BatchNormalizer:
         # tail first, streams.dlq, so nothing is sent twice.)
         sending = asyncio.ensure_future(self.dead_letters.send(letters, records))
         try:
-            refused = await self.sink.write(
-                rows, batch_token(records), [event.month for event in accepted]
-            )
+            try:
+                refused = await self.sink.write(
+                    rows, batch_token(records), [event.month for event in accepted]
+                )
+            except Exception:
+                # The letters' send ends on its own before the retry: cancelled inside aiokafka's
+                # bootstrap it leaks the connection being opened ("Unclosed AIOKafkaConnection":
+                # aiokafka closes only the connections it has registered). Letters it wrote are
+                # found by the retry's DLQ replay check.
+                await asyncio.wait([sending])
+                raise
             sent = await sending
         finally:
-            await cancel_and_wait(sending)
+            await cancel_and_wait(sending)  # (on cancellation: shutdown)
         late = [
             dead_letter(
                 records[accepted[index].at],
