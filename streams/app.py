@@ -51,7 +51,8 @@ def create_app(runtime: Runtime) -> faust.App:
         # Storage is idempotent, so a stuck batch must not block a rebalance; it is re-read.
         stream_wait_empty=False,
         # faust reads only the small control topics (tombstones, subject requests); the raw
-        # topics are read by streams.ingest, bounded in records and bytes (README, "Memory").
+        # topics are read by streams.ingest, bounded in records and bytes (docs/benchmarks.md,
+        # "Memory").
         stream_buffer_maxsize=settings.stream_buffer_events,
         broker_max_poll_records=min(settings.stream_buffer_events, settings.sink_batch_max_rows),
         consumer_max_fetch_size=settings.consumer_fetch_bytes,

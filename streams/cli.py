@@ -479,8 +479,9 @@ def analyst() -> None:
 )
 def analyst_query(sql: str, output: str) -> None:
     """Run read-only SQL over the analyst snapshots (tables analyst_contacts, kpi_hourly,
-    kpi_daily, kpi_backlog, kpi_service_level_60s; refreshed by the leader worker every
-    minute), in a sandbox that reads no other file and leaves no file behind (Linux Landlock)."""
+    kpi_daily, kpi_backlog, kpi_service_level_60s; rewritten by the leader worker every
+    CONTACTSTREAM_ANALYST_SNAPSHOT_SECONDS, 60 s by default), in a sandbox that reads no other
+    file and leaves no file behind (Linux Landlock)."""
     from streams.snapshots import query_snapshots
     from streams.storage.client import classify
 

@@ -74,9 +74,13 @@ class Settings(BaseSettings):
     )
     sink_retry_max_seconds: float = Field(30.0, gt=0, description="Backoff ceiling on outages")
 
-    # Memory: what the worker holds besides the batch (see README, "Memory").
+    # Memory: what the worker holds besides the batch (docs/benchmarks.md, "Memory").
     stream_buffer_events: int = Field(
-        1024, ge=64, le=131_072, description="Events queued per channel ahead of the batch"
+        1024,
+        ge=64,
+        le=131_072,
+        description="Events faust buffers per control-topic stream (tombstones, subject "
+        "requests) and polls at once; the raw topics are read in batches, not through faust",
     )
     consumer_fetch_bytes: int = Field(
         1024**2, ge=64 * 1024, le=64 * 1024**2, description="Fetch size per partition"

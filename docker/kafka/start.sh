@@ -7,7 +7,8 @@
 # (StandardAuthorizer); `contactstream topics ensure` as admin applies the ACLs of
 # streams/acls.py. SCRAM users are created when the storage is first formatted, their passwords
 # read by the storage tool from a 0600 file (never a command line); add or rotate one later
-# with kafka-configs.sh (README, "Security model").
+# through Kafka's admin API (README, "Security model", "Rotation"), not kafka-configs.sh,
+# whose --add-config would put the password on a command line.
 set -euo pipefail
 # Private at rest: log segments hold raw records (personal data). The JVM inherits this umask,
 # so every file it creates is 0600 in 0700 directories; the volume's root is made 0700 too.

@@ -490,6 +490,33 @@ def test_service_level_threshold_is_a_view_parameter(client: Client) -> None:
         assert one(client, sql, n=seconds) == {"within": within, "offered": 5}, seconds
 
 
+ANALYSTS_DOC = REPO / "docs" / "analysts.md"
+
+
+def documented_service_level_sql() -> str:
+    """docs/analysts.md's query for the service level at another threshold (its 20 s example)."""
+    blocks = re.findall(r"```sql\n(.*?)```", ANALYSTS_DOC.read_text(), re.DOTALL)
+    [sql] = [block for block in blocks if "analyst_contacts" in block and "wait_seconds" in block]
+    assert sql.count("wait_seconds <= 20") == 1, "the example's threshold is 20 s"
+    return sql.strip()
+
+
+def test_the_documented_service_level_formula_answers_like_the_view(client: Client) -> None:
+    # Thresholds below, at and above every wait of the data set: the phone calls' 30, 45 and
+    # 90 s and the messages' 300 s to 30 min (messages are answered but never queued).
+    formula = documented_service_level_sql().replace(
+        "wait_seconds <= 20", "wait_seconds <= {n:UInt32}"
+    )
+    view = (
+        "SELECT sum(answered_within_sl) / sum(offered_calls) AS service_level "
+        "FROM kpi_service_level(sl_seconds = {n:UInt32})"
+    )
+    for seconds in (20, 30, 60, 90, 300, 600, 1800, 3600):
+        expected = one(client, view, n=seconds)["service_level"]
+        got = one(client, formula, n=seconds)["service_level"]
+        assert got == pytest.approx(expected), seconds
+
+
 def test_backlog_counts_open_messages_and_their_oldest_age(client: Client) -> None:
     rows = {r["channel"]: r for r in query(client, "SELECT * FROM kpi_backlog")}
     assert set(rows) == {"sms", "email", "form"}

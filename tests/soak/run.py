@@ -1,6 +1,7 @@
 """`make soak`: SIGKILL the worker at random moments while 50,000+ events (2 % invalid) flow,
-then account for every event exactly. About 5 minutes on a 2-core machine; not part of
-`make test`. Prints one line of figures and exits non-zero if anything is off.
+then account for every event exactly. About 2.5 minutes on a 2-core machine; not part of
+`make test` (docs/benchmarks.md, "Soak"). Prints one line of figures and exits non-zero if
+anything is off.
 
     python -m tests.soak.run [--events 52000] [--kills 20] [--seed 7]
 """
