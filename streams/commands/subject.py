@@ -180,8 +180,9 @@ def _request(
         sys.exit(130)
     except TimeoutError:
         raise ContactstreamError(
-            "Kafka did not answer; is CONTACTSTREAM_KAFKA_USERNAME allowed to write the "
-            "subject-requests topic and read subject-results?"
+            f"Kafka at {settings.kafka_bootstrap} did not answer; is "
+            "CONTACTSTREAM_KAFKA_USERNAME allowed to write the subject-requests topic and read "
+            "subject-results?"
         ) from None
     if result.status != "done":
         raise ContactstreamError(f"request {request.request_id} failed: {result.detail}")
