@@ -90,6 +90,31 @@ def test_an_invalid_phone_is_named_without_being_echoed(capsys: pytest.CaptureFi
     assert "12 39" not in err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("subject", "export", "--phone", "not a number"),
+        ("subject", "erase", "--email", "not-an-email"),
+        ("subject", "rectify", "--phone", "0501234567", "--field", "phone", "--value", "x 1"),
+    ],
+)
+def test_subject_arguments_are_checked_before_the_signing_key(
+    argv: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In production with no key and no broker, a wrong argument is still the first thing said."""
+    monkeypatch.delenv("CONTACTSTREAM_DPO_SIGNING_KEY_FILE", raising=False)
+    env = {
+        "CONTACTSTREAM_MODE": "production",
+        "CONTACTSTREAM_DATA_DIR": str(tmp_path),
+        "CONTACTSTREAM_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+    }
+    done = cli(*argv, env=env, check=False, timeout=60)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"contactstream subject {argv[1]}: error: invalid "), line
+    assert argv[-1] not in line
+
+
 def test_unreachable_kafka_is_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
