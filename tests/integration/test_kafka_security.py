@@ -150,6 +150,9 @@ def test_topics_ensure_applies_the_declared_acls_and_reports_drift(
     )
     assert as_worker.returncode == 1
     assert as_worker.stderr.count("\n") == 1, as_worker.stderr
+    assert f"Kafka at {bootstrap} did not apply the ACLs for principal User:worker (" in (
+        as_worker.stderr
+    )
 
 
 async def test_a_producer_writes_only_its_own_raw_topic(
