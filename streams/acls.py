@@ -181,7 +181,8 @@ def apply_acls(settings: Settings, fix: bool = False) -> AclReport:
         error = exc.args[0] if exc.args else None
         name = error.name() if error is not None and hasattr(error, "name") else "KafkaException"
         raise ConfigError(
-            f"Kafka ACLs could not be applied ({name}); run 'topics ensure' as the broker's "
+            f"Kafka at {settings.kafka_bootstrap} did not apply the ACLs for principal "
+            f"User:{settings.kafka_username} ({name}); run 'topics ensure' as the broker's "
             "admin principal (CONTACTSTREAM_KAFKA_USERNAME=admin)"
         ) from None
     return AclReport(sorted(missing), sorted(extra) if fix else [], [] if fix else sorted(extra))

@@ -11,8 +11,9 @@ directory (the in-memory engine keeps a working directory there; the parent dele
 nothing else; no TCP connection either. Then it loads the snapshots into memory tables, makes
 the session read-only and runs the query.
 
-Exit status: 0, the result on stdout; 1, the engine refused the query (its message on stdout:
-the parent keeps only ClickHouse's code from it); 2, a one-line message for the user on stdout.
+Exit status: 0, the result on stdout; 1, the engine refused the query (its message on stdout,
+shown to the analyst: streams.snapshots.sandbox_answer); 2, a one-line message for the user on
+stdout.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def main() -> int:
     except ConfigError as exc:
         sys.stdout.write(str(exc))
         return 2
-    except Exception as exc:  # the engine's refusal: the parent keeps its code only
+    except Exception as exc:  # the engine's refusal, for the parent to show
         sys.stdout.write(str(exc))
         return 1
     sys.stdout.buffer.write(result)

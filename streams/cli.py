@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from streams.commands.config import SETTINGS_EPILOG, config
 from streams.commands.dlq import dlq
+from streams.commands.kafka_failure import CommandLine
 from streams.commands.retention import retention
 from streams.commands.settings import command_settings
 from streams.commands.subject import subject
@@ -37,7 +37,11 @@ _DATA_DIR = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=SETTINGS_EPILOG)
+@click.group(
+    cls=CommandLine,  # a Kafka failure: one line with the address the command used
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=SETTINGS_EPILOG,
+)
 @click.version_option(None, "-V", "--version", package_name="contactstream")
 def app() -> None:
     """Customer-service contacts from Kafka into ClickHouse, with retention built in."""
@@ -554,20 +558,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except ContactstreamError as exc:
         click.echo(f"contactstream: error: {exc}", err=True)
-        sys.exit(1)
-    except KafkaError as exc:
-        config = Settings()
-        hint = (
-            "is the broker running, and are CONTACTSTREAM_KAFKA_USERNAME/_PASSWORD a principal "
-            "allowed to do this?"
-            if config.kafka_security_protocol != "PLAINTEXT"
-            else "is the broker running? 'contactstream broker start'"
-        )
-        click.echo(
-            f"contactstream: error: Kafka at {config.kafka_bootstrap} failed: "
-            f"{type(exc).__name__} ({hint})",
-            err=True,
-        )
         sys.exit(1)
     except (click.Abort, KeyboardInterrupt):
         click.echo("contactstream: interrupted", err=True)

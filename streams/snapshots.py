@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -88,9 +89,12 @@ def sandbox_environment(scratch: str, parent: Mapping[str, str]) -> dict[str, st
 
 
 def sandbox_answer(returncode: int, stdout: bytes) -> str:
-    """The sandboxed child's result, or the error it reported (exit statuses: its docstring);
-    of the engine's refusal only ClickHouse's code and name are kept, as for any query (a file
-    the sandbox denies is ClickHouse error 76 CANNOT_OPEN_FILE)."""
+    """The sandboxed child's result, or the error it reported (exit statuses: its docstring).
+    An engine's refusal keeps its message (`engine_words`), unlike any other ClickHouse error
+    (streams.storage.client.classify: code and name only, since its text can quote stored
+    data): the snapshots hold no personal data, the analyst wrote the SQL, and the sandbox
+    lets the engine read nothing else. A file the sandbox denies is ClickHouse error 76
+    CANNOT_OPEN_FILE."""
     text = stdout.decode(errors="replace")
     if returncode == 0:
         return text
@@ -98,5 +102,26 @@ def sandbox_answer(returncode: int, stdout: bytes) -> str:
         raise ConfigError(text.strip())
     if returncode == 1:
         label, code = error_label(RuntimeError(text))
-        raise StorageError(f"{label}: ClickHouse refused the analyst query", code)
+        if code == READONLY:  # the session is read-only: not a failure that passes
+            raise StorageError(f"read-only: analysts cannot change data ({label})", code)
+        raise StorageError(f"{label}: {engine_words(text)}", code)
     raise StorageError(f"the analyst query's sandboxed process ended with status {returncode}")
+
+
+READONLY: Final = 164
+_MESSAGE_LIMIT: Final = 1000
+_EXCEPTION_PREFIX = re.compile(r"Code: \d+\. DB::\w+: ")
+# "(NAME)", maybe "(version X)": once per exception a refusal wraps (one of a format does).
+_NAME_SUFFIX = re.compile(r"\s*\([A-Z][A-Z0-9_]{2,63}\)(?:\s*\(version [^)]*\))?\.?\s*$")
+
+
+def engine_words(text: str) -> str:
+    """The engine's message without its code, name and version (the label says them), on one
+    line and at most 1,000 characters (pure)."""
+    words = _EXCEPTION_PREFIX.split(text)[-1]
+    while (shorter := _NAME_SUFFIX.sub("", words, count=1)) != words:
+        words = shorter
+    words = " ".join(words.split())
+    if len(words) > _MESSAGE_LIMIT:
+        words = words[: _MESSAGE_LIMIT - 1] + "…"
+    return words or "ClickHouse refused the analyst query"

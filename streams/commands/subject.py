@@ -132,7 +132,6 @@ def _request(
     if (phone is None) == (email is None):
         raise click.UsageError("give exactly one of --phone or --email")
     settings = command_settings()
-    key = signing_key(settings)  # before anything is sent: a missing key is a one-line error
     now = datetime.now(UTC)
     try:
         request = SubjectRequest.model_validate(
@@ -153,6 +152,8 @@ def _request(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "request"
         raise click.UsageError(f"invalid {where}: {first['msg']}") from None
+    # After the arguments (a wrong one is the first thing to fix), before anything is sent.
+    key = signing_key(settings)
     if no_wait:
         asyncio.run(asyncio.wait_for(_send(settings, request, key), 60))
         click.echo(f"request {request.request_id} sent; a worker will execute it")
@@ -180,8 +181,9 @@ def _request(
         sys.exit(130)
     except TimeoutError:
         raise ContactstreamError(
-            "Kafka did not answer; is CONTACTSTREAM_KAFKA_USERNAME allowed to write the "
-            "subject-requests topic and read subject-results?"
+            f"Kafka at {settings.kafka_bootstrap} did not answer; is "
+            "CONTACTSTREAM_KAFKA_USERNAME allowed to write the subject-requests topic and read "
+            "subject-results?"
         ) from None
     if result.status != "done":
         raise ContactstreamError(f"request {request.request_id} failed: {result.detail}")

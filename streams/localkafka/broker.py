@@ -136,7 +136,9 @@ class LocalBroker:
         self.version = version
         self.state_file = self.home / "broker.json"
         self.downloaded = False  # whether the last start had to fetch the jars
-        self.log_file = self.home / "broker.log"
+        self.log_file = self.home / "server.log"  # Kafka's own log (log4j2, _LOG4J2)
+        # What the JVM itself prints: empty unless it fails before Kafka's logging starts.
+        self.jvm_output = self.home / "jvm.log"
         self.config_file = self.home / "server.properties"
 
     def _recorded(self) -> BrokerState | None:
@@ -225,10 +227,15 @@ class LocalBroker:
         self.state_file.write_text(json.dumps(state.__dict__))
         try:
             wait_until_ready(state.bootstrap, timeout, proc, admin_login(principals))
-        except BrokerError:
+        except BrokerError as exc:
             self.stop()
-            raise
+            raise BrokerError(f"{exc}; see {' and '.join(map(str, self.logs()))}") from None
         return state
+
+    def logs(self) -> list[Path]:
+        """The logs to read after a failed start: those with content, Kafka's own first."""
+        found = [p for p in (self.log_file, self.jvm_output) if p.is_file() and p.stat().st_size]
+        return found or [self.log_file]
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker cleanly (SIGTERM, then SIGKILL after `timeout`). False if none ran."""
@@ -282,7 +289,7 @@ class LocalBroker:
             controller_port=controller_port, log_dirs=data, retention_check_ms=retention_check_ms
         )
         _write_private(config, properties + listeners)  # holds the admin password
-        (self.home / "log4j2.properties").write_text(_LOG4J2.format(log=self.home / "server.log"))
+        (self.home / "log4j2.properties").write_text(_LOG4J2.format(log=self.log_file))
         return config
 
     def _format(
@@ -311,7 +318,7 @@ class LocalBroker:
 
     def _spawn(self, java: str, classpath: str, config: Path) -> subprocess.Popen[bytes]:
         log4j = self.home / "log4j2.properties"
-        with self.log_file.open("ab") as log:
+        with self.jvm_output.open("ab") as log:
             return subprocess.Popen(
                 [
                     java,
@@ -378,7 +385,7 @@ def wait_until_ready(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise BrokerError(f"the broker exited with code {proc.returncode}; see its log")
+            raise BrokerError(f"the broker exited with code {proc.returncode}")
         if asyncio.run(_metadata_ok(bootstrap, login or {})):
             return
         time.sleep(0.3)

@@ -160,3 +160,17 @@ def test_analyst_queries_answer_like_the_views(
     assert analyst_query(snapshots, sql) == expected
     assert expected.count("\n") > 1, "the data set gives each query rows to compare"
     assert time.monotonic() - started < 10, "an analyst query stays interactive"
+
+
+def test_a_refused_query_says_what_the_engine_said_in_one_line(snapshots: Path) -> None:
+    unknown = analyst_query(snapshots, "SELECT foo FROM kpi_daily")
+    assert unknown.startswith(
+        "refused: contactstream: error: ClickHouse error 47 UNKNOWN_IDENTIFIER: "
+    )
+    assert "`foo`" in unknown, "the engine's message names the column"
+    assert unknown.count("\n") == 1, unknown
+    for change in ("INSERT INTO kpi_daily SELECT * FROM kpi_daily", "SET readonly = 0"):
+        assert analyst_query(snapshots, change) == (
+            "refused: contactstream: error: read-only: analysts cannot change data "
+            "(ClickHouse error 164 READONLY)\n"
+        )

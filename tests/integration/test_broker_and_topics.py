@@ -54,6 +54,26 @@ def test_broker_start_stop_twice_second_start_downloads_nothing(tmp_path: Path) 
     assert status.returncode == 3
 
 
+def test_broker_start_names_the_log_kafka_writes_also_when_it_fails(tmp_path: Path) -> None:
+    env = {"CONTACTSTREAM_JAR_CACHE": str(REPO / ".contactstream" / "jars")}
+    start = ("broker", "start", "--port", "0", "--data-dir", str(tmp_path))
+    started = cli(*start, env=env)
+    cli("broker", "stop", "--data-dir", str(tmp_path), env=env)
+    named = re.search(r"^broker started \(.*, log (\S+)\)$", started.stdout, re.MULTILINE)
+    assert named is not None, started.stdout
+    log = Path(named.group(1))
+    assert log.stat().st_size > 0, f"{log} is empty: Kafka writes elsewhere"
+    # Data formatted for another node: the real broker refuses it and exits.
+    meta = tmp_path / "kafka" / "data" / "meta.properties"
+    meta.write_text(meta.read_text().replace("node.id=1", "node.id=2"))
+    failed = cli(*start, env=env, check=False)
+    assert failed.returncode == 1
+    *progress, error = failed.stderr.strip().splitlines()
+    assert all(line.startswith("starting the broker") for line in progress), failed.stderr
+    assert error == f"contactstream: error: the broker exited with code 1; see {log}"
+    assert "Stored node id 2 doesn't match" in log.read_text(), "the named log says why"
+
+
 async def _set_retention(bootstrap: str, topic: str, millis: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

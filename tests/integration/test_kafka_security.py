@@ -90,6 +90,52 @@ async def test_clients_without_valid_credentials_are_refused(
         await producer.stop()
 
 
+def test_kafka_errors_name_the_local_broker_used_and_the_refused_principal(
+    secure: tuple[str, Login, Path], unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As typed against `broker start --secure`, no bootstrap set: the command finds the local
+    broker's port in its state file, and its errors name that address (not the default
+    127.0.0.1:9092), the principal, and a refused login as such; never the password."""
+    bootstrap, login, path = secure
+    monkeypatch.delenv("CONTACTSTREAM_KAFKA_BOOTSTRAP", raising=False)
+    wrong = "wrong-" + login["worker"]["password"][:8]
+    env = env_of(bootstrap, login, "worker", unique_name)
+    del env["CONTACTSTREAM_KAFKA_BOOTSTRAP"]
+    env |= {
+        "CONTACTSTREAM_DATA_DIR": str(path.parent.parent),
+        "CONTACTSTREAM_KAFKA_PASSWORD": wrong,
+    }
+    found = f"using the local broker at {bootstrap} (from {path.parent / 'broker.json'}; "
+    refused = cli("topics", "ensure", env=env, check=False)
+    assert refused.returncode == 1
+    notice, error = refused.stderr.splitlines()
+    assert notice.startswith(found)
+    assert error == (
+        f"contactstream: error: authentication failed: Kafka at {bootstrap} refused principal "
+        "User:worker (SCRAM-SHA-512); check CONTACTSTREAM_KAFKA_USERNAME and "
+        "CONTACTSTREAM_KAFKA_PASSWORD"
+    )
+    assert wrong not in refused.stdout + refused.stderr
+    mechanism = {**env, "CONTACTSTREAM_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256"}
+    unoffered = cli("topics", "ensure", env=mechanism, check=False).stderr.splitlines()[-1]
+    assert unoffered == (
+        f"contactstream: error: authentication failed: Kafka at {bootstrap} does not offer "
+        "SCRAM-SHA-256 (principal User:worker); check CONTACTSTREAM_KAFKA_SASL_MECHANISM"
+    )
+    env |= {
+        "CONTACTSTREAM_KAFKA_USERNAME": "producer-sms",
+        "CONTACTSTREAM_KAFKA_PASSWORD": login["producer-sms"]["password"],
+    }
+    not_allowed = cli("dlq", "summary", env=env, check=False)
+    assert not_allowed.returncode == 1
+    notice, error = not_allowed.stderr.splitlines()
+    assert notice.startswith(found)
+    assert error.startswith(
+        f"contactstream: error: Kafka at {bootstrap} failed: TopicAuthorizationFailedError "
+        "(is principal User:producer-sms allowed to do this?"
+    )
+
+
 def test_topics_ensure_applies_the_declared_acls_and_reports_drift(
     secure: tuple[str, Login, Path], unique_name: str
 ) -> None:
@@ -104,6 +150,9 @@ def test_topics_ensure_applies_the_declared_acls_and_reports_drift(
     )
     assert as_worker.returncode == 1
     assert as_worker.stderr.count("\n") == 1, as_worker.stderr
+    assert f"Kafka at {bootstrap} did not apply the ACLs for principal User:worker (" in (
+        as_worker.stderr
+    )
 
 
 async def test_a_producer_writes_only_its_own_raw_topic(

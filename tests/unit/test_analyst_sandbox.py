@@ -12,7 +12,7 @@ from streams import landlock
 from streams.analyst_sandbox import python_roots, readable_paths
 from streams.errors import ConfigError, StorageError
 from streams.landlock import ruleset_for
-from streams.snapshots import sandbox_answer, sandbox_environment
+from streams.snapshots import engine_words, sandbox_answer, sandbox_environment
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_a_data_directory_inside_the_python_installation_is_refused() -> None:
         readable_paths(site_packages / "data" / "analyst")
 
 
-def test_the_answer_keeps_only_the_engine_error_code() -> None:
+def test_the_answer_shows_the_engine_s_message_on_one_line() -> None:
     assert sandbox_answer(0, b'"n"\n1\n') == '"n"\n1\n'
     refused = (
         b"Code: 76. DB::ErrnoException: Cannot open file /data/secret.txt: , errno: 13, "
@@ -71,9 +71,28 @@ def test_the_answer_keeps_only_the_engine_error_code() -> None:
     with pytest.raises(StorageError) as error:
         sandbox_answer(1, refused)
     assert str(error.value) == (
-        "ClickHouse error 76 CANNOT_OPEN_FILE: ClickHouse refused the analyst query"
+        "ClickHouse error 76 CANNOT_OPEN_FILE: Cannot open file /data/secret.txt: , errno: 13, "
+        "strerror: Permission denied: In scope SELECT file('/data/secret.txt')."
     )
     assert error.value.code == 76
+    wrapped = (  # an unknown output format, as chDB says it: wrapped twice, with its version
+        b"Code: 73. DB::Exception: Code: 73. DB::Exception: Code: 73. DB::Exception: Unknown "
+        b"format Nonsense. (UNKNOWN_FORMAT) (version 26.9.2.1). (UNKNOWN_FORMAT) (version "
+        b"26.9.2.1). (UNKNOWN_FORMAT)"
+    )
+    with pytest.raises(StorageError, match=r"^ClickHouse error 73 UNKNOWN_FORMAT: Unknown "):
+        sandbox_answer(1, wrapped)
+    assert engine_words(wrapped.decode()) == "Unknown format Nonsense."
+    assert engine_words("Code: 62. DB::Exception: a\n  b " + "x" * 2000).startswith("a b x")
+    assert len(engine_words("x" * 2000)) == 1000
+    read_only = (
+        b"Code: 164. DB::Exception: default: Cannot execute query in readonly mode. (READONLY)"
+    )
+    with pytest.raises(StorageError) as error:
+        sandbox_answer(1, read_only)
+    assert str(error.value) == (
+        "read-only: analysts cannot change data (ClickHouse error 164 READONLY)"
+    )
     with pytest.raises(ConfigError, match=r"^this kernel offers no Landlock"):
         sandbox_answer(2, b"this kernel offers no Landlock (Linux 5.13+ with Landlock enabled)")
     with pytest.raises(StorageError, match="ended with status -11"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -90,6 +91,31 @@ def test_an_invalid_phone_is_named_without_being_echoed(capsys: pytest.CaptureFi
     assert "12 39" not in err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("subject", "export", "--phone", "not a number"),
+        ("subject", "erase", "--email", "not-an-email"),
+        ("subject", "rectify", "--phone", "0501234567", "--field", "phone", "--value", "x 1"),
+    ],
+)
+def test_subject_arguments_are_checked_before_the_signing_key(
+    argv: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In production with no key and no broker, a wrong argument is still the first thing said."""
+    monkeypatch.delenv("CONTACTSTREAM_DPO_SIGNING_KEY_FILE", raising=False)
+    env = {
+        "CONTACTSTREAM_MODE": "production",
+        "CONTACTSTREAM_DATA_DIR": str(tmp_path),
+        "CONTACTSTREAM_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+    }
+    done = cli(*argv, env=env, check=False, timeout=60)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"contactstream subject {argv[1]}: error: invalid "), line
+    assert argv[-1] not in line
+
+
 def test_unreachable_kafka_is_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,6 +190,59 @@ def test_config_shows_every_setting_with_its_source_and_masks_secrets(
     assert len(document) == len(Settings.model_fields)
 
 
+def test_config_shows_derived_values_with_their_source(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("CONTACTSTREAM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CONTACTSTREAM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CONTACTSTREAM_MODE", "production")
+    code, out, _ = run(capsys, "config")
+    assert code == 0
+    rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in out.splitlines()}
+    assert rows["CONTACTSTREAM_JAR_CACHE"] == (
+        f"{tmp_path}/jars  [derived: CONTACTSTREAM_DATA_DIR/jars]"
+    )
+    assert rows["CONTACTSTREAM_EXPORTS_DIR"] == (
+        f"{tmp_path}/exports  [derived: CONTACTSTREAM_DATA_DIR/exports]"
+    )
+    assert rows["CONTACTSTREAM_CLICKHOUSE_DSN"] == (
+        f"chdb://{tmp_path}/clickhouse  [derived: chDB in CONTACTSTREAM_DATA_DIR/clickhouse]"
+    )
+    assert rows["CONTACTSTREAM_ANALYST_SNAPSHOT_SECONDS"] == (
+        "60.0  [derived: 60 with chDB, 0 (none) with a ClickHouse server]"
+    )
+    # Unset with nothing derived: no login; production has no generated DPO key.
+    not_set = sorted(name for name, row in rows.items() if row.startswith("(not set)"))
+    assert not_set == sorted(
+        f"CONTACTSTREAM_{name}"
+        for name in [
+            "KAFKA_USERNAME",
+            "KAFKA_PASSWORD",
+            "KAFKA_CA_FILE",
+            "DPO_SIGNING_KEY_FILE",
+            "DPO_VERIFY_KEY_FILE",
+        ]
+    )
+    monkeypatch.setenv("CONTACTSTREAM_MODE", "dev")
+    monkeypatch.setenv("CONTACTSTREAM_CLICKHOUSE_DSN", "http://ch:8123/db")
+    monkeypatch.setenv("CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    code, out, _ = run(capsys, "config", "--json")
+    document = json.loads(out)
+    assert document["CONTACTSTREAM_ANALYST_SNAPSHOT_SECONDS"] == {
+        "value": "0.0",
+        "source": "derived: 60 with chDB, 0 (none) with a ClickHouse server",
+    }
+    assert document["CONTACTSTREAM_DPO_SIGNING_KEY_FILE"] == {
+        "value": f"{tmp_path}/keys/dpo-signing-key.pem",
+        "source": "derived: dev mode: a pair generated in CONTACTSTREAM_DATA_DIR/keys",
+    }
+    assert document["CONTACTSTREAM_KAFKA_CA_FILE"]["value"] == "the system's CA certificates"
+    assert document["CONTACTSTREAM_CLICKHOUSE_DSN"]["source"] == "environment"
+    assert document["CONTACTSTREAM_JAR_CACHE"]["source"] == "derived: CONTACTSTREAM_DATA_DIR/jars"
+
+
 @pytest.mark.parametrize("command", _commands(app))
 def test_every_help_names_where_settings_come_from(
     capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
@@ -190,8 +269,13 @@ def test_commands_find_the_local_broker_from_its_state(
         state = {"pid": stand_in.pid, "port": 40123, "controller_port": 40124}
         (tmp_path / "kafka" / "broker.json").write_text(json.dumps(state))
         assert command_settings().kafka_bootstrap == "127.0.0.1:40123"
+        assert "using the local broker at 127.0.0.1:40123" in capsys.readouterr().err
+        _, out, _ = run(capsys, "config", "--json")  # what the commands use, and why
         stand_in.kill()
-    assert "using the local broker at 127.0.0.1:40123" in capsys.readouterr().err
+    assert json.loads(out)["CONTACTSTREAM_KAFKA_BOOTSTRAP"] == {
+        "value": "127.0.0.1:40123",
+        "source": f"derived: the running local broker's {tmp_path / 'kafka' / 'broker.json'}",
+    }
     monkeypatch.setenv("CONTACTSTREAM_KAFKA_BOOTSTRAP", "kafka.example:9092")
     assert command_settings().kafka_bootstrap == "kafka.example:9092"
 
