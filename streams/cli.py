@@ -489,7 +489,7 @@ def analyst_query(sql: str, output: str) -> None:
     from streams.snapshots import query_snapshots
     from streams.storage.client import classify
 
-    directory = settings().analyst_path
+    directory = Settings().analyst_path  # no Kafka here: no local-broker notice
     try:
         if output == "csv":
             click.echo(query_snapshots(directory, sql, "CSVWithNames"), nl=False)

@@ -271,7 +271,9 @@ def test_commands_find_the_local_broker_from_its_state(
         assert command_settings().kafka_bootstrap == "127.0.0.1:40123"
         assert "using the local broker at 127.0.0.1:40123" in capsys.readouterr().err
         _, out, _ = run(capsys, "config", "--json")  # what the commands use, and why
+        _, _, err = run(capsys, "analyst", "query", "SELECT 1")  # no Kafka: no notice
         stand_in.kill()
+    assert "local broker" not in err, err
     assert json.loads(out)["CONTACTSTREAM_KAFKA_BOOTSTRAP"] == {
         "value": "127.0.0.1:40123",
         "source": f"derived: the running local broker's {tmp_path / 'kafka' / 'broker.json'}",
