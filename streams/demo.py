@@ -29,11 +29,12 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -80,9 +81,13 @@ class Demo:
         self.broker: LocalBroker | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.settings = settings
+        self.signals: tuple[signal.Signals, ...] = ()
+        self.devnull: TextIO | None = None
 
     def run(self) -> int:
-        previous = {s: signal.signal(s, _raise_stopped) for s in STOP_SIGNALS}
+        # An ignored signal stays ignored (`nohup contactstream demo` survives a closed terminal).
+        self.signals = tuple(s for s in STOP_SIGNALS if signal.getsignal(s) != signal.SIG_IGN)
+        previous = {s: signal.signal(s, self._on_signal) for s in self.signals}
         try:
             steps = self._run()
         except KeyboardInterrupt as stop:
@@ -91,7 +96,7 @@ class Demo:
             return 130
         finally:
             # A second signal must not cut the clean-up short and leave the broker running.
-            for s in STOP_SIGNALS:
+            for s in self.signals:
                 signal.signal(s, signal.SIG_IGN)
             self._stop_worker()
             if self.broker is not None:
@@ -99,6 +104,8 @@ class Demo:
                 self._say("broker stopped")
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            if self.devnull is not None:
+                self.devnull.close()
         for line in steps:  # last, once everything the demo started has stopped
             self.console.print(line, highlight=False, soft_wrap=True)
         return 0
@@ -115,9 +122,20 @@ class Demo:
         return self._report()
 
     def _say(self, text: str) -> None:
-        """Print, unless the terminal is gone (SIGHUP): stopping matters more than saying so."""
+        """Print, unless the terminal is gone: stopping matters more than saying so."""
         with contextlib.suppress(OSError):
             self.console.print(text)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._heard(signum)
+        raise Stopped(signum)
+
+    def _heard(self, signum: int) -> None:
+        """After SIGHUP the terminal is gone: every write to it would fail (EIO) and cut the
+        clean-up short, so the rest goes nowhere."""
+        if signum == signal.SIGHUP and self.devnull is None:
+            self.devnull = open(os.devnull, "w")  # noqa: SIM115 (closed at the end of run)
+            self.console.file = self.devnull
 
     def _start_broker(self) -> None:
         if asyncio.run(_metadata_ok(self.base.kafka_bootstrap, {})):
@@ -198,11 +216,12 @@ class Demo:
         received: list[int] = []
 
         def stop(signum: int) -> None:
+            self._heard(signum)
             if not received:  # one cancellation: a second would cut the producer's close short
                 received.append(signum)
                 main.cancel()
 
-        for s in STOP_SIGNALS:
+        for s in self.signals:
             loop.add_signal_handler(s, stop, s)
         try:
             await self._traffic()
@@ -210,9 +229,9 @@ class Demo:
             if not received:
                 raise
         finally:
-            for s in STOP_SIGNALS:  # the loop would reset them to SIG_DFL when it closes
+            for s in self.signals:  # the loop would reset them to SIG_DFL when it closes
                 loop.remove_signal_handler(s)
-                signal.signal(s, _raise_stopped)
+                signal.signal(s, self._on_signal)
         return received[0] if received else None
 
     async def _traffic(self) -> None:
@@ -275,18 +294,21 @@ class Demo:
 
     def _report(self) -> list[str]:
         now = datetime.now(UTC)
+        directory = (self.options.report_dir / self.run_id).absolute()
         client = open_client(self.settings)
         try:
-            # What `analyst query` reads next: the worker's leader writes them every minute,
-            # and the demo's worker may not have lived that long.
-            write_snapshots(client, self.settings.analyst_path)
             result = report.collect(
                 client, now, now - timedelta(days=30), self.settings.retention_months
             )
+            # What `analyst query` reads next: the worker's leader writes them every minute,
+            # and the demo's worker may not have lived that long. chDB works outside the GIL,
+            # so the chart is drawn meanwhile.
+            with ThreadPoolExecutor(1) as pool:
+                snapshots = pool.submit(write_snapshots, client, self.settings.analyst_path)
+                files = report_files.write(result, directory)
+                snapshots.result()
         finally:
             client.close()
-        directory = (self.options.report_dir / self.run_id).absolute()
-        files = report_files.write(result, directory)
         self.console.print(kpi_table(result))
         self.console.print(
             f"contacts in ClickHouse: {result.contacts:,}; past due with personal data: "
@@ -304,10 +326,6 @@ def _shown(path: Path) -> str:
     with contextlib.suppress(ValueError):
         return str(path.relative_to(Path.cwd()))
     return str(path)
-
-
-def _raise_stopped(signum: int, frame: FrameType | None) -> None:
-    raise Stopped(signum)
 
 
 def _identity(settings: Settings) -> dict[str, str]:

@@ -140,7 +140,8 @@ def chart_figure(report: Report) -> Figure:
     cutoff = _day_number(report.cutoff)
     axes.axvline(cutoff, color="#d62728", linestyle="--", linewidth=1.5)
     axes.annotate(
-        f"{report.months} months ago\n{report.cutoff:%Y-%m-%d}\n← personal data removed",
+        f"{report.months} months ago\n{report.cutoff:%Y-%m-%d}\n← personal data removed:\n"
+        f"{sum(redacted):,} contacts redacted",
         xy=(cutoff, 0.97),
         xycoords=("data", "axes fraction"),
         xytext=(-8, 0),

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import base64
 import csv
+import fcntl
 import json
 import os
+import pty
 import re
+import select
 import signal
+import struct
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -165,18 +170,35 @@ def _check_report_files(report: Path, contacts: int) -> None:
         assert f"<td>{int(month['redacted']):,}</td>" in page
 
 
-def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
-    lines: list[str] = []
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _terminal() -> tuple[int, int]:
+    """A pseudo-terminal of 100 columns: the demo runs as at a user's terminal."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 100, 0, 0))
+    return master, slave
+
+
+def _read(master: int, until: str | None, timeout: float) -> str:
+    """What the terminal showed (colours stripped), until `until` appears or it is closed."""
+    chunks: list[str] = []
     deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
     while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
+        if not select.select([master], [], [], 1.0)[0]:
+            continue
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: every process holding the other side has exited
             break
-        lines.append(line)
-        if line.startswith(marker):
-            return lines
-    raise AssertionError(f"no {marker!r} in time:\n{''.join(lines)}")
+        if not data:
+            break
+        chunks.append(ANSI.sub("", data.decode(errors="replace")))
+        if until is not None and until in "".join(chunks):
+            return "".join(chunks)
+    if until is not None:
+        raise AssertionError(f"no {until!r} in time:\n{''.join(chunks)}")
+    return "".join(chunks)
 
 
 @pytest.mark.parametrize(
@@ -194,30 +216,40 @@ def test_a_stop_signal_stops_the_broker_and_worker_it_started(
         "CONTACTSTREAM_JAR_CACHE": str(REPO / ".contactstream" / "jars"),
         "PYTHONWARNINGS": "default",  # every warning shows, asyncio's included
     }
+    master, slave = _terminal()
     proc = subprocess.Popen(
         [*CLI, "demo", "--duration", "60", "--history-contacts", "300"],
-        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
         cwd=REPO,
     )
+    os.close(slave)
     try:
-        before = "".join(_read_until(proc, "live traffic:", timeout=300))
+        before = _read(master, "live traffic:", timeout=300)
         broker = json.loads((state / "kafka" / "broker.json").read_text())["pid"]
         worker = int(re.search(r"worker started \(pid (\d+)", before).group(1))  # type: ignore[union-attr]
         assert alive(broker)
         assert alive(worker)
         time.sleep(2)  # inside the live traffic: the producer has batches in flight
+        if signum == signal.SIGHUP:
+            os.close(master)  # the terminal is gone: each write to it fails from now on
+            master = -1
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=120)
+        after = _read(master, None, timeout=120) if master >= 0 else ""
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    text = before + out + err
-    assert proc.returncode == 130, text
-    assert f"{signal.Signals(signum).name}: stopping what the demo started" in text
-    assert "broker stopped" in text
+        if master >= 0:
+            os.close(master)
+    assert proc.returncode == 130, before + after + err
+    if signum != signal.SIGHUP:  # after a hang-up nobody sees the terminal
+        assert f"{signum.name}: stopping what the demo started" in after
+        assert "broker stopped" in after
+    text = before + after + err
     for noise in ("Traceback", "Task was destroyed", "Warning", "never awaited", "Unclosed"):
         assert noise not in text, text
     deadline = time.monotonic() + 10  # an exited child of the demo is reaped by init

@@ -91,7 +91,9 @@ def test_the_chart_shows_personal_and_redacted_per_month_and_the_retention_line(
     # The line is the left edge of the youngest month's bar past it: redacted to its left only.
     edges = {round(b.get_x(), 6) for c in axes.containers for b in c}
     assert round(line_x, 6) in edges
-    assert "18 months ago" in " ".join(t.get_text() for t in axes.texts)
+    annotation = " ".join(t.get_text() for t in axes.texts)
+    assert "18 months ago" in annotation
+    assert "1,630 contacts redacted" in annotation
 
 
 def test_the_html_report_is_one_file_with_the_chart_and_the_tables() -> None:
