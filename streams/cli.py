@@ -411,7 +411,7 @@ def demo(
         seed=seed,
         report_dir=report_dir,
     )
-    console = Console() if sys.stdout.isatty() else Console(width=140)
+    console = Console() if sys.stdout.isatty() else Console(width=100)
     sys.exit(Demo(config, options, console).run())
 
 

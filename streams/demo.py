@@ -2,34 +2,63 @@
 
 Broker (started if none answers) -> worker (child process, owns chDB) -> 24 months of backfilled
 history and live traffic -> retention redacts what is past due -> the worker stops, the demo
-reads ClickHouse and prints the KPIs, the retention status and where the report is.
+reads ClickHouse, writes the analyst snapshots, prints the KPIs, the retention status, where the
+report is and the commands that explore what it left.
+
+It runs on the configured database and topic prefix (the defaults unless set), not on names of
+its own: so `analyst query`, `retention status` and every other command, with no setting, see
+its data afterwards. A rule such as "use the demo's database when it is the only one" would make
+`retention status` (the DPO's evidence, tied to the configured database by design) answer for a
+database nobody configured. Runs still never mix: a previous demo's database (named in
+DATA_DIR/demo.json) is dropped first, and a database holding contacts no demo wrote is refused.
+
+SIGINT, SIGTERM and SIGHUP (a closed terminal) all stop it the same way: the traffic task is
+cancelled and awaited inside the event loop (so the Kafka producer closes while its own tasks
+still run), then the worker and the broker the demo started are stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
 
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from streams import report
+from streams import report, report_files
 from streams.config import CHANNELS, Settings
-from streams.errors import BrokerError
+from streams.demo_live import LiveView, caught_up, retention_done, scrape
+from streams.errors import BrokerError, ContactstreamError, NotMigrated
 from streams.localkafka import LocalBroker
 from streams.localkafka.broker import _metadata_ok, free_port
 from streams.simulator.produce import simulate
-from streams.storage import open_client
+from streams.snapshots import write_snapshots
+from streams.storage import open_client, open_existing_client
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal arrived (a KeyboardInterrupt, so library code treats it as Ctrl-C)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -52,23 +81,61 @@ class Demo:
         self.broker: LocalBroker | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.settings = settings
+        self.signals: tuple[signal.Signals, ...] = ()
+        self.devnull: TextIO | None = None
 
     def run(self) -> int:
+        # An ignored signal stays ignored (`nohup contactstream demo` survives a closed terminal).
+        self.signals = tuple(s for s in STOP_SIGNALS if signal.getsignal(s) != signal.SIG_IGN)
+        previous = {s: signal.signal(s, self._on_signal) for s in self.signals}
         try:
-            self._start_broker()
-            self._start_worker()
-            asyncio.run(self._traffic())
-            self._stop_worker()
-            self._report()
-            return 0
-        except KeyboardInterrupt:
-            self.console.print("[yellow]interrupted: stopping what the demo started[/]")
+            steps = self._run()
+        except KeyboardInterrupt as stop:
+            name = stop.args[0] if isinstance(stop, Stopped) else "SIGINT"
+            self._say(f"[yellow]{name}: stopping what the demo started[/]")
             return 130
         finally:
+            # A second signal must not cut the clean-up short and leave the broker running.
+            for s in self.signals:
+                signal.signal(s, signal.SIG_IGN)
             self._stop_worker()
             if self.broker is not None:
                 self.broker.stop()
-                self.console.print("broker stopped")
+                self._say("broker stopped")
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            if self.devnull is not None:
+                self.devnull.close()
+        for line in steps:  # last, once everything the demo started has stopped
+            self.console.print(line, highlight=False, soft_wrap=True)
+        return 0
+
+    def _run(self) -> list[str]:
+        """Everything up to the report; the commands that explore what it left."""
+        self._start_broker()
+        self._clear_previous_demo()
+        self._start_worker()
+        received = asyncio.run(self._traffic_until_stopped())
+        if received is not None:
+            raise Stopped(received)
+        self._stop_worker()
+        return self._report()
+
+    def _say(self, text: str) -> None:
+        """Print, unless the terminal is gone: stopping matters more than saying so."""
+        with contextlib.suppress(OSError):
+            self.console.print(text)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._heard(signum)
+        raise Stopped(signum)
+
+    def _heard(self, signum: int) -> None:
+        """After SIGHUP the terminal is gone: every write to it would fail (EIO) and cut the
+        clean-up short, so the rest goes nowhere."""
+        if signum == signal.SIGHUP and self.devnull is None:
+            self.devnull = open(os.devnull, "w")  # noqa: SIM115 (closed at the end of run)
+            self.console.file = self.devnull
 
     def _start_broker(self) -> None:
         if asyncio.run(_metadata_ok(self.base.kafka_bootstrap, {})):
@@ -84,16 +151,30 @@ class Demo:
             bootstrap = state.bootstrap
             self.console.print(f"broker started: bootstrap={bootstrap}")
         self.settings = self.base.model_copy(
-            update={
-                "kafka_bootstrap": bootstrap,
-                "topic_prefix": self.run_id,
-                # Not the topic prefix itself: the settings refuse an app id whose ACLs would
-                # reach every topic of the deployment.
-                "app_id": f"{self.run_id}-worker",
-                "clickhouse_database": self.run_id,
-                "metrics_port": free_port(),
-            }
+            update={"kafka_bootstrap": bootstrap, "metrics_port": free_port()}
         )
+
+    def _clear_previous_demo(self) -> None:
+        """Drop the previous demo's database (the marker names it), so runs never mix; refuse a
+        database holding contacts no demo wrote. The marker then names this run's."""
+        s = self.settings
+        marker = s.data_dir / "demo.json"
+        held = _contacts_held(s)
+        if held:
+            if demo_marker(marker) != _identity(s):
+                raise ContactstreamError(
+                    f"database {s.clickhouse_database} in {s.dsn_for_display} holds {held:,} "
+                    "contacts no demo wrote: the demo would mix with them; run it with another "
+                    "CONTACTSTREAM_DATA_DIR (or CONTACTSTREAM_CLICKHOUSE_DATABASE and "
+                    "CONTACTSTREAM_TOPIC_PREFIX)"
+                )
+            _drop_database(s)
+            self.console.print(
+                f"removed the previous demo's data ({held:,} contacts in database "
+                f"{s.clickhouse_database}, its snapshots and retention status)"
+            )
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(_identity(s)))
 
     def _start_worker(self) -> None:
         s = self.settings
@@ -111,20 +192,47 @@ class Demo:
             "CONTACTSTREAM_MODE": "dev",
         }
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        log = (s.data_dir / f"{self.run_id}-worker.log").open("ab")
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        with (s.data_dir / "demo-worker.log").open("wb") as log:  # the child keeps its own fd
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "streams", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         self.console.print(f"worker started (pid {self.worker.pid}, log {log.name})")
         deadline = time.monotonic() + 120
         while scrape(s.metrics_port) is None:
             if self.worker.poll() is not None or time.monotonic() > deadline:
                 raise BrokerError(f"the worker did not start; see {log.name}")
             time.sleep(0.5)
+
+    async def _traffic_until_stopped(self) -> int | None:
+        """The traffic, until done or a stop signal (returned): the signal cancels this task,
+        whose clean-up runs while the event loop and aiokafka's own tasks are still alive."""
+        loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+        assert main is not None
+        received: list[int] = []
+
+        def stop(signum: int) -> None:
+            self._heard(signum)
+            if not received:  # one cancellation: a second would cut the producer's close short
+                received.append(signum)
+                main.cancel()
+
+        for s in self.signals:
+            loop.add_signal_handler(s, stop, s)
+        try:
+            await self._traffic()
+        except asyncio.CancelledError:
+            if not received:
+                raise
+        finally:
+            for s in self.signals:  # the loop would reset them to SIG_DFL when it closes
+                loop.remove_signal_handler(s)
+                signal.signal(s, self._on_signal)
+        return received[0] if received else None
 
     async def _traffic(self) -> None:
         o = self.options
@@ -147,23 +255,32 @@ class Demo:
         producing = asyncio.create_task(
             simulate(self.settings, live_contacts, o.seed + 1, 0, o.invalid_fraction, o.rate)
         )
-        await self._watch(producing)
+        try:
+            await self._watch(producing)
+        finally:
+            if not producing.done():
+                producing.cancel()
+                await asyncio.gather(producing, return_exceptions=True)
 
     async def _watch(self, producing: asyncio.Task[object]) -> None:
         """Live view until the traffic is sent, consumed, and retention has nothing overdue."""
         view = LiveView(CHANNELS)
         caught_up_at: float | None = None
-        with Live(
-            view.table({}), console=self.console, refresh_per_second=2, transient=False
-        ) as live:
-            while True:
-                await asyncio.sleep(1.0)
-                sample = scrape(self.settings.metrics_port) or {}
-                live.update(view.table(sample))
-                if caught_up_at is None and producing.done() and _caught_up(sample):
-                    caught_up_at = time.time()  # a retention run after this saw everything
-                if caught_up_at is not None and _retention_done(sample, caught_up_at):
-                    break
+        try:
+            with Live(
+                view.table({}), console=self.console, refresh_per_second=2, transient=False
+            ) as live:
+                while True:
+                    await asyncio.sleep(1.0)
+                    sample = scrape(self.settings.metrics_port) or {}
+                    live.update(view.table(sample))
+                    if caught_up_at is None and producing.done() and caught_up(sample):
+                        caught_up_at = time.time()  # a retention run after this saw everything
+                    if caught_up_at is not None and retention_done(sample, caught_up_at):
+                        break
+        finally:
+            if not self.console.is_terminal:  # Live's last frame ends without a line break
+                self._say("")
         producing.result()
 
     def _stop_worker(self) -> None:
@@ -173,105 +290,120 @@ class Demo:
                 self.worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.worker.kill()
-            self.console.print("worker stopped")
+            self._say("worker stopped")
 
-    def _report(self) -> None:
+    def _report(self) -> list[str]:
         now = datetime.now(UTC)
+        directory = (self.options.report_dir / self.run_id).absolute()
         client = open_client(self.settings)
         try:
             result = report.collect(
                 client, now, now - timedelta(days=30), self.settings.retention_months
             )
+            # What `analyst query` reads next: the worker's leader writes them every minute,
+            # and the demo's worker may not have lived that long. chDB works outside the GIL,
+            # so the chart is drawn meanwhile.
+            with ThreadPoolExecutor(1) as pool:
+                snapshots = pool.submit(write_snapshots, client, self.settings.analyst_path)
+                files = report_files.write(result, directory)
+                snapshots.result()
         finally:
             client.close()
-        directory = self.options.report_dir / self.run_id
-        files = report.write(result, directory.absolute())
         self.console.print(kpi_table(result))
-        self.console.print(f"contacts in ClickHouse: {result.contacts}")
         self.console.print(
-            f"retention: contacts past due with personal data: {result.overdue}; "
-            f"redacted this run: {sum(result.redacted.values())} "
-            f"({', '.join(f'{k} {v}' for k, v in result.redacted.items())})"
+            f"contacts in ClickHouse: {result.contacts:,}; past due with personal data: "
+            f"{result.overdue}; redacted: {sum(result.redacted.values()):,} "
+            f"({', '.join(f'{k} {v:,}' for k, v in result.redacted.items())})"
         )
         self.console.print(
-            f"database {self.settings.clickhouse_database}, topics {self.settings.topic_prefix}.*"
+            f"report: {_shown(directory)}/ ({', '.join(p.name for p in files)})", soft_wrap=True
         )
-        self.console.print(f"report: {directory.absolute()} ({', '.join(p.name for p in files)})")
+        return next_steps(self.settings, invoked_as(), files[0])
 
 
-def scrape(port: int) -> dict[str, float] | None:
-    """Sum of each sample name (with its labels) from the worker's /metrics, or None."""
+def _shown(path: Path) -> str:
+    """A path as short as it can be pasted from the current directory."""
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+def _identity(settings: Settings) -> dict[str, str]:
+    return {
+        "database": settings.clickhouse_database,
+        "topic_prefix": settings.topic_prefix,
+        "clickhouse": settings.dsn_for_display,
+    }
+
+
+def demo_marker(path: Path) -> dict[str, Any] | None:
+    """Which database and topic prefix the last demo in this data directory used, if any."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            key = sample.name + "".join(f"|{k}={v}" for k, v in sorted(sample.labels.items()))
-            values[key] = sample.value
-    return values
+    return document if isinstance(document, dict) else None
 
 
-def total(sample: dict[str, float], name: str, **labels: str) -> float:
-    want = [f"{k}={v}" for k, v in labels.items()]
-    return sum(
-        v
-        for k, v in sample.items()
-        if k.split("|")[0] == name and all(w in k.split("|")[1:] for w in want)
-    )
+def _contacts_held(settings: Settings) -> int:
+    """Contacts in the configured database; 0 when it does not exist yet."""
+    try:
+        client = open_existing_client(settings, ("contacts_merged",))
+    except NotMigrated:
+        return 0
+    try:
+        return int(client.query("SELECT count() FROM contacts_merged").result_rows[0][0])
+    finally:
+        client.close()  # chDB: released, so the worker (another process) can open it
 
 
-def _caught_up(sample: dict[str, float]) -> bool:
-    return bool(sample) and total(sample, "contactstream_consumer_lag") == 0
+def _drop_database(settings: Settings) -> None:
+    client = open_client(settings)
+    try:
+        client.command(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}` SYNC")
+    finally:
+        client.close()
+    shutil.rmtree(settings.analyst_path, ignore_errors=True)
+    settings.retention_status_path.unlink(missing_ok=True)
 
 
-def _retention_done(sample: dict[str, float], since: float) -> bool:
-    last_run = total(sample, "contactstream_retention_last_success_timestamp_seconds")
-    return last_run > since and total(sample, "contactstream_retention_overdue_contacts") == 0
+def invoked_as() -> str:
+    """How to run contactstream again from the same shell: `make demo` runs .venv/bin's, which
+    need not be on PATH."""
+    program = Path(sys.argv[0])
+    if program.name != "contactstream":
+        return f"{shlex.quote(sys.executable)} -m streams"
+    found = shutil.which("contactstream")
+    if found and Path(found).resolve() == program.resolve():
+        return "contactstream"
+    return shlex.quote(os.path.relpath(program))
 
 
-class LiveView:
-    def __init__(self, channels: tuple[str, ...]) -> None:
-        self.channels = channels
-        self.previous: dict[str, float] = {}
-        self.at = time.monotonic()
+# The chart's figures, as an analyst sees them: nothing older than the retention period holds
+# personal data (the snapshots never hold any; `redacted` says what was removed).
+EXPLORE_SQL = (
+    "SELECT toStartOfMonth(contact_at) AS month, count() AS contacts, sum(redacted) AS redacted "
+    "FROM analyst_contacts GROUP BY month ORDER BY month"
+)
 
-    def table(self, sample: dict[str, float]) -> Table:
-        now = time.monotonic()
-        span = max(now - self.at, 1e-3)
-        table = Table(title="contactstream worker (live)")
-        for column in ("channel", "events/s", "accepted", "rejected", "DLQ"):
-            table.add_column(column, justify="right")
-        for channel in self.channels:
-            consumed = total(sample, "contactstream_events_consumed_total", channel=channel)
-            rate = (consumed - self.previous.get(channel, consumed)) / span
-            self.previous[channel] = consumed
-            table.add_row(
-                channel,
-                f"{rate:,.0f}",
-                f"{total(sample, 'contactstream_events_accepted_total', channel=channel):,.0f}",
-                f"{total(sample, 'contactstream_events_rejected_total', channel=channel):,.0f}",
-                f"{total(sample, 'contactstream_dlq_writes_total', channel=channel):,.0f}",
-            )
-        self.at = now
-        count = total(sample, "contactstream_event_freshness_seconds_count")
-        fresh = total(sample, "contactstream_event_freshness_seconds_sum") / count if count else 0
-        tombstones = total(sample, "contactstream_tombstones_emitted_total")
-        table.caption = (
-            f"lag {total(sample, 'contactstream_consumer_lag'):,.0f} · mean freshness "
-            f"{fresh:,.0f} s · tombstones {tombstones:,.0f}"
-            f" · redactions {total(sample, 'contactstream_redactions_applied_total'):,.0f}"
-            f" · overdue {total(sample, 'contactstream_retention_overdue_contacts'):,.0f}"
-        )
-        return table
+
+def next_steps(settings: Settings, program: str, page: Path) -> list[str]:
+    """The last lines: commands that work on what the demo left, as they can be pasted."""
+    return [
+        f"explore what the demo left (database {settings.clickhouse_database}, topic prefix "
+        f"{settings.topic_prefix}, data in {settings.data_dir}):",
+        f"  {program} analyst query {shlex.quote(EXPLORE_SQL)}",
+        f"  {program} retention status",
+        f"  {program} retention run --dry-run",
+        f"  open the report: {page.as_uri()}",
+    ]
 
 
 def kpi_table(result: report.Report) -> Table:
-    table = Table(title="KPIs per channel, last 30 days (from ClickHouse analyst views)")
-    for column in report.KPI_COLUMNS:
-        table.add_column(column, justify="right")
-    for row in result.kpis:
-        table.add_row(*("-" if v is None else str(v) for v in row))
+    """The KPIs as a person reads them; it fits 100 columns (the CSV holds the raw figures)."""
+    table = Table(title="KPIs per channel, last 30 days (ClickHouse analyst views)")
+    for heading in report.KPI_HEADINGS:
+        table.add_column(heading, justify="right")
+    for row in report.kpi_display_rows(result.kpis):
+        table.add_row(*row)
     return table

@@ -1,22 +1,19 @@
-"""The demo's report: KPI summary per channel, retention status, a chart and CSV files.
-
-All figures are read from ClickHouse's analyst views (definitions in docs/kpis.md), so what is
-printed is what ClickHouse holds.
+"""The demo's report: the figures (KPIs per channel, retention by month) and how a person reads
+them (streams/report_files.py writes them out). All figures are read from ClickHouse (the KPIs
+from the analyst views, definitions in docs/kpis.md; the retention figures from contacts_merged,
+counts only), so what is printed is what ClickHouse holds. No personal value is read.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from streams.extras import require
 from streams.storage.client import classify
-from streams.storage.redaction import redaction_totals, retention_counts
+from streams.storage.redaction import holds_personal_sql, redaction_totals, retention_counts
 
 KPI_COLUMNS = (
     "channel",
@@ -29,6 +26,19 @@ KPI_COLUMNS = (
     "service_level_60s",
     "repeat_rate_7d",
 )
+"""The CSV's columns (raw numbers, units in the names), in KPI_SQL's order."""
+
+KPI_HEADINGS = (
+    "channel",
+    "contacts",
+    "abandoned\n% of calls",
+    "answer wait\naverage",
+    "handling\naverage",
+    "answered ≤ 60 s\n% of calls",
+    "repeat ≤ 7 days\n% of contacts",
+)
+"""What a person reads: fewer columns than the CSV (the call counts behind the rates are left
+out), units in the headings, numbers formatted (kpi_display_rows)."""
 
 # Last 30 days per channel, rolled up from kpi_daily's additive columns (sum of numerators over
 # sum of denominators), so the figures follow docs/kpis.md exactly. No personal column is read.
@@ -53,6 +63,20 @@ DAILY_SQL = """
 SELECT toDate(contact_at) AS day, channel, count() AS contacts
 FROM analyst_contacts GROUP BY day, channel ORDER BY day, channel
 """
+# Per month of age of the retention clock (when the contact was handled, P2), counted back from
+# now so that the retention line falls on a bar's edge: contacts whose personal data is still
+# held, contacts redacted, and contacts that never held any (the event carrying it was refused
+# to the DLQ). Counts only; the personal columns are only tested for NULL.
+MONTHLY_COLUMNS = ("months_ago", "period_start", "with_personal_data", "redacted", "never_personal")
+MONTHLY_SQL = f"""
+SELECT greatest(age('month', retention_clock_at, {{now:DateTime64(3, 'UTC')}}), 0) AS months_ago,
+       addMonths({{now:DateTime64(3, 'UTC')}}, -(months_ago + 1)) AS period_start,
+       countIf(redacted_at IS NULL AND {holds_personal_sql()}) AS with_personal_data,
+       countIf(redacted_at IS NOT NULL) AS redacted,
+       countIf(redacted_at IS NULL AND NOT {holds_personal_sql()}) AS never_personal
+FROM contacts_merged GROUP BY months_ago ORDER BY months_ago DESC
+"""
+CUTOFF_SQL = "SELECT addMonths({now:DateTime64(3, 'UTC')}, -{months:UInt16})"
 
 
 @dataclass(frozen=True)
@@ -63,6 +87,9 @@ class Report:
     due_30d: int
     redacted: dict[str, int]
     contacts: int
+    monthly: list[tuple[int, datetime, int, int, int]]  # MONTHLY_COLUMNS, oldest first
+    cutoff: datetime  # the retention period before now: personal data before it is removed
+    months: int
 
 
 def collect(client: Client, now: datetime, since: datetime, months: int) -> Report:
@@ -75,47 +102,47 @@ def collect(client: Client, now: datetime, since: datetime, months: int) -> Repo
 def _collect(client: Client, now: datetime, since: datetime, months: int) -> Report:
     kpis = [tuple(r) for r in client.query(KPI_SQL, parameters={"since": since}).result_rows]
     daily = [tuple(r) for r in client.query(DAILY_SQL).result_rows]
+    monthly = [
+        (int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4]))
+        for r in client.query(MONTHLY_SQL, parameters={"now": now}).result_rows
+    ]
+    cutoff = client.query(CUTOFF_SQL, parameters={"now": now, "months": months}).result_rows[0][0]
     overdue, due_30d = retention_counts(client, now, months)
     redacted = redaction_totals(client)
     total = int(client.query("SELECT count() FROM contacts_merged").result_rows[0][0])
-    return Report(kpis, daily, overdue, due_30d, redacted, total)
+    return Report(kpis, daily, overdue, due_30d, redacted, total, monthly, cutoff, months)
 
 
-def write(report: Report, directory: Path) -> list[Path]:
-    """kpi_by_channel.csv, daily_contacts.csv and daily_contacts.png in `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    kpi_csv = directory / "kpi_by_channel.csv"
-    _csv(kpi_csv, KPI_COLUMNS, report.kpis)
-    daily_csv = directory / "daily_contacts.csv"
-    _csv(daily_csv, ("day", "channel", "contacts"), report.daily)
-    chart = directory / "daily_contacts.png"
-    _chart(report.daily, chart)
-    return [kpi_csv, daily_csv, chart]
+def percent(ratio: float | None) -> str:
+    """0.4412 -> '44 %'; a rate with no denominator -> '-'."""
+    return "-" if ratio is None else f"{100 * ratio:.0f} %"
 
 
-def _csv(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+def minutes_seconds(seconds: float | None) -> str:
+    """72.4 -> '1 m 12 s', 45 -> '45 s', 3725 -> '1 h 2 m'; None -> '-'."""
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} m"
+    return f"{minutes} m {secs} s" if minutes else f"{secs} s"
 
 
-def _chart(daily: list[tuple[Any, ...]], path: Path) -> None:
-    require("demo", "the demo report's chart (daily_contacts.png)")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(11, 4.5), dpi=110)
-    for channel in sorted({row[1] for row in daily}):
-        points = [(row[0], row[2]) for row in daily if row[1] == channel]
-        axes.plot([p[0] for p in points], [p[1] for p in points], label=channel, linewidth=1)
-    axes.set_title("Contacts per day and channel (backfilled history, then today's live traffic)")
-    axes.set_ylabel("contacts (log scale)")
-    axes.set_yscale("log")
-    axes.legend(loc="upper left")
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    pyplot.close(figure)
+def kpi_display_rows(kpis: list[tuple[Any, ...]]) -> list[tuple[str, ...]]:
+    """KPI_SQL's rows as KPI_HEADINGS' cells."""
+    rows: list[tuple[str, ...]] = []
+    for channel, contacts, _, _, abandoned, answer, handle, service, repeat in kpis:
+        rows.append(
+            (
+                str(channel),
+                f"{contacts:,}",
+                percent(abandoned),
+                minutes_seconds(answer),
+                minutes_seconds(handle),
+                percent(service),
+                percent(repeat),
+            )
+        )
+    return rows

@@ -136,6 +136,9 @@ class LocalBroker:
         self.version = version
         self.state_file = self.home / "broker.json"
         self.downloaded = False  # whether the last start had to fetch the jars
+        # The broker this object started, reaped by stop(): a long-lived starter such as the
+        # demo would otherwise hold a zombie (and warn that the process was never waited for).
+        self.process: subprocess.Popen[bytes] | None = None
         self.log_file = self.home / "server.log"  # Kafka's own log (log4j2, _LOG4J2)
         # What the JVM itself prints: empty unless it fails before Kafka's logging starts.
         self.jvm_output = self.home / "jvm.log"
@@ -222,7 +225,7 @@ class LocalBroker:
         classpath = f"{jars}/*"
         if not formatted:
             self._format(java, classpath, config, principals)
-        proc = self._spawn(java, classpath, config)
+        proc = self.process = self._spawn(java, classpath, config)
         state = BrokerState(proc.pid, port, controller_port, secure)
         self.state_file.write_text(json.dumps(state.__dict__))
         try:
@@ -249,6 +252,10 @@ class LocalBroker:
             time.sleep(0.1)
         if runs_broker(state.pid, self.config_file):
             signal_broker(state.pid, signal.SIGKILL)
+        if self.process is not None and self.process.pid == state.pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+            self.process = None
         self.state_file.unlink(missing_ok=True)
         return True
 

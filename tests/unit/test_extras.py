@@ -142,9 +142,9 @@ def test_demo_without_the_engine_names_the_embedded_extra(
 
 
 @pytest.mark.usefixtures("without_matplotlib")
-def test_the_report_chart_names_the_demo_extra(tmp_path: Path) -> None:
-    from streams.report import _chart
+def test_the_report_chart_names_the_demo_extra() -> None:
+    from streams.report_files import chart_png
+    from tests.unit.test_demo_report import sample_report
 
     with pytest.raises(MissingExtraError, match=r"demo extra: pip install 'contactstream\[demo\]'"):
-        _chart([], tmp_path / "chart.png")
-    assert not (tmp_path / "chart.png").exists()
+        chart_png(sample_report())
