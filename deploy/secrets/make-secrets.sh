@@ -10,7 +10,7 @@
 #   dpo-signing-key.pem            the DPO tool's Ed25519 key (keep it off the servers)
 #   dpo-verify-key.pem             its public half, for the workers
 # Existing files are kept, so rerunning never rotates anything by accident; to rotate one,
-# delete it and rerun (README, "Security model"). Needs openssl 1.1.1+.
+# delete it and rerun (docs/security.md, "Rotation"). Needs openssl 1.1.1+.
 #
 # Who may read them: DIR is 0700 and every file 0640, owned by you and the secrets group
 # (SECRETS_GID, default your primary group; set the same SECRETS_GID in .env: compose adds it

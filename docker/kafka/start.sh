@@ -7,7 +7,7 @@
 # (StandardAuthorizer); `contactstream topics ensure` as admin applies the ACLs of
 # streams/acls.py. SCRAM users are created when the storage is first formatted, their passwords
 # read by the storage tool from a 0600 file (never a command line); add or rotate one later
-# through Kafka's admin API (README, "Security model", "Rotation"), not kafka-configs.sh,
+# through Kafka's admin API (docs/security.md, "Rotation"), not kafka-configs.sh,
 # whose --add-config would put the password on a command line.
 set -euo pipefail
 # Private at rest: log segments hold raw records (personal data). The JVM inherits this umask,
