@@ -75,7 +75,7 @@ class Redactor:
         )
 
     async def _process(self, tombstones: dict[TombstoneTarget, Tombstone]) -> int:
-        store = self.runtime.store
+        store = self.runtime.mutations
         ids = sorted({contact_id for contact_id, _ in tombstones})
         found = await store.call(lambda c: needing_redaction(c, ids))
         need: dict[ContactKey, tuple[Tombstone, str | None]] = {}
@@ -88,6 +88,7 @@ class Redactor:
         now = datetime.now(UTC)
         # Audit first: from this moment late events of these contacts are stored stripped.
         await store.call(lambda c: _audit(c, need, now))
+        await self.runtime.inserts.drained()
         await self._request_recording_deletions(need, now)
         by_reason: dict[str, list[ContactKey]] = defaultdict(list)
         for key, (tombstone, _) in need.items():

@@ -65,7 +65,7 @@ class RetentionJob:
         started = time.monotonic()
         now = now or datetime.now(UTC)
         settings = self.runtime.settings
-        store = self.runtime.store
+        store = self.runtime.mutations
         due = await store.call(
             lambda c: due_contacts(c, now, settings.retention_months, settings.retention_batch_size)
         )
