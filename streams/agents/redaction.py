@@ -156,7 +156,9 @@ def register(app: faust.App, runtime: Runtime) -> None:
     redactor = Redactor(runtime, deletions)
 
     async def redact_contacts(stream: Any) -> None:
-        async for events in stream.noack_take(settings.retention_batch_size, within=1.0):
+        # A window of seconds: erasures requested together share one mutation per table.
+        gather = settings.redaction_gather_seconds
+        async for events in stream.noack_take(settings.retention_batch_size, within=gather):
             await redactor.handle([event.message.value or b"" for event in events])
             for event in events:
                 await stream.ack(event)
