@@ -100,6 +100,20 @@ class Settings(BaseSettings):
     retention_months: int = Field(18, ge=1, le=120)
     retention_interval_seconds: float = Field(60.0, gt=0)
     retention_batch_size: int = Field(10_000, ge=1, le=100_000)
+    redaction_batch_seconds: float = Field(
+        3600.0,
+        gt=0,
+        le=4 * 3600,
+        description="Due contacts go to redaction in batches, once the oldest has been due this "
+        "long (or retention_batch_size are due): the bound past due (docs/operating.md)",
+    )
+    redaction_gather_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=300,
+        description="Tombstones arriving within this window (erasures sent together) are "
+        "redacted as one batch: one mutation per table",
+    )
     old_parts_seconds: int = Field(
         60,
         ge=1,

@@ -187,6 +187,8 @@ class Demo:
             "CONTACTSTREAM_METRICS_PORT": str(s.metrics_port),
             "CONTACTSTREAM_DATA_DIR": str(s.data_dir),
             "CONTACTSTREAM_RETENTION_INTERVAL_SECONDS": "5",
+            # The demo ends once nothing is overdue: no hour-long wait for a redaction batch.
+            "CONTACTSTREAM_REDACTION_BATCH_SECONDS": "1",
             "CONTACTSTREAM_SINK_BATCH_MAX_SECONDS": "0.5",
             # The demo is a test run: placeholder salt and a generated DPO key pair are fine.
             "CONTACTSTREAM_MODE": "dev",

@@ -44,6 +44,7 @@ class Metrics(NamedTuple):
     tombstones_emitted: Counter
     redactions_applied: Counter
     retention_overdue_contacts: Gauge
+    retention_oldest_overdue: Gauge
     retention_due_30d_contacts: Gauge
     retention_last_success: Gauge
     dlq_oldest_unhandled_age: Gauge
@@ -144,7 +145,14 @@ class Metrics(NamedTuple):
             ),
             retention_overdue_contacts=Gauge(
                 p + "retention_overdue_contacts",
-                "Contacts holding personal data past their retention due time (must be 0)",
+                "Contacts holding personal data past their retention due time (redacted in "
+                "batches: 0 after each batch)",
+                registry=registry,
+            ),
+            retention_oldest_overdue=Gauge(
+                p + "retention_oldest_overdue_seconds",
+                "How long the oldest contact holding personal data has been past its due time "
+                "(0: none); alerted on past 6 h",
                 registry=registry,
             ),
             retention_due_30d_contacts=Gauge(

@@ -10,7 +10,7 @@ from typing import Any
 from streams.config import Settings
 from streams.health import Health
 from streams.metrics import Metrics
-from streams.storage.store import Store
+from streams.storage.store import InFlight, Store
 
 
 @dataclass
@@ -23,6 +23,21 @@ class Runtime:
     services: list[Any] = field(default_factory=list)
     """mode services the worker starts before the faust app and stops with it (the raw batch
     consumer: ingestion need not wait for faust's own start-up, about 1.3 s)."""
+    inserts: InFlight = field(default_factory=InFlight)
+    """The sink's batches under way, which a redaction lets finish before its mutations."""
+
+    @cached_property
+    def mutations(self) -> Store:
+        """The second storage lane (own thread, own client): retention, redaction, subject
+        requests, the analyst store's refresh and the snapshots, whose mutations and long reads
+        would otherwise hold up the sink's inserts on `store` for seconds."""
+        lane = Store(self.settings, lane="clickhouse-mutations")
+
+        async def close() -> None:
+            lane.close()
+
+        self.on_shutdown.append(close)
+        return lane
 
     @cached_property
     def health(self) -> Health:

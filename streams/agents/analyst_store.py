@@ -1,7 +1,7 @@
 """The leader worker's timer that refreshes the analyst views' stored snapshot
 (streams.storage.analyst_store). Every worker's views stay exact without it; it keeps them
-cheap. The refresh takes seconds at 18 months of volume, so it runs on a storage thread and
-client of its own: ingestion's inserts do not wait for it (chDB serves several clients of one
+cheap. The refresh takes seconds at 18 months of volume, so it runs on the worker's mutation lane
+(Runtime.mutations): ingestion's inserts do not wait for it (chDB serves several clients of one
 engine and releases the GIL while a query runs)."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from streams.logs import Throttle
 from streams.retry import describe
 from streams.runtime import Runtime
 from streams.storage.analyst_store import refresh_analyst_store
-from streams.storage.store import Store
 
 log = logging.getLogger(__name__)
 _throttle = Throttle(interval=300.0)
@@ -24,12 +23,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
     interval = runtime.settings.analyst_store_seconds
     if not interval:
         return
-    store = Store(runtime.settings)
-
-    async def close() -> None:
-        store.close()
-
-    runtime.on_shutdown.append(close)
+    store = runtime.mutations
 
     async def refresh() -> None:
         try:

@@ -136,6 +136,10 @@ class BatchNormalizer:
 
     async def _store(self, chunk: Prepared) -> None:
         # Called again whole after a failure: nothing of `chunk` is modified in place.
+        async with self.runtime.inserts.batch():
+            await self._store_once(chunk)
+
+    async def _store_once(self, chunk: Prepared) -> None:
         records, (rows, accepted, refused_input) = chunk.records, chunk.rows
         rows = await self._unless_redacted(rows, accepted, records)
         letters = [

@@ -75,7 +75,7 @@ class Redactor:
         )
 
     async def _process(self, tombstones: dict[TombstoneTarget, Tombstone]) -> int:
-        store = self.runtime.store
+        store = self.runtime.mutations
         ids = sorted({contact_id for contact_id, _ in tombstones})
         found = await store.call(lambda c: needing_redaction(c, ids))
         need: dict[ContactKey, tuple[Tombstone, str | None]] = {}
@@ -88,6 +88,7 @@ class Redactor:
         now = datetime.now(UTC)
         # Audit first: from this moment late events of these contacts are stored stripped.
         await store.call(lambda c: _audit(c, need, now))
+        await self.runtime.inserts.drained()
         await self._request_recording_deletions(need, now)
         by_reason: dict[str, list[ContactKey]] = defaultdict(list)
         for key, (tombstone, _) in need.items():
@@ -155,7 +156,9 @@ def register(app: faust.App, runtime: Runtime) -> None:
     redactor = Redactor(runtime, deletions)
 
     async def redact_contacts(stream: Any) -> None:
-        async for events in stream.noack_take(settings.retention_batch_size, within=1.0):
+        # A window of seconds: erasures requested together share one mutation per table.
+        gather = settings.redaction_gather_seconds
+        async for events in stream.noack_take(settings.retention_batch_size, within=gather):
             await redactor.handle([event.message.value or b"" for event in events])
             for event in events:
                 await stream.ack(event)

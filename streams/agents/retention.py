@@ -1,6 +1,12 @@
 """Retention: on the leader, find contacts past their retention time that still hold personal
 data and emit one tombstone each (privacy rules P2, P4). Idempotent: a tick that overlaps a
-leadership move, or a re-run, at worst re-emits tombstones that the redaction agent ignores."""
+leadership move, or a re-run, at worst re-emits tombstones that the redaction agent ignores.
+
+Due contacts are released in batches (`release_now`): a redaction's mutation rewrites the parts
+holding its contacts whether it names 2 of them or 200, so one batch an hour rewrites a part
+once where a release every tick would rewrite it sixty times. The batch goes once its oldest
+contact has been due `redaction_batch_seconds` (default 1 h), so nothing holds personal data
+longer than that plus a redaction past its due time (docs/operating.md: the bound, its alert)."""
 
 from __future__ import annotations
 
@@ -45,6 +51,21 @@ def retention_tombstones(due: list[tuple[ContactKey, datetime]], now: datetime) 
     ]
 
 
+def release_now(
+    due: Sequence[tuple[ContactKey, datetime]], now: datetime, wait: timedelta, size: int
+) -> bool:
+    """Whether the due contacts (oldest first, as due_contacts returns them) go to redaction
+    now: once the oldest has been due `wait`, or a full batch is due (pure)."""
+    if not due:
+        return False
+    return len(due) >= size or now - due[0][1].replace(tzinfo=UTC) >= wait
+
+
+def oldest_overdue_seconds(due: Sequence[tuple[ContactKey, datetime]], now: datetime) -> float:
+    """How long the oldest due contact has been past its due time (0: none due)."""
+    return (now - due[0][1].replace(tzinfo=UTC)).total_seconds() if due else 0.0
+
+
 @dataclass(frozen=True)
 class RetentionRun:
     run_at: datetime
@@ -53,6 +74,7 @@ class RetentionRun:
     overdue: int
     due_30d: int
     duration_ms: int
+    oldest_overdue_seconds: float = 0.0
 
 
 class RetentionJob:
@@ -65,13 +87,15 @@ class RetentionJob:
         started = time.monotonic()
         now = now or datetime.now(UTC)
         settings = self.runtime.settings
-        store = self.runtime.store
+        store = self.runtime.mutations
         due = await store.call(
             lambda c: due_contacts(c, now, settings.retention_months, settings.retention_batch_size)
         )
+        wait = timedelta(seconds=settings.redaction_batch_seconds)
+        released = due if release_now(due, now, wait, settings.retention_batch_size) else []
         fresh = [
             (key, at)
-            for key, at in due
+            for key, at in released
             if now - self._emitted.get(key, now - _REEMIT_AFTER) >= _REEMIT_AFTER
         ]
         await self._emit(fresh, now)
@@ -79,7 +103,13 @@ class RetentionJob:
             lambda c: retention_counts(c, now, settings.retention_months)
         )
         run = RetentionRun(
-            now, len(due), len(fresh), overdue, due_30d, int((time.monotonic() - started) * 1000)
+            now,
+            len(due),
+            len(fresh),
+            overdue,
+            due_30d,
+            int((time.monotonic() - started) * 1000),
+            oldest_overdue_seconds(due, now),
         )
         await store.call(lambda c: _record(c, run, settings.retention_months))
         redacted = await store.call(redaction_totals)
@@ -105,6 +135,7 @@ class RetentionJob:
         metrics = self.runtime.metrics
         metrics.tombstones_emitted.labels("retention").inc(run.tombstones)
         metrics.retention_overdue_contacts.set(run.overdue)
+        metrics.retention_oldest_overdue.set(run.oldest_overdue_seconds)
         metrics.retention_due_30d_contacts.set(run.due_30d)
         metrics.retention_last_success.set(run.run_at.timestamp())
         log.info(

@@ -1,8 +1,8 @@
 """The leader worker's timer that writes the analyst snapshots (streams.snapshots).
 
-A round reads every analyst view in full (15-20 s at 18 months of volume), so it runs on a
-storage thread and client of its own, like the analyst store's refresh: ingestion's inserts,
-on the worker's main storage thread, do not wait behind it."""
+A round reads every analyst view in full (15-20 s at 18 months of volume), so it runs on the
+worker's mutation lane (Runtime.mutations), like the analyst store's refresh: ingestion's
+inserts, on the worker's main storage lane, do not wait behind it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from streams.logs import Throttle
 from streams.retry import describe
 from streams.runtime import Runtime
 from streams.snapshots import write_snapshots
-from streams.storage.store import Store
 
 log = logging.getLogger(__name__)
 _throttle = Throttle(interval=300.0)
@@ -26,12 +25,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
     if not interval:
         return
     directory = settings.analyst_path
-    store = Store(settings)
-
-    async def close() -> None:
-        store.close()
-
-    runtime.on_shutdown.append(close)
+    store = runtime.mutations
 
     async def write() -> None:
         try:

@@ -78,7 +78,7 @@ class SubjectRequests:
         )
 
     async def _execute(self, request: SubjectRequest, offset: int) -> None:
-        store = self.runtime.store
+        store = self.runtime.mutations
         previous = await store.call(lambda c: finished_request(c, request.request_id))
         if previous is not None and previous.source_offset in (offset, -1):
             # The same message again (a restart before its offset was committed): same answer.
@@ -130,7 +130,7 @@ class SubjectRequests:
         """Audit a refused message without its identifier; answer it if it has a readable id."""
         now = datetime.now(UTC)
         detail = f"{refusal.code}: {refusal.detail}"
-        await self.runtime.store.call(
+        await self.runtime.mutations.call(
             lambda c: audit_request(
                 c,
                 [
@@ -169,7 +169,7 @@ class SubjectRequests:
         if request.kind == "rectification":
             return await self._rectify(request, found, subject) + note, None
         field, value = subject
-        data = await self.runtime.store.call(lambda c: export_data(c, found, field, value))
+        data = await self.runtime.mutations.call(lambda c: export_data(c, found, field, value))
         path = self._write_export(request, data)
         return f"{len(found)} contacts exported{note}", path
 
@@ -183,11 +183,12 @@ class SubjectRequests:
         field, value = subject
         # First, so a dead letter of theirs redriven from now on is stored without it.
         erased = subject_key(value, self.runtime.salt)
-        await self.runtime.store.call(lambda c: record_erased_subject(c, erased, now))
+        await self.runtime.mutations.call(lambda c: record_erased_subject(c, erased, now))
+        await self.runtime.inserts.drained()  # batches that looked before it finish first
         own = [contact.key for contact in found if not contact.shared]
         shared = [contact.key for contact in found if contact.shared]
         if shared:
-            recordings = await self.runtime.store.call(lambda c: recordings_of(c, shared))
+            recordings = await self.runtime.mutations.call(lambda c: recordings_of(c, shared))
             # Asked before the rows are cleared: a retry after a failed clear finds the contact
             # again and asks again (harmless), while the reverse order could lose the request.
             await send_recording_deletions(
@@ -202,7 +203,7 @@ class SubjectRequests:
                     for key, ref in recordings.items()
                 ],
             )
-            await self.runtime.store.call(lambda c: erase_rows(c, shared, field, value))
+            await self.runtime.mutations.call(lambda c: erase_rows(c, shared, field, value))
         futures = []
         for key in own:
             tombstone = Tombstone(
@@ -230,7 +231,7 @@ class SubjectRequests:
         targets = [c.key for c in found if correction.contact_id in (None, c.key.contact_id)]
         if targets:
             key = subject_key(correction.value, self.runtime.salt)
-            await self.runtime.store.call(
+            await self.runtime.mutations.call(
                 lambda c: rectify(c, targets, subject, correction.field, (correction.value, key))
             )
         return f"{correction.field} corrected on {len(targets)} contacts"

@@ -1,16 +1,22 @@
-"""The worker's handle on ClickHouse: one client on one dedicated thread.
+"""The worker's handles on ClickHouse: a Store is one client on one dedicated thread (a lane).
 
 chDB releases the GIL while a query runs, so blocking calls go to a thread and the event loop
-keeps serving Kafka heartbeats. One thread serializes every ClickHouse call of the process, which
-keeps the client single-threaded (clickhouse-connect clients are not thread-safe).
+keeps serving Kafka heartbeats. A lane serializes its calls, which keeps its client
+single-threaded (clickhouse-connect clients are not thread-safe). A worker has two lanes: the
+sink's inserts on one, mutations and the leader's long jobs on the other (Runtime.mutations), so
+an insert never queues behind a redaction. Two clients of one chDB path in one process are
+supported: clickhouse-connect's chDB backend opens one `chdb.connect` handle per client, and chDB
+documents that any number of handles share the process's one engine, with per-handle session
+state, and that queries from different handles are safe and run in parallel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from clickhouse_connect.driver.client import Client
@@ -23,9 +29,9 @@ T = TypeVar("T")
 
 
 class Store:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, lane: str = "clickhouse") -> None:
         self.settings = settings
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=lane)
         self._client: Client | None = None
 
     async def call(self, job: Callable[[Client], T]) -> T:
@@ -58,6 +64,33 @@ class Store:
             client, self._client = self._client, None
             self._executor.submit(client.close).result()
         self._executor.shutdown(wait=True)
+
+
+class InFlight:
+    """The sink's batches between their redaction look-up and the end of their insert.
+
+    On its own lane a redaction's mutation can start while such a batch is under way: a batch
+    that looked before the redaction's audit row existed would store its personal values after
+    the mutation began, beyond its reach. So a redaction waits, once its audit row is written,
+    for the batches open at that moment (`drained`); later ones see the audit and strip."""
+
+    def __init__(self) -> None:
+        self._open: set[asyncio.Future[None]] = set()
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._open.add(done)
+        try:
+            yield
+        finally:
+            self._open.discard(done)
+            done.set_result(None)
+
+    async def drained(self) -> None:
+        """Return once every batch open now has ended (batches opened later do not count)."""
+        if self._open:
+            await asyncio.wait(set(self._open))
 
 
 def insert_rows(

@@ -40,6 +40,8 @@ def worker_env(bootstrap: str, name: str, state: Path, **extra: str) -> dict[str
         "CONTACTSTREAM_CLICKHOUSE_DATABASE": name,
         "CONTACTSTREAM_METRICS_PORT": "0",
         "CONTACTSTREAM_SINK_BATCH_MAX_SECONDS": "0.5",
+        # Tests redact one thing at a time: no 30 s window for erasures sent together.
+        "CONTACTSTREAM_REDACTION_GATHER_SECONDS": "1",
         "CONTACTSTREAM_LOG_LEVEL": "info",
         "CONTACTSTREAM_MODE": "dev",
     }

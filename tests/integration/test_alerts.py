@@ -7,12 +7,15 @@ prometheus.yml and rules, and its API shows each expected alert firing:
 - one partition stuck (the ClickHouse directory made unwritable, as tests/integration/faults.py
   does for the failure rule): ContactstreamBatchesWaiting (by task) and ContactstreamNoProgress
   for that partition only; the worker's /readyz says not ready, its /healthz stays ok;
+- a contact 20 minutes past its retention due time, waiting for its redaction batch (an hour
+  after its due time): ContactstreamRetentionOverdue;
 - the worker stopped: ContactstreamWorkerDown.
 
 Time runs sixty times faster than in production, or this would take hours: the test derives the
 rules from the shipped file programmatically, every `for:` and range window divided by 60
 (15m -> 15s), and the one threshold written in seconds, ContactstreamNoProgress's 300 s without
-progress, becomes 15 s (three of the worker's 5 s lag readings, as 300 s is sixty). Expressions,
+progress, becomes 15 s (three of the worker's 5 s lag readings, as 300 s is sixty), and
+ContactstreamRetentionOverdue's 6 h past due becomes 6 min. Expressions,
 labels and annotations stay as shipped. The config is the shipped one with 1 s scrape and
 evaluation intervals and the worker's address as the only target. The worker logs JSON lines.
 """
@@ -30,6 +33,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,9 @@ WORKER_JOB = "contactstream-worker"
 TIME_SCALE = 60
 NO_PROGRESS = ("max by (topic, partition) (contactstream_consumer_progress_age_seconds) > 300",
                "max by (topic, partition) (contactstream_consumer_progress_age_seconds) > 15")
+OVERDUE = ("max(contactstream_retention_oldest_overdue_seconds) > 6 * 3600",
+           "max(contactstream_retention_oldest_overdue_seconds) > 6 * 60")
+RETENTION_MONTHS = 12  # a year back is the same day of the month: addMonths is then exact
 _DURATION = re.compile(r"(\d+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -87,6 +94,9 @@ def faster_rules(shipped: dict[str, Any]) -> dict[str, Any]:
             if rule["alert"] == "ContactstreamNoProgress":
                 assert expr.strip() == NO_PROGRESS[0], "the shipped rule changed: update here"
                 expr = NO_PROGRESS[1]
+            if rule["alert"] == "ContactstreamRetentionOverdue":
+                assert expr.strip() == OVERDUE[0], "the shipped rule changed: update here"
+                expr = OVERDUE[1]
             rule["expr"] = expr
             if "for" in rule:
                 rule["for"] = faster(rule["for"])
@@ -229,6 +239,18 @@ async def send_stuck(bootstrap: str, prefix: str, count: int) -> int:
         await producer.stop()
 
 
+async def send_overdue(bootstrap: str, prefix: str, past_due: timedelta) -> None:
+    """One SMS contact, never handled, whose retention ran out `past_due` ago."""
+    due = datetime.now(UTC) - past_due
+    try:
+        clock = due.replace(year=due.year - RETENTION_MONTHS // 12)
+    except ValueError:  # 29 February: four years back is a leap year
+        clock = due.replace(year=due.year - 4)
+    event = raw_event("sms", event_id="overdue-e-1", contact_id="overdue-1",
+                      occurred_at=clock.isoformat())
+    await produce(bootstrap, prefix, [("sms", b"overdue-1", orjson.dumps(event))])
+
+
 @requires_mount
 async def test_each_alert_fires_through_the_real_prometheus(
     kafka_bootstrap: str, unique_name: str, tmp_path: Path
@@ -242,6 +264,7 @@ async def test_each_alert_fires_through_the_real_prometheus(
         CONTACTSTREAM_CLICKHOUSE_DSN=f"chdb://{storage / 'clickhouse'}",
         CONTACTSTREAM_SINK_RETRY_MAX_SECONDS="2",
         CONTACTSTREAM_RETENTION_INTERVAL_SECONDS="2",
+        CONTACTSTREAM_RETENTION_MONTHS=str(RETENTION_MONTHS),
         CONTACTSTREAM_READY_BATCH_SECONDS="5",
         CONTACTSTREAM_LOG_FORMAT="json",
     )
@@ -272,6 +295,16 @@ async def test_each_alert_fires_through_the_real_prometheus(
         async with Feed(kafka_bootstrap, unique_name, seed=22, invalid=0.4):
             await until("ContactstreamDeadLettersAboveNormal firing",
                         lambda: firing(server, "ContactstreamDeadLettersAboveNormal"), 60)
+
+        # A contact 20 min past due: its batch goes an hour after its due time (the default
+        # CONTACTSTREAM_REDACTION_BATCH_SECONDS), so it is still overdue, by more than 6 min.
+        await send_overdue(kafka_bootstrap, unique_name, timedelta(minutes=20))
+        [overdue] = await until("ContactstreamRetentionOverdue firing",
+                                lambda: firing(server, "ContactstreamRetentionOverdue"), 90)
+        assert overdue["privacy"] == "true"
+        assert server.value("max(contactstream_retention_oldest_overdue_seconds)") > 1000
+        runbook = server.annotations("ContactstreamRetentionOverdue")["runbook_url"]
+        assert runbook == "docs/operating.md#contactstreamretentionoverdue"
 
         # One partition stuck: ClickHouse's directory is unwritable, after the burst is stored.
         await wait_caught_up(kafka_bootstrap, raw_group(env), topics, 120, worker)

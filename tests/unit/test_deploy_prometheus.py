@@ -182,7 +182,7 @@ def test_required_alerts_exist_and_each_is_tested_firing_and_documented() -> Non
         "ContactstreamBatchesWaiting": "contactstream_processing_waiting",
         "ContactstreamDeadLettersAboveNormal": "contactstream_events_rejected_total",
         "ContactstreamRowsRefusedByClickHouse": 'code="storage_rejected"',
-        "ContactstreamRetentionOverdue": "contactstream_retention_overdue_contacts",
+        "ContactstreamRetentionOverdue": "contactstream_retention_oldest_overdue_seconds",
         "ContactstreamRetentionRunStale": "contactstream_retention_last_success_timestamp_seconds",
     }
     for alert, metric in required.items():
