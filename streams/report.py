@@ -107,7 +107,7 @@ def _collect(client: Client, now: datetime, since: datetime, months: int) -> Rep
         for r in client.query(MONTHLY_SQL, parameters={"now": now}).result_rows
     ]
     cutoff = client.query(CUTOFF_SQL, parameters={"now": now, "months": months}).result_rows[0][0]
-    overdue, due_30d = retention_counts(client, now, months)
+    overdue, due_30d, _ = retention_counts(client, now, months)
     redacted = redaction_totals(client)
     total = int(client.query("SELECT count() FROM contacts_merged").result_rows[0][0])
     return Report(kpis, daily, overdue, due_30d, redacted, total, monthly, cutoff, months)

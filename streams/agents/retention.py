@@ -99,7 +99,7 @@ class RetentionJob:
             if now - self._emitted.get(key, now - _REEMIT_AFTER) >= _REEMIT_AFTER
         ]
         await self._emit(fresh, now)
-        overdue, due_30d = await store.call(
+        overdue, due_30d, _ = await store.call(
             lambda c: retention_counts(c, now, settings.retention_months)
         )
         run = RetentionRun(
@@ -173,6 +173,7 @@ def status_document(
         "interval_seconds": settings.retention_interval_seconds,
         "written_at": run.run_at.isoformat(),
         "overdue": run.overdue,
+        "oldest_overdue_seconds": run.oldest_overdue_seconds,
         "due_30d": run.due_30d,
         "last_run": run.run_at.isoformat(),
         "redacted": redacted,

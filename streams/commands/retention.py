@@ -67,6 +67,7 @@ class Figures:
     status_file: Path | None = None
     stale: bool = False
     due_now: list[DueEntry] = field(default_factory=list)
+    oldest_overdue_seconds: float = 0.0
 
     def to_json(self, stale_after_seconds: float) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ class Figures:
             "topic_prefix": self.topic_prefix,
             "retention_months": self.retention_months,
             "overdue": self.overdue,
+            "oldest_overdue_seconds": round(self.oldest_overdue_seconds, 1),
             "due_30d": self.due_30d,
             "last_run": self.last_run.isoformat() if self.last_run else None,
             "redacted": dict(sorted(self.redacted.items())),
@@ -95,10 +97,24 @@ def is_stale(written_at: datetime, now: datetime, bound: float) -> bool:
     return age > bound or age < -_CLOCK_SKEW_SECONDS
 
 
-def exit_code(figures: Figures) -> int:
+def late_after(settings: Settings) -> float:
+    """Seconds past due after which personal data is held longer than the schedule allows:
+    the redaction batch's wait, then time for a retention run to see it and for the redaction
+    to finish (two retention intervals, at least 5 minutes). Contacts past due for less are
+    waiting for their batch, as designed (docs/operating.md#retention-schedule)."""
+    return settings.redaction_batch_seconds + max(
+        2 * settings.retention_interval_seconds, STALE_MIN_SECONDS
+    )
+
+
+def is_late(figures: Figures, bound: float) -> bool:
+    return figures.overdue > 0 and figures.oldest_overdue_seconds > bound
+
+
+def exit_code(figures: Figures, late_bound: float) -> int:
     if figures.stale:
         return EXIT_NO_CURRENT_EVIDENCE
-    return EXIT_OVERDUE if figures.overdue > 0 else EXIT_CURRENT_NONE_OVERDUE
+    return EXIT_OVERDUE if is_late(figures, late_bound) else EXIT_CURRENT_NONE_OVERDUE
 
 
 def _utc(moment: datetime) -> datetime:
@@ -109,7 +125,7 @@ def _utc(moment: datetime) -> datetime:
 def status_from_clickhouse(settings: Settings, now: datetime) -> Figures:
     client = open_existing_client(settings, _STATUS_TABLES)
     try:
-        overdue, due_30d = retention_counts(client, now, settings.retention_months)
+        counts = retention_counts(client, now, settings.retention_months)
         last = client.query("SELECT max(run_at), count() FROM retention_runs").result_rows[0]
         redacted = redaction_totals(client)
     except Exception as exc:
@@ -120,12 +136,13 @@ def status_from_clickhouse(settings: Settings, now: datetime) -> Figures:
         database=settings.clickhouse_database,
         topic_prefix=settings.topic_prefix,
         retention_months=settings.retention_months,
-        overdue=overdue,
-        due_30d=due_30d,
+        overdue=counts.overdue,
+        due_30d=counts.due_30d,
         last_run=_utc(last[0]) if last[1] else None,
         redacted=redacted,
         source="clickhouse",
         as_of=now,
+        oldest_overdue_seconds=counts.oldest_overdue_seconds,
     )
 
 
@@ -177,7 +194,16 @@ def figures_from_document(
             (*map(str, entry[:-1]), datetime.fromisoformat(entry[-1]))
             for entry in document["due_now"]
         ],
+        # A document without it (an older worker): as late as its oldest listed entry.
+        oldest_overdue_seconds=float(
+            document.get("oldest_overdue_seconds", _oldest_listed(document["due_now"], written))
+        ),
     )
+
+
+def _oldest_listed(entries: Sequence[Sequence[Any]], written: datetime) -> float:
+    dues = [_utc(datetime.fromisoformat(entry[-1])) for entry in entries]
+    return max(0.0, (written - min(dues)).total_seconds()) if dues else 0.0
 
 
 def status_from_worker(settings: Settings, now: datetime, locked: StorageLocked) -> Figures:
@@ -242,7 +268,16 @@ def stale_line(figures: Figures, now: datetime, bound: float) -> str:
     )
 
 
-def status_lines(figures: Figures, now: datetime, bound: float) -> list[str]:
+def overdue_note(figures: Figures, late_bound: float) -> str:
+    if figures.overdue == 0:
+        return ""
+    oldest = duration(figures.oldest_overdue_seconds)
+    if is_late(figures, late_bound):
+        return f" (LATE: the oldest {oldest} past due, over the schedule's {duration(late_bound)})"
+    return f" (waiting for their redaction batch: the oldest {oldest} past due)"
+
+
+def status_lines(figures: Figures, now: datetime, bound: float, late_bound: float) -> list[str]:
     redacted = ", ".join(f"{reason} {count}" for reason, count in sorted(figures.redacted.items()))
     last = f"{figures.last_run:%Y-%m-%d %H:%M:%S} UTC" if figures.last_run else "never"
     lines = [stale_line(figures, now, bound)] if figures.stale else []
@@ -250,7 +285,7 @@ def status_lines(figures: Figures, now: datetime, bound: float) -> list[str]:
         *lines,
         f"database:                    {figures.database} (topic prefix {figures.topic_prefix})",
         f"retention period:            {figures.retention_months} months after handling",
-        f"past due with personal data: {figures.overdue}",
+        f"past due with personal data: {figures.overdue}{overdue_note(figures, late_bound)}",
         f"due in the next 30 days:     {figures.due_30d}",
         f"last retention run:          {last}",
         f"redacted so far:             {redacted or 'none'}",
@@ -267,28 +302,32 @@ def retention() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Contacts past due still holding personal data (must be 0), due in 30 days, last run,
+    """Contacts past due still holding personal data (none longer than the redaction schedule
+    allows), due in 30 days, last run,
     redactions so far: of the configured database and topic prefix only. While an embedded
     worker holds ClickHouse, from the status its last retention run wrote (another database's
     is refused; one older than 3 retention intervals, at least 5 minutes, is shown as STALE).
 
-    Exit codes: 0 current figures, none past due; 2 current figures, contacts past due still
-    hold personal data; 1 no current figures (an error, a STALE worker status, another
-    database's status, a database not migrated)."""
+    Exit codes: 0 current figures, none past due longer than the redaction schedule allows
+    (CONTACTSTREAM_REDACTION_BATCH_SECONDS plus two retention intervals, at least 5 minutes);
+    2 current figures, personal data held past that; 1 no current figures (an error, a STALE
+    worker status, another database's status, a database not migrated)."""
     settings = command_settings()
     if settings.is_embedded:  # it opens chDB (or reads the worker's status) in the data dir
         require_private_data(settings)
     now = datetime.now(UTC)
     figures = current_figures(settings, now)
-    bound = stale_after(settings)
+    bound, late_bound = stale_after(settings), late_after(settings)
     if as_json:
-        click.echo(json.dumps(figures.to_json(bound)))
+        document = figures.to_json(bound)
+        document.update(late_after_seconds=late_bound, late=is_late(figures, late_bound))
+        click.echo(json.dumps(document))
     else:
-        for line in status_lines(figures, now, bound):
+        for line in status_lines(figures, now, bound, late_bound):
             click.echo(line)
     if figures.stale:
         click.echo(f"contactstream: error: {stale_line(figures, now, bound)}", err=True)
-    ctx.exit(exit_code(figures))
+    ctx.exit(exit_code(figures, late_bound))
 
 
 def due_line(entry: Sequence[Any]) -> str:

@@ -98,16 +98,26 @@ def due_contacts(
     return [(ContactKey(str(r[0]), str(r[1])), r[2]) for r in rows.result_rows]
 
 
-def retention_counts(client: Client, now: datetime, months: int) -> tuple[int, int]:
-    """(overdue contacts holding personal data, contacts falling due in the next 30 days)."""
+class RetentionCounts(NamedTuple):
+    overdue: int
+    """Contacts past their due time that still hold personal data."""
+    due_30d: int
+    """Contacts falling due in the next 30 days."""
+    oldest_overdue_seconds: float
+    """How long the oldest overdue contact has been past due (0: none)."""
+
+
+def retention_counts(client: Client, now: datetime, months: int) -> RetentionCounts:
     sql = f"""
 SELECT countIf(due_at <= {{now:DateTime64(3, 'UTC')}}),
        countIf(due_at > {{now:DateTime64(3, 'UTC')}}
-               AND due_at <= {{now:DateTime64(3, 'UTC')}} + INTERVAL 30 DAY)
+               AND due_at <= {{now:DateTime64(3, 'UTC')}} + INTERVAL 30 DAY),
+       if(countIf(due_at <= {{now:DateTime64(3, 'UTC')}}) = 0, 0,
+          dateDiff('millisecond', min(due_at), {{now:DateTime64(3, 'UTC')}}) / 1000)
 FROM (SELECT addMonths(retention_clock_at, {{months:UInt16}}) AS due_at
       FROM contacts_merged WHERE {holds_personal_sql()})"""
     row = client.query(sql, parameters={"months": months, "now": now}).result_rows[0]
-    return int(row[0]), int(row[1])
+    return RetentionCounts(int(row[0]), int(row[1]), max(0.0, float(row[2])))
 
 
 def needing_redaction(client: Client, ids: Sequence[str]) -> dict[ContactKey, str | None]:

@@ -351,8 +351,8 @@ async def test_retention_commands_work_while_the_embedded_worker_runs(
 async def test_retention_status_exit_codes_and_another_retention_period(
     kafka_bootstrap: str, unique_name: str, tmp_path: Path
 ) -> None:
-    """Exit 2 while contacts are past due; a worker's status counted with another retention
-    period is refused, not shown."""
+    """Exit 2 while contacts are past due longer than the redaction schedule allows; a worker's
+    status counted with another retention period is refused, not shown."""
     due_handled = months_ago(NOW, 18) - timedelta(days=3)
     events = phone_events(
         "overdue-call",
@@ -397,9 +397,15 @@ async def test_retention_status_exit_codes_and_another_retention_period(
     figures = json.loads(overdue.stdout)
     assert (figures["database"], figures["source"]) == (unique_name, "clickhouse")
     assert (figures["overdue"], figures["retention_months"], figures["stale"]) == (1, 18, False)
+    # Three days past due, counted in ClickHouse: far beyond the hourly batch.
+    assert 3 * 86_400 - 600 < figures["oldest_overdue_seconds"] < 3 * 86_400 + 600, figures
+    assert (figures["late"], figures["late_after_seconds"]) == (True, 3600 + 300)
     text = cli("retention", "status", env=eighteen, check=False)
     assert text.returncode == 2
-    assert "past due with personal data: 1" in text.stdout.splitlines()
+    assert (
+        "past due with personal data: 1 (LATE: the oldest 3 days past due, over the schedule's "
+        "65 min)" in text.stdout.splitlines()
+    ), text.stdout
     dry = cli("retention", "run", "--dry-run", env=eighteen)
     assert dry.stdout.splitlines()[0].startswith("overdue-call\tphone\tdue ")
     assert f"database {unique_name}: 1 contacts would be redacted now" in dry.stdout

@@ -124,8 +124,9 @@ def held(env: dict[str, str], tmp_path: Path) -> Iterator[Settings]:
 
 def _write(settings: Settings, age: timedelta, overdue: int, due: list[ContactKey]) -> None:
     written = datetime.now(UTC) - age
-    run = RetentionRun(written, len(due), len(due), overdue, 4, 12)
     entries = [(key, written - timedelta(days=1)) for key in due]
+    oldest = timedelta(days=1).total_seconds() if due else 0.0
+    run = RetentionRun(written, len(due), len(due), overdue, 4, 12, oldest)
     write_status(settings, run, {"retention": 7, "erasure": 1}, entries)
 
 

@@ -21,7 +21,9 @@ from streams.commands.retention import (
     figures_from_document,
     foreign_reason,
     is_stale,
+    late_after,
     stale_after,
+    status_lines,
 )
 from streams.config import Settings
 from streams.storage.redaction import ContactKey
@@ -115,15 +117,37 @@ def test_staleness_bound_is_three_intervals_and_at_least_five_minutes(tmp_path: 
     assert not is_stale(NOW + timedelta(seconds=30), NOW, 300)
 
 
-def _figures(overdue: int, stale: bool) -> Figures:
-    return Figures("db", "p", 18, overdue, 0, None, {}, "worker_status", NOW, stale=stale)
+def _figures(overdue: int, stale: bool, oldest: float = 86_400.0) -> Figures:
+    return Figures(
+        "db", "p", 18, overdue, 0, None, {}, "worker_status", NOW, stale=stale,
+        oldest_overdue_seconds=oldest if overdue else 0.0,
+    )  # fmt: skip
 
 
 def test_exit_codes() -> None:
-    assert exit_code(_figures(0, False)) == EXIT_CURRENT_NONE_OVERDUE == 0
-    assert exit_code(_figures(3, False)) == EXIT_OVERDUE == 2
-    assert exit_code(_figures(0, True)) == EXIT_NO_CURRENT_EVIDENCE == 1
-    assert exit_code(_figures(3, True)) == 1, "stale figures prove nothing either way"
+    bound = late_after(_settings(Path("/unused")))
+    assert bound == 3600 + 300, "the hourly batch, then time to see and redact it"
+    assert exit_code(_figures(0, False), bound) == EXIT_CURRENT_NONE_OVERDUE == 0
+    assert exit_code(_figures(3, False), bound) == EXIT_OVERDUE == 2
+    assert exit_code(_figures(3, False, oldest=bound - 1), bound) == 0, "waiting for its batch"
+    assert exit_code(_figures(3, False, oldest=bound + 1), bound) == 2
+    assert exit_code(_figures(0, True), bound) == EXIT_NO_CURRENT_EVIDENCE == 1
+    assert exit_code(_figures(3, True), bound) == 1, "stale figures prove nothing either way"
+
+
+def test_the_status_says_whether_past_due_contacts_wait_for_their_batch_or_are_late() -> None:
+    bound = 3900.0
+    waiting = status_lines(_figures(2, False, oldest=1800), NOW, 300, bound)
+    assert (
+        "past due with personal data: 2 (waiting for their redaction batch: the oldest "
+        "30 min past due)" in waiting
+    )
+    late = status_lines(_figures(2, False, oldest=3 * 86_400), NOW, 300, bound)
+    assert (
+        "past due with personal data: 2 (LATE: the oldest 3 days past due, over the "
+        "schedule's 65 min)" in late
+    )
+    assert "past due with personal data: 0" in status_lines(_figures(0, False), NOW, 300, bound)
 
 
 def test_durations_read_easily() -> None:
@@ -140,5 +164,6 @@ def test_status_help_names_the_exit_codes_and_json(capsys: pytest.CaptureFixture
     code, out, _ = run(capsys, "retention", "status", "--help")
     assert code == 0
     flat = " ".join(out.split())
-    assert "Exit codes: 0 current figures, none past due; 2 current figures" in flat
+    assert "Exit codes: 0 current figures, none past due longer than the redaction schedule" in flat
+    assert "2 current figures, personal data held past that" in flat
     assert "--json" in flat
