@@ -23,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -96,13 +97,23 @@ def read_manifest(directory: Path) -> Manifest | None:
         return None
 
 
-def check_columns(client: Client) -> None:
-    """The views are built never to have a personal column; a snapshot must not either."""
-    for view, source in ANALYST_VIEWS.items():
-        described = client.query(f"DESCRIBE (SELECT * FROM {source})").result_rows
+@contextmanager
+def staged(client: Client, view: str, where: str = "") -> Iterator[str]:
+    """The view's rows (of a WHERE condition) in a memory table, read once and split after;
+    refused if it has a personal column (the views are built never to have one; a snapshot
+    must not either)."""
+    stage = f"analyst_round_{uuid.uuid4().hex}"
+    client.command(
+        f"CREATE TABLE {stage} ENGINE = Memory AS SELECT * FROM {ANALYST_VIEWS[view]}{where}"
+    )
+    try:
+        described = client.query(f"DESCRIBE TABLE {stage}").result_rows
         leaked = {str(row[0]) for row in described} & PERSONAL_FIELDS
         if leaked:
             raise ConfigError(f"analyst view {view} has personal columns {sorted(leaked)}")
+        yield stage
+    finally:
+        client.command(f"DROP TABLE IF EXISTS {stage} SYNC")
 
 
 def in_ranges(column: str, granules: set[Granule]) -> str:
@@ -117,16 +128,12 @@ def write_periods(
     client: Client, view: str, granules: set[Granule] | None, month: date, into: Path
 ) -> list[str]:
     """Write the view's rows of these granules (None: all) to one file per granule that has
-    rows, under `into`; their names. The view is read once, into a memory table, then split."""
+    rows, under `into`; their names."""
     if granules is not None and not granules:
         return []
     column = TIME_COLUMNS[view]
     where = "" if granules is None else f" WHERE {in_ranges(column, granules)}"
-    stage = f"analyst_round_{uuid.uuid4().hex}"
-    client.command(
-        f"CREATE TABLE {stage} ENGINE = Memory AS SELECT * FROM {ANALYST_VIEWS[view]}{where}"
-    )
-    try:
+    with staged(client, view, where) as stage:
         days = client.query(f"SELECT DISTINCT toDate({column}) FROM {stage}").result_rows
         found = {granule_of(row[0], month) for row in days}
         for granule in found:
@@ -134,8 +141,6 @@ def write_periods(
                 f"SELECT * FROM {stage} WHERE {in_ranges(column, {granule})}", fmt="Parquet"
             )
             write_atomically(into / f"{granule.name}.parquet", data)
-    finally:
-        client.command(f"DROP TABLE IF EXISTS {stage} SYNC")
     return sorted(granule.name for granule in found)
 
 
@@ -156,7 +161,8 @@ def kept(last: Manifest | None, view: str, granules: set[Granule] | None, month:
 def write_whole(client: Client, view: str, last: Path | None, into: Path) -> bool:
     """Write a view without a time column as one file unless the last round's holds the same
     bytes; whether it wrote."""
-    data = client.raw_query(f"SELECT * FROM {ANALYST_VIEWS[view]}", fmt="Parquet")
+    with staged(client, view) as stage:
+        data = client.raw_query(f"SELECT * FROM {stage}", fmt="Parquet")
     if last is not None and last.is_file() and last.read_bytes() == data:
         return False
     write_atomically(into / f"{ALL}.parquet", data)
@@ -177,7 +183,6 @@ def to_write(
 def write_snapshots(client: Client, directory: Path) -> list[Path]:
     """One round: write what changed since the last round into a new round directory, link the
     rest, switch `current` to it; the paths written (none when nothing changed)."""
-    check_columns(client)
     last = read_manifest(directory)
     clock = round_clock(client)
     month = month_start(datetime.fromtimestamp(clock.started_ms / 1000, UTC).date())
@@ -218,7 +223,8 @@ def empty_file(client: Client, view: str, reuse: bool, into: Path) -> tuple[list
     """(written, linked): the file of a view with no row, the last round's if `reuse`."""
     if reuse:
         return [], [EMPTY]
-    data = client.raw_query(f"SELECT * FROM {ANALYST_VIEWS[view]} LIMIT 0", fmt="Parquet")
+    with staged(client, view, " LIMIT 0") as stage:
+        data = client.raw_query(f"SELECT * FROM {stage}", fmt="Parquet")
     write_atomically(into / f"{EMPTY}.parquet", data)
     return [EMPTY], []
 
