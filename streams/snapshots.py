@@ -186,26 +186,16 @@ def write_snapshots(client: Client, directory: Path) -> list[Path]:
     last = read_manifest(directory)
     clock = round_clock(client)
     month = month_start(datetime.fromtimestamp(clock.started_ms / 1000, UTC).date())
-    granules = to_write(client, last, clock, month)
+    plan = Plan(last, to_write(client, last, clock, month), month)
     target = round_directory(directory, f"{clock.started_ms}-{uuid.uuid4().hex[:8]}")
-    previous = None if last is None else round_directory(directory, last.name)
+    previous = target.with_name(last.name if last else target.name)  # links need a last round
     files: dict[str, list[str]] = {}
     written: list[Path] = []
     for view in ANALYST_VIEWS:
-        if view in TIME_COLUMNS:
-            new = write_periods(client, view, granules, month, target / view)
-            links = kept(last, view, granules, month)
-        else:
-            same = None if previous is None else previous / view / f"{ALL}.parquet"
-            new = [ALL] if write_whole(client, view, same, target / view) else []
-            links = [] if new or previous is None else [ALL]
-        if not new and not links:  # no row at all: the columns only
-            reuse = last is not None and granules is not None and last.files[view] == [EMPTY]
-            new, links = empty_file(client, view, reuse, target / view)
+        new, links = view_files(client, view, plan, target / view)
         written += [target / view / f"{name}.parquet" for name in new]
         files[view] = sorted({*new, *links})
         for name in links:
-            assert previous is not None
             link(previous / view / f"{name}.parquet", target / view / f"{name}.parquet")
     if not written:
         shutil.rmtree(target, ignore_errors=True)  # only links, if anything
@@ -217,6 +207,32 @@ def write_snapshots(client: Client, directory: Path) -> list[Path]:
     switch(directory, target)
     prune(directory, keep={target.name, *([] if last is None else [last.name])})
     return written
+
+
+class Plan(NamedTuple):
+    """A round's plan: the last round, the granules to write (None: all), the current month."""
+
+    last: Manifest | None
+    granules: set[Granule] | None
+    month: date
+
+
+def view_files(client: Client, view: str, plan: Plan, into: Path) -> tuple[list[str], list[str]]:
+    """(written, to link from the last round): a view's files in this round."""
+    last, granules, month = plan
+    if view in TIME_COLUMNS:
+        new = write_periods(client, view, granules, month, into)
+        links = kept(last, view, granules, month)
+    else:
+        rounds = into.parents[1]
+        same = None if last is None else rounds / last.name / view / f"{ALL}.parquet"
+        new = [ALL] if write_whole(client, view, same, into) else []
+        links = [] if new or last is None else [ALL]
+    if new or links:
+        return new, links
+    # No row at all: the columns only.
+    reuse = last is not None and granules is not None and last.files.get(view) == [EMPTY]
+    return empty_file(client, view, reuse, into)
 
 
 def empty_file(client: Client, view: str, reuse: bool, into: Path) -> tuple[list[str], list[str]]:
