@@ -145,17 +145,34 @@ WHERE contact_id IN {{ids:Array(String)}} AND (redacted_at IS NULL OR {holds_per
 
 # The analyst views' snapshot stays in use through a redaction, an erasure or a rectification
 # (0007_analyst_store.sql) because the contacts they change are noted as changed, before and
-# after the mutations: the changed ones and every contact that shares a
-# subject key with them (their repeat flags change with the key's change or removal; read
-# before it). contact_changes holds ids: an id's every channel is recomputed live.
+# after the mutations: the changed ones and the contacts whose repeat flag they may change,
+# those sharing a subject key with them (read before it is changed or removed) whose contact
+# time is 1 ms to 7 days after theirs (the repeat window; a contact's time and keys are those
+# of all its rows). Noting every contact of the key would make the analyst snapshots rewrite
+# the months of all of them (streams/snapshot_changes.py). contact_changes holds ids: an id's
+# every channel is recomputed live.
 _SHARING_A_KEY_SQL = """
-SELECT DISTINCT contact_id
-FROM contacts
-WHERE contact_id IN {ids:Array(String)}
-   OR subject_key IN (
-        SELECT subject_key FROM contacts
-        WHERE contact_id IN {ids:Array(String)} AND subject_key IS NOT NULL
-   )"""
+WITH
+    changed AS (
+        SELECT coalesce(min(arrived_at), min(first_event_at)) AS at,
+               groupUniqArray(subject_key) AS keys
+        FROM contacts WHERE contact_id IN {ids:Array(String)}
+        GROUP BY contact_id, channel
+    ),
+    sharers AS (
+        SELECT contact_id, coalesce(min(arrived_at), min(first_event_at)) AS at,
+               groupUniqArray(subject_key) AS keys
+        FROM contacts
+        WHERE contact_id IN (
+            SELECT contact_id FROM contacts
+            WHERE subject_key IN (SELECT arrayJoin(keys) FROM changed)
+        )
+        GROUP BY contact_id, channel
+    )
+SELECT DISTINCT sharer.contact_id
+FROM (SELECT contact_id, at, arrayJoin(keys) AS key FROM sharers) AS sharer
+INNER JOIN (SELECT at, arrayJoin(keys) AS key FROM changed) AS source ON sharer.key = source.key
+WHERE sharer.at > source.at AND sharer.at <= source.at + INTERVAL 7 DAY"""
 _NOTE_CHANGED_SQL = (
     "INSERT INTO contact_changes (ingested_at, contact_id) "
     "SELECT now64(3), arrayJoin({ids:Array(String)})"
