@@ -8,8 +8,9 @@ Landlock sandbox (streams/landlock.py) *before* it imports chDB, which starts th
 Landlock binds only the threads started after it. From then on it may read the snapshot
 directory, the Python installation and the system libraries, read and write its scratch
 directory (the in-memory engine keeps a working directory there; the parent deletes it), and
-nothing else; no TCP connection either. Then it loads the snapshots into memory tables, makes
-the session read-only and runs the query.
+nothing else; no TCP connection either. Then it loads the snapshots of the round it is given
+(streams/snapshots.py: every file of one round's view) into memory tables, makes the session
+read-only and runs the query.
 
 Exit status: 0, the result on stdout; 1, the engine refused the query (its message on stdout,
 shown to the analyst: streams.snapshots.sandbox_answer); 2, a one-line message for the user on
@@ -78,11 +79,11 @@ def load_and_query(request: dict[str, Any]) -> bytes:
     require("embedded", "contactstream analyst query")
     from chdb import session
 
-    directory = Path(request["directory"])
+    files = Path(request["directory"]) / "rounds" / request["round"]
     engine: Any = session.Session()  # type: ignore[no-untyped-call]  # chdb is untyped
     try:
-        for view in request["views"]:
-            path = str(directory / f"{view}.parquet").replace("'", "\\'")
+        for view in request["views"]:  # a round's files never change: a glob reads them whole
+            path = str(files / view / "*.parquet").replace("'", "\\'")
             engine.query(
                 f"CREATE TABLE {view} ENGINE = Memory AS SELECT * FROM file('{path}', Parquet)"
             )

@@ -1,8 +1,9 @@
 """The leader worker's timer that writes the analyst snapshots (streams.snapshots).
 
-A round reads every analyst view in full (15-20 s at 18 months of volume), so it runs on the
-worker's mutation lane (Runtime.mutations), like the analyst store's refresh: ingestion's
-inserts, on the worker's main storage lane, do not wait behind it."""
+A round writes only the periods that changed, but still reads the views for them (seconds at
+18 months of volume), so it runs on the worker's mutation lane (Runtime.mutations), like the
+analyst store's refresh: ingestion's inserts, on the worker's main storage lane, do not wait
+behind it."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ here names contacts as (contact_id, channel) pairs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Final, NamedTuple
 
@@ -31,6 +32,15 @@ PERSONAL_TABLES: Final = (*REDACTABLE_TABLES, *TTL_BOUNDED_TABLES)
 # (ClickHouse issue #66167; measured on part files, tests/integration/test_forgetting.py). A
 # materialized NULL column carries the type's default ('') under the null map instead.
 CLEARED = "materialize(CAST(NULL, 'Nullable(String)'))"
+
+
+NOTED_MARK: Final = "redaction_reason = coalesce(redaction_reason, "
+"""In the text of every mutation of `contacts` made inside noting_changes (a redaction sets the
+reason so; rectification and erasure assign it to itself the same way, a no-op). The analyst
+store (0007_analyst_store.sql, analyst_store_current) and snapshots (streams/snapshot_changes.py)
+stay in use through those; any other mutation of `contacts` makes them compute everything."""
+NOTED_MUTATION: Final = f"command LIKE '%{NOTED_MARK}%'"
+"""The same as a condition on system.mutations."""
 
 
 class ContactKey(NamedTuple):
@@ -74,7 +84,7 @@ def redaction_sql(table: str, keys: Sequence[ContactKey], reason: str, at: datet
         stamp = quote(at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
         assignments += (
             f", redacted_at = coalesce(redacted_at, toDateTime64({stamp}, 3, 'UTC'))"
-            f", redaction_reason = coalesce(redaction_reason, {quote(reason)})"
+            f", {NOTED_MARK}{quote(reason)})"
         )
     return (
         f"ALTER TABLE {table} UPDATE {assignments} WHERE (contact_id, channel) IN {key_list(keys)}"
@@ -143,35 +153,63 @@ WHERE contact_id IN {{ids:Array(String)}} AND (redacted_at IS NULL OR {holds_per
     return found
 
 
-# The analyst views' snapshot stays in use through a redaction (0007_analyst_store.sql) because
-# the contacts it changes are noted as changed, before and after the mutations: the redacted
-# ones and every contact that shares a subject key with them (their repeat flags change with the
-# key's removal; read before it is removed). contact_changes holds ids: an id's every channel
-# is recomputed live.
+# The analyst views' snapshot stays in use through a redaction, an erasure or a rectification
+# (0007_analyst_store.sql) because the contacts they change are noted as changed, before and
+# after the mutations: the changed ones and the contacts whose repeat flag they may change,
+# those sharing a subject key with them (read before it is changed or removed) whose contact
+# time is 1 ms to 7 days after theirs (the repeat window; a contact's time and keys are those
+# of all its rows). Noting every contact of the key would make the analyst snapshots rewrite
+# the months of all of them (streams/snapshot_changes.py). contact_changes holds ids: an id's
+# every channel is recomputed live.
 _SHARING_A_KEY_SQL = """
-SELECT DISTINCT contact_id
-FROM contacts
-WHERE contact_id IN {ids:Array(String)}
-   OR subject_key IN (
-        SELECT subject_key FROM contacts
-        WHERE contact_id IN {ids:Array(String)} AND subject_key IS NOT NULL
-   )"""
+WITH
+    changed AS (
+        SELECT coalesce(min(arrived_at), min(first_event_at)) AS at,
+               groupUniqArray(subject_key) AS keys
+        FROM contacts WHERE contact_id IN {ids:Array(String)}
+        GROUP BY contact_id, channel
+    ),
+    sharers AS (
+        SELECT contact_id, coalesce(min(arrived_at), min(first_event_at)) AS at,
+               groupUniqArray(subject_key) AS keys
+        FROM contacts
+        WHERE contact_id IN (
+            SELECT contact_id FROM contacts
+            WHERE subject_key IN (SELECT arrayJoin(keys) FROM changed)
+        )
+        GROUP BY contact_id, channel
+    )
+SELECT DISTINCT sharer.contact_id
+FROM (SELECT contact_id, at, arrayJoin(keys) AS key FROM sharers) AS sharer
+INNER JOIN (SELECT at, arrayJoin(keys) AS key FROM changed) AS source ON sharer.key = source.key
+WHERE sharer.at > source.at AND sharer.at <= source.at + INTERVAL 7 DAY"""
 _NOTE_CHANGED_SQL = (
     "INSERT INTO contact_changes (ingested_at, contact_id) "
     "SELECT now64(3), arrayJoin({ids:Array(String)})"
 )
 
 
-def redact(client: Client, keys: Sequence[ContactKey], reason: str, at: datetime) -> None:
-    """Clear the personal columns of these contacts in every table; returns when the mutations
-    finished."""
+@contextmanager
+def noting_changes(client: Client, keys: Sequence[ContactKey]) -> Iterator[None]:
+    """Note these contacts, and every contact sharing a subject key with them (read now, before
+    a key is changed or removed), in contact_changes before and after the block: whatever the
+    block does to their rows in `contacts`, the analyst store and snapshots recompute them."""
     ids = sorted({key.contact_id for key in keys})
     rows = client.query(_SHARING_A_KEY_SQL, parameters={"ids": ids}).result_rows
     changed = {"ids": sorted({*ids, *(str(row[0]) for row in rows)})}
     client.command(_NOTE_CHANGED_SQL, parameters=changed)
-    for table in REDACTABLE_TABLES:
-        client.command(redaction_sql(table, keys, reason, at), settings=MUTATION_SETTINGS)
-    client.command(_NOTE_CHANGED_SQL, parameters=changed)
+    try:
+        yield
+    finally:  # a block that failed half-way may have changed some rows too
+        client.command(_NOTE_CHANGED_SQL, parameters=changed)
+
+
+def redact(client: Client, keys: Sequence[ContactKey], reason: str, at: datetime) -> None:
+    """Clear the personal columns of these contacts in every table; returns when the mutations
+    finished."""
+    with noting_changes(client, keys):
+        for table in REDACTABLE_TABLES:
+            client.command(redaction_sql(table, keys, reason, at), settings=MUTATION_SETTINGS)
 
 
 def redaction_totals(client: Client) -> dict[str, int]:

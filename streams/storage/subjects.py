@@ -18,7 +18,14 @@ from clickhouse_connect.driver.client import Client
 
 from streams.errors import StorageUnavailable
 from streams.rows import PERSONAL_COLUMNS
-from streams.storage.redaction import IN_KEYS, MUTATION_SETTINGS, ContactKey, clear_personal_sql
+from streams.storage.redaction import (
+    IN_KEYS,
+    MUTATION_SETTINGS,
+    NOTED_MARK,
+    ContactKey,
+    clear_personal_sql,
+    noting_changes,
+)
 
 Identifier = Literal["phone", "email"]
 
@@ -158,8 +165,11 @@ def rectification_sql(field: Identifier, value: str, key: str, rows: str) -> str
 # The contact rows are aggregates of the events: after the events changed they are cleared
 # (without leaving the old bytes) and aggregated again from the events as they are now. The
 # aggregates are idempotent (min, max, argMax), so the new row merges with the cleared one
-# exactly; the redaction marks of the cleared row stay.
-_CLEAR_CONTACT_ROWS_SQL = f"ALTER TABLE contacts UPDATE {clear_personal_sql()} WHERE {IN_KEYS}"
+# exactly; the redaction marks of the cleared row stay (the reason is assigned to itself: the
+# mark of a mutation made inside noting_changes, NOTED_MARK).
+_CLEAR_CONTACT_ROWS_SQL = (
+    f"ALTER TABLE contacts UPDATE {clear_personal_sql()}, {NOTED_MARK}NULL) WHERE {IN_KEYS}"
+)
 _AGGREGATE_AGAIN_SQL = f"""
 INSERT INTO contacts (contact_id, channel, first_event_at, last_event_at, arrived_at,
     handling_started_at, handled_at, advisor_id, queue, reason, {_CONTACT_PERSONAL})
@@ -205,7 +215,11 @@ def rectify(
     deleted key would write an empty string)."""
     value, key = correction
     by, identifier = subject
-    with held_values(client, identifier) as handle, held_values(client, value, key) as fix:
+    with (
+        held_values(client, identifier) as handle,
+        held_values(client, value, key) as fix,
+        noting_changes(client, keys),  # the subject key changes: repeat flags may too
+    ):
         parameters = {"h": handle, "fix": fix, "keys": list(keys)}
         rows = _matches(client, by)
         held_value, held_key = _held(client, "value", "fix"), _held(client, "subject_key", "fix")
@@ -239,7 +253,7 @@ def erase_rows(client: Client, keys: Sequence[ContactKey], field: Identifier, va
     """Clear every personal column of the rows of these contacts that carry the subject's
     identifier, then rebuild the contact rows from what is left (another person's rows)."""
     rows = _matches(client, field)
-    with held_values(client, value) as handle:
+    with held_values(client, value) as handle, noting_changes(client, keys):
         parameters = {"h": handle, "keys": list(keys)}
         with _taken_back_on_failure(client, handle):
             client.command(

@@ -20,11 +20,11 @@ from clickhouse_connect.driver.client import Client
 from schemas.contact import PERSONAL_FIELDS
 from streams.config import Settings
 from streams.rows import EVENT_COLUMNS
-from streams.storage import migrate, open_client, redaction
+from streams.storage import migrate, open_client, redaction, subjects
 from streams.storage.analyst_store import STORE_TABLES, refresh_analyst_store
 from streams.storage.migrations import MIGRATIONS_DIR
 from streams.storage.redaction import REDACTABLE_TABLES, TTL_BOUNDED_TABLES
-from tests.integration.test_kpi_views import at, dataset, event, redact
+from tests.integration.test_kpi_views import PERSONAL_DEFAULTS, at, dataset, event, redact
 
 STORE_SQL = MIGRATIONS_DIR / "0007_analyst_store.sql"
 VIEWS = {
@@ -185,15 +185,47 @@ def test_the_products_redaction_keeps_the_snapshot_in_use(pair: tuple[Client, Cl
     assert answers(stored) == answers(live)
 
 
+def test_a_rectification_and_an_erasure_keep_the_snapshot_in_use(
+    pair: tuple[Client, Client],
+) -> None:
+    stored, live = pair
+    wait_until_p7_is_abandoned(stored)  # the clock does not flip it between two answers below
+    assert refresh_analyst_store(stored) is not None
+    # P2's number (and so its key, K2 -> K9) corrected: P5 (K2, 80 min later) is no repeat now.
+    wrong = PERSONAL_DEFAULTS["phone"]
+    for client in (live, stored):
+        subjects.rectify(
+            client,
+            [redaction.ContactKey("P2", "phone")],
+            ("phone", wrong),
+            "phone",
+            ("+358509999999", "K9"),
+        )
+    assert snapshot_in_use(stored) != 0, "noted in contact_changes: no fallback"
+    assert answers(stored) == answers(live)
+    p5 = stored.query("SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'P5'")
+    assert p5.result_rows == [(0,)]
+    for client in (live, stored):  # S1's rows of the same number erased (its key K1 goes)
+        subjects.erase_rows(client, [redaction.ContactKey("S1", "sms")], "phone", wrong)
+    assert snapshot_in_use(stored) != 0
+    assert answers(stored) == answers(live)
+    assert refresh_analyst_store(stored) is not None
+    assert answers(stored) == answers(live)
+
+
+def wait_until_p7_is_abandoned(client: Client) -> None:
+    last = client.query("SELECT last_event_at FROM analyst_contacts WHERE contact_id = 'P7'")
+    quiet_hour_ends = last.result_rows[0][0].replace(tzinfo=UTC) + timedelta(hours=1, seconds=1)
+    time.sleep(max(0.0, (quiet_hour_ends - datetime.now(UTC)).total_seconds()))
+
+
 def test_abandonment_follows_the_clock_after_a_snapshot(pair: tuple[Client, Client]) -> None:
     stored, live = pair
     assert refresh_analyst_store(stored) is not None
     sql = "SELECT in_queue, abandoned FROM analyst_contacts WHERE contact_id = 'P7'"
     assert stored.query(sql).result_rows == [(1, 0)]
     assert answers(stored) == answers(live)
-    last = stored.query("SELECT last_event_at FROM analyst_contacts WHERE contact_id = 'P7'")
-    quiet_hour_ends = last.result_rows[0][0].replace(tzinfo=UTC) + timedelta(hours=1, seconds=1)
-    time.sleep(max(0.0, (quiet_hour_ends - datetime.now(UTC)).total_seconds()))
+    wait_until_p7_is_abandoned(stored)
     assert stored.query(sql).result_rows == [(0, 1)]
     assert answers(stored) == answers(live)
 
