@@ -66,7 +66,11 @@ def live_count(client: Client) -> int:
 
 
 @pytest.fixture
-def pair(chdb_settings: Settings) -> tuple[Client, Client]:
+def pair(chdb_settings: Settings, request: pytest.FixtureRequest) -> tuple[Client, Client]:
+    """Two databases with the same data. P7's call is abandoned once it has waited an hour in
+    the queue: `request.param` (indirect) says how soon that comes; by default in 30 minutes, so
+    no comparison of two answers straddles the moment."""
+    abandoned_in: timedelta = getattr(request, "param", timedelta(minutes=30))
     clients = []
     now = datetime.now(UTC)
     for suffix in ("stored", "live"):
@@ -76,8 +80,8 @@ def pair(chdb_settings: Settings) -> tuple[Client, Client]:
         client = open_client(settings)
         migrate(client, settings)
         rows = dataset(now)
-        # P7: queued 59 min 45 s ago, nothing since: in the queue now, abandoned in 15 s.
-        queued = now - timedelta(minutes=59, seconds=45)
+        # P7: queued, nothing since: in the queue now, abandoned in `abandoned_in`.
+        queued = now - (timedelta(hours=1) - abandoned_in)
         rows.append(
             event("P7", "phone", "queued", queued, arrived_at=queued, subject_key="K8", queue="q1")
         )
@@ -189,7 +193,6 @@ def test_a_rectification_and_an_erasure_keep_the_snapshot_in_use(
     pair: tuple[Client, Client],
 ) -> None:
     stored, live = pair
-    wait_until_p7_is_abandoned(stored)  # the clock does not flip it between two answers below
     assert refresh_analyst_store(stored) is not None
     # P2's number (and so its key, K2 -> K9) corrected: P5 (K2, 80 min later) is no repeat now.
     wrong = PERSONAL_DEFAULTS["phone"]
@@ -219,6 +222,7 @@ def wait_until_p7_is_abandoned(client: Client) -> None:
     time.sleep(max(0.0, (quiet_hour_ends - datetime.now(UTC)).total_seconds()))
 
 
+@pytest.mark.parametrize("pair", [timedelta(seconds=15)], indirect=True)
 def test_abandonment_follows_the_clock_after_a_snapshot(pair: tuple[Client, Client]) -> None:
     stored, live = pair
     assert refresh_analyst_store(stored) is not None
