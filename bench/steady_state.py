@@ -2,34 +2,35 @@
 freshness of ingestion while they run.
 
     .venv/bin/python bench/steady_state.py [--contacts 1500000] [--rate 2000] [--seconds 40]
-                                           [--no-freshness] [--quick]
+        [--runs 3] [--subjects 5] [--requests-per-day 5] [--no-freshness] [--quick]
 
 1. Jobs (in a child process that owns the chDB database, as a worker would): loads N contacts
-   over 18 months and 2 hours up to now (the last 2 hours' worth past their retention time)
-   through the worker's parse path (bench/population.py), then times each recurring job with the
-   project's own functions, so the figures follow the mechanism of the code run:
-     retention run      a retention tick's query and the redaction of the contacts that fall
+   over 18 months and a day up to now (the last day's worth past their retention time) through
+   the worker's parse path (bench/population.py), then times each recurring job with the
+   project's own functions (bench/jobs.py), so the figures follow the mechanism of the code run:
+     retention run      a retention tick's queries and the redaction of the contacts that fall
                         due in one CONTACTSTREAM_RETENTION_INTERVAL_SECONDS at this volume;
-     retention 1 h      the contacts that fall due in an hour, redacted in one batch;
-     erasure of 5       5 subjects' contacts (whole ones as the tombstones' redaction does,
-                        shared ones row by row), one request after another;
-     rectify 5          5 subjects' phone numbers corrected;
+     retention 1 h      the contacts that fall due in an hour, redacted in one batch (an
+                        alternative schedule: not in the total);
+     erasure            --subjects subjects' contacts (whole ones as the tombstones'
+                        redaction does, shared ones row by row), one request after another;
+     rectification      --subjects subjects' phone numbers corrected;
      Parquet round      streams.snapshots.write_snapshots, every snapshot interval;
      store refresh      streams.storage.analyst_store.refresh_analyst_store, every
                         CONTACTSTREAM_ANALYST_STORE_SECONDS.
-   One interval's traffic (this volume's average rate) is stored before each run of a timed job
-   (not counted). Per run: wall time, CPU time of the process (chDB runs in it) and bytes
+   One interval's traffic (this volume's average rate) is stored before each run of the last
+   two (not counted). Per run: wall time, CPU time of the process (chDB runs in it) and bytes
    written (/proc/self/io write_bytes, which counts the engine's threads; chDB has no
-   system.part_log), the CPU and bytes including the merges the job set off (waited for, up to
-   60 s). Per day: the median run times the runs per day at the configured schedule (erasure and
-   rectification: one request of each kind per day per 5 contacts, --requests-per-day). The
-   baseline is storing one day of this volume's events by the same path.
+   system.part_log); CPU and bytes include the merges and mutations the job set off (waited
+   for, up to 60 s). Per day: the median run times the runs a day at the configured schedule
+   (erasure and rectification: --requests-per-day requests of one subject each). The baseline is
+   storing one day of this volume's events by the same path.
 2. Freshness (unless --no-freshness): a private broker and `contactstream worker` on that
    database; --rate events/s for --seconds with every recurring job off (the baseline), then
-   again with the retention tick, the Parquet round and the store refresh every third of the
-   window (the first retention tick redacts every contact past due) and 5 erasures and 5
-   rectifications sent through `contactstream subject ... --no-wait` at the window's start:
-   Kafka timestamp -> stored p99 (bench/latency.py), and its ratio to the baseline.
+   again with the retention tick (each finding an hour's worth of due contacts), the Parquet
+   round and the store refresh every half window, and --subjects erasures and rectifications
+   sent through `contactstream subject ... --no-wait` from the window's start: Kafka timestamp
+   -> stored p99 (bench/latency.py) and its ratio to the baseline.
 Not a test: nothing is asserted. Targets (issue 22): <= 5 GB/day rewritten by retention,
 erasure, rectification and snapshots; freshness p99 <= 1.5 s at 2,000 events/s while jobs run.
 """
@@ -69,7 +70,9 @@ from tests.integration.harness import (  # noqa: E402
     worker_env,
 )
 
-OVERDUE: Final = timedelta(hours=2)
+OVERDUE: Final = timedelta(days=1)
+"""Loaded past due: a whole day, so the due contacts follow the day's load curve (the hours past
+due at night hold few) and the per-run counts below are the day's average."""
 DAY: Final = 86_400.0
 PREFIX: Final = "steady"
 
@@ -109,9 +112,7 @@ def measure_jobs(env: dict[str, str], sizes: Sizes) -> dict[str, Any]:
     population = Population(settings, contacts)
     now = datetime.now(UTC)
     started = time.perf_counter()
-    # At least a few contacts past due at small sizes too.
-    overdue = max(OVERDUE, timedelta(seconds=30 * SPAN.total_seconds() / contacts))
-    loaded = load(client, population, now - SPAN - overdue, now, contacts)
+    loaded = load(client, population, now - SPAN - OVERDUE, now, contacts)
     load_seconds = time.perf_counter() - started
     settle(client)
     jobs = Jobs(client, population, contacts)
@@ -173,6 +174,7 @@ def measure_jobs(env: dict[str, str], sizes: Sizes) -> dict[str, Any]:
         "day": list(day),
         "recurring": [[r.name, r.runs_per_day, list(r.cost)] for r in recurring],
         "phones": loaded.phones[2 * subjects : 4 * subjects],
+        "hourly": hourly,
     }
 
 
@@ -211,12 +213,13 @@ def jobs_table(result: dict[str, Any]) -> list[str]:
 
 
 async def freshness_windows(
-    args: argparse.Namespace, home: Path, bootstrap: str, phones: list[str]
+    args: argparse.Namespace, home: Path, bootstrap: str, result: dict[str, Any]
 ) -> dict[str, list[float]]:
     """Phase 2: the freshness of --rate events/s with the recurring jobs off, then on."""
     env = worker_env(bootstrap, PREFIX, home / "state", CONTACTSTREAM_LOG_LEVEL="warn")
+    phones, hourly = result["phones"], result["hourly"]
     await ensure_topics(Settings(kafka_bootstrap=bootstrap, topic_prefix=PREFIX))
-    third = f"{max(2.0, args.seconds / 3):.0f}"
+    half = f"{max(2.0, args.seconds / 2):.0f}"
     windows = {
         "no job": {
             "CONTACTSTREAM_RETENTION_INTERVAL_SECONDS": str(10 * DAY),
@@ -224,9 +227,11 @@ async def freshness_windows(
             "CONTACTSTREAM_ANALYST_STORE_SECONDS": "0",
         },
         "jobs running": {
-            "CONTACTSTREAM_RETENTION_INTERVAL_SECONDS": third,
-            "CONTACTSTREAM_ANALYST_SNAPSHOT_SECONDS": third,
-            "CONTACTSTREAM_ANALYST_STORE_SECONDS": third,
+            "CONTACTSTREAM_RETENTION_INTERVAL_SECONDS": half,
+            "CONTACTSTREAM_ANALYST_SNAPSHOT_SECONDS": half,
+            "CONTACTSTREAM_ANALYST_STORE_SECONDS": half,
+            # Each retention tick finds an hour's worth of due contacts.
+            "CONTACTSTREAM_RETENTION_BATCH_SIZE": str(hourly),
         },
     }
     stamps: dict[str, dict[tuple, int]] = {}
@@ -300,7 +305,7 @@ async def run(args: argparse.Namespace, home: Path) -> None:
         if starting is None:
             return
         bootstrap = (await starting).bootstrap
-        latencies = await freshness_windows(args, home, bootstrap, result["phones"])
+        latencies = await freshness_windows(args, home, bootstrap, result)
     finally:
         if starting is not None:
             await asyncio.gather(starting, return_exceptions=True)
