@@ -71,11 +71,13 @@ def load(store: Store, rows: list[list[Any]]) -> None:
 def inodes(store: Store, tables: tuple[str, ...]) -> dict[int, int]:
     """Inode -> size of every file of these tables' active and old parts."""
     paths = store.call_sync(
-        lambda c: c.query(
-            "SELECT arrayJoin(data_paths) FROM system.tables "
-            "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
-            parameters={"t": list(tables)},
-        ).result_rows
+        lambda c: (
+            c.query(
+                "SELECT arrayJoin(data_paths) FROM system.tables "
+                "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
+                parameters={"t": list(tables)},
+            ).result_rows
+        )
     )
     found: dict[int, int] = {}
     for (path,) in paths:
@@ -132,22 +134,29 @@ def main() -> None:
         started = time.perf_counter()
         rows = event_rows(args.contacts, now - timedelta(days=30.4 * args.months), now, 7)
         load(ingest, rows)
-        print(f"loaded {args.contacts} contacts, {len(rows)} events "
-              f"in {time.perf_counter() - started:.0f} s")
+        print(
+            f"loaded {args.contacts} contacts, {len(rows)} events "
+            f"in {time.perf_counter() - started:.0f} s"
+        )
         due = [key for key, _ in ingest.call_sync(lambda c: due_contacts(c, now, 18, 100_000))]
         print(f"{len(due)} contacts due")
         fresh = event_rows(400, now - timedelta(minutes=5), now, 8)[:1000]
 
-        batches = [due[i : i + args.hour_batch] for i in range(0, 6 * args.hour_batch,
-                                                                 args.hour_batch)]
+        batches = [
+            due[i : i + args.hour_batch] for i in range(0, 6 * args.hour_batch, args.hour_batch)
+        ]
         alone = min(insert_seconds(ingest, fresh, f"alone-{i}") for i in range(3))
         shared, shared_job = insert_during(ingest, ingest, batches[0], fresh, "shared")
         own, own_job = insert_during(ingest, mutations, batches[1], fresh, "own")
         print(f"insert of {len(fresh)} events alone: {alone * 1000:.0f} ms (baseline 1.00)")
-        print(f"  during a redaction of {args.hour_batch} on the same lane: {shared * 1000:.0f} ms "
-              f"({shared / alone:.1f}x; the redaction took {shared_job:.1f} s)")
-        print(f"  during a redaction of {args.hour_batch} on its own lane:  {own * 1000:.0f} ms "
-              f"({own / alone:.1f}x; the redaction took {own_job:.1f} s)")
+        print(
+            f"  during a redaction of {args.hour_batch} on the same lane: {shared * 1000:.0f} ms "
+            f"({shared / alone:.1f}x; the redaction took {shared_job:.1f} s)"
+        )
+        print(
+            f"  during a redaction of {args.hour_batch} on its own lane:  {own * 1000:.0f} ms "
+            f"({own / alone:.1f}x; the redaction took {own_job:.1f} s)"
+        )
 
         rest = due[6 * args.hour_batch :]
         minute, hour = rest[: args.minute_batch], rest[args.minute_batch :][: args.hour_batch]
@@ -157,9 +166,11 @@ def main() -> None:
                 lambda c, b=batch: redact(c, b, "retention", now),  # type: ignore[misc]
                 ("contact_events", "contacts"),
             )
-            print(f"{name} batch ({len(batch)} contacts): {events / 1e6:.1f} MB of "
-                  f"contact_events + {contacts / 1e6:.1f} MB of contacts; "
-                  f"{per_day} a day: {(events + contacts) * per_day / 1e9:.2f} GB/day")
+            print(
+                f"{name} batch ({len(batch)} contacts): {events / 1e6:.1f} MB of "
+                f"contact_events + {contacts / 1e6:.1f} MB of contacts; "
+                f"{per_day} a day: {(events + contacts) * per_day / 1e9:.2f} GB/day"
+            )
         mutations.close()
         ingest.close()
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/snapshots.py [--contacts 200000] [--months 24]
 
-Loads N contacts over the last M months through the real tables (bench/analyst.py's loader:
+Loads N contacts over the last M months through the real tables (bench/sql_population.py:
 contacts_mv builds `contacts` as in production), takes the analyst store's snapshot as the
 leader does, writes a first round of snapshots, then after each of these changes runs a round
 as the worker now does (streams/snapshots.py: the periods that changed) and, as the baseline in
@@ -30,7 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.analyst import _LOAD, CHUNK  # noqa: E402
+from bench.sql_population import CHUNK  # noqa: E402
+from bench.sql_population import SQL_LOAD as _LOAD  # noqa: E402
 from streams.config import Settings  # noqa: E402
 from streams.files import write_atomically  # noqa: E402
 from streams.snapshots import ANALYST_VIEWS, write_snapshots  # noqa: E402

@@ -47,8 +47,9 @@ def test_steady_state_bench_reports_every_job() -> None:
     out = run_quick("steady_state.py")
     assert count(r"([\d,]+) past due", out) > 0
     for job in (
-        r"retention run \(1 due / 60 s\)",
-        r"retention 1 h batch",
+        r"retention tick \(queries\) / 60 s",
+        r"redaction batch \(\d+\) / 3600 s",
+        r"baseline, every tick: redaction of 1 / 60 s",
         "erasure of 1 subjects",
         "rectification of 1 subjects",
         r"Parquet round / 60 s",
