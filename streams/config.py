@@ -150,10 +150,23 @@ class Settings(BaseSettings):
         "chDB, off with a ClickHouse server (analysts query the server)",
     )
     analyst_store_seconds: float = Field(
-        300.0,
+        60.0,
         ge=0,
-        description="How often the leader refreshes the analyst views' stored snapshot "
-        "(0: never; the views are then computed in full on every query)",
+        description="How often the leader checks whether the analyst views' stored snapshot "
+        "needs a refresh (0: never; the views are then computed in full on every query)",
+    )
+    analyst_store_changed_contacts: int = Field(
+        1000,
+        ge=0,
+        description="The snapshot is refreshed once this many contacts changed since it (the "
+        "views compute them live, with those sharing their subject keys: the more, the slower "
+        "the views), or when it is analyst_store_max_age_seconds old (0: at every check)",
+    )
+    analyst_store_max_age_seconds: float = Field(
+        6 * 3600.0,
+        gt=0,
+        le=20 * 3600,  # the views stop using a snapshot a day old
+        description="The oldest the analyst views' stored snapshot may get before a refresh",
     )
 
     # Kafka topic retention for topics that hold personal data (section 5 of the design).

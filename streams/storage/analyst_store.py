@@ -66,6 +66,36 @@ class Refresh(NamedTuple):
     started_at: datetime
 
 
+class StoreState(NamedTuple):
+    in_use: bool
+    """Whether the views use a stored snapshot (none yet, or a mutation they cannot see made
+    it unusable: then every contact is computed live)."""
+    age_seconds: float
+    changed_contacts: int
+    """Contacts changed since the snapshot began: the views compute them live, with the
+    contacts sharing their subject keys, so the views' cost grows with it."""
+
+
+def store_state(client: Client) -> StoreState:
+    row = client.query(
+        "SELECT snapshot != 0, dateDiff('millisecond', started_at, now64(3)) / 1000, "
+        "(SELECT uniqExact(contact_id) FROM contact_changes WHERE ingested_at >= ("
+        "SELECT started_at FROM analyst_store_current)) FROM analyst_store_current"
+    ).result_rows[0]
+    return StoreState(bool(row[0]), float(row[1]), int(row[2]))
+
+
+def refresh_needed(state: StoreState, changed_contacts: int, max_age_seconds: float) -> bool:
+    """A refresh costs a copy of every contact (140 MB written at 1.5 M contacts): it is worth
+    it once the live part makes the views slow, or the snapshot nears the day after which the
+    views stop using it (pure)."""
+    return (
+        not state.in_use
+        or state.changed_contacts >= changed_contacts
+        or state.age_seconds >= max_age_seconds
+    )
+
+
 def pending_mutations(client: Client) -> int:
     """Unfinished mutations of `contacts` (a refresh waits for them: its copy must hold them)."""
     sql = (

@@ -21,7 +21,12 @@ from schemas.contact import PERSONAL_FIELDS
 from streams.config import Settings
 from streams.rows import EVENT_COLUMNS
 from streams.storage import migrate, open_client, redaction, subjects
-from streams.storage.analyst_store import STORE_TABLES, refresh_analyst_store
+from streams.storage.analyst_store import (
+    STORE_TABLES,
+    refresh_analyst_store,
+    refresh_needed,
+    store_state,
+)
 from streams.storage.migrations import MIGRATIONS_DIR
 from streams.storage.redaction import REDACTABLE_TABLES, TTL_BOUNDED_TABLES
 from tests.integration.test_kpi_views import PERSONAL_DEFAULTS, at, dataset, event, redact
@@ -232,6 +237,37 @@ def test_abandonment_follows_the_clock_after_a_snapshot(pair: tuple[Client, Clie
     wait_until_p7_is_abandoned(stored)
     assert stored.query(sql).result_rows == [(0, 1)]
     assert answers(stored) == answers(live)
+
+
+def test_a_refresh_is_needed_once_the_live_part_grows_or_the_snapshot_ages(
+    pair: tuple[Client, Client],
+) -> None:
+    """The timer refreshes only when it pays: a refresh copies every contact."""
+    stored, _ = pair
+    state = store_state(stored)
+    assert not state.in_use
+    assert refresh_needed(state, 1000, 3600), "no snapshot yet"
+    assert refresh_analyst_store(stored) is not None
+    state = store_state(stored)
+    assert (state.in_use, state.changed_contacts) == (True, 0)
+    assert 0 <= state.age_seconds < 300
+    assert not refresh_needed(state, 1000, 3600)
+    # Three new contacts: computed live beside the snapshot.
+    new = [
+        event(f"N{n}", "sms", "received", at(11, "10:00:00"), subject_key=f"KN{n}")
+        for n in range(3)
+    ]
+    insert(stored, new)
+    state = store_state(stored)
+    assert state.changed_contacts == 3
+    assert refresh_needed(state, 3, 3600)
+    assert not refresh_needed(state, 4, 3600)
+    assert refresh_needed(state, 1000, state.age_seconds), "old enough"
+    assert refresh_needed(state, 0, 3600), "0: at every check"
+    assert refresh_analyst_store(stored) is not None
+    # Changed before the new snapshot began: no reason for another refresh (the views still
+    # compute them live for INGEST_MARGIN, an insert may become visible late).
+    assert store_state(stored).changed_contacts == 0
 
 
 def test_a_refresh_keeps_only_the_newest_snapshot(pair: tuple[Client, Client]) -> None:

@@ -53,7 +53,7 @@ def test_steady_state_bench_reports_every_job() -> None:
         "erasure of 1 subjects",
         "rectification of 1 subjects",
         r"Parquet round / 60 s",
-        r"store refresh / 300 s",
+        r"store refresh / \d+ s",
     ):
         assert re.search(rf"^{job}.*\|\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), job
     assert re.search(r"^total per day .*\|\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M)
