@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.jobs import written_bytes  # noqa: E402
 from bench.sql_population import CHUNK  # noqa: E402
 from bench.sql_population import SQL_LOAD as _LOAD  # noqa: E402
 from streams.config import Settings  # noqa: E402
@@ -59,18 +60,11 @@ def full_round(client: object, directory: Path) -> int:
     return total
 
 
-def io_written() -> int:
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("write_bytes:"):
-            return int(line.split()[1])
-    return 0
-
-
 def measured(run: Callable[[], int]) -> tuple[float, float, int, int]:
     """(wall s, CPU s, Parquet bytes, write_bytes) of one round."""
-    io, cpu, wall = io_written(), time.process_time(), time.perf_counter()
+    io, cpu, wall = written_bytes(), time.process_time(), time.perf_counter()
     parquet = run()
-    return time.perf_counter() - wall, time.process_time() - cpu, parquet, io_written() - io
+    return time.perf_counter() - wall, time.process_time() - cpu, parquet, written_bytes() - io
 
 
 _STORED_LATER = "least([t0, t1, t2][step + 1] + toIntervalSecond(1), now64(3)) AS ingested_at"

@@ -155,6 +155,17 @@ def _record(client: Any, run: RetentionRun, months: int) -> None:
     )
 
 
+def status_identity(settings: Settings) -> dict[str, Any]:
+    """Whose figures a status document holds: `retention status` shows only a document whose
+    identity is the configured deployment's."""
+    return {
+        "database": settings.clickhouse_database,
+        "topic_prefix": settings.topic_prefix,
+        "clickhouse": settings.dsn_for_display,
+        "retention_months": settings.retention_months,
+    }
+
+
 def status_document(
     settings: Settings,
     run: RetentionRun,
@@ -166,10 +177,7 @@ def status_document(
     retention period) and when they were counted, the counts from ClickHouse and the contacts
     due now (identifiers then the due time; no personal data)."""
     return {
-        "database": settings.clickhouse_database,
-        "topic_prefix": settings.topic_prefix,
-        "clickhouse": settings.dsn_for_display,
-        "retention_months": settings.retention_months,
+        **status_identity(settings),
         "interval_seconds": settings.retention_interval_seconds,
         "written_at": run.run_at.isoformat(),
         "overdue": run.overdue,

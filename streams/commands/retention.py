@@ -22,7 +22,7 @@ from typing import Any
 import click
 from aiokafka import AIOKafkaProducer
 
-from streams.agents.retention import retention_tombstones
+from streams.agents.retention import retention_tombstones, status_identity
 from streams.commands.settings import command_settings
 from streams.config import Settings
 from streams.errors import ContactstreamError, StorageLocked
@@ -146,15 +146,6 @@ def status_from_clickhouse(settings: Settings, now: datetime) -> Figures:
     )
 
 
-def _identity(settings: Settings) -> dict[str, Any]:
-    return {
-        "database": settings.clickhouse_database,
-        "topic_prefix": settings.topic_prefix,
-        "clickhouse": settings.dsn_for_display,
-        "retention_months": settings.retention_months,
-    }
-
-
 def _describe(identity: dict[str, Any]) -> str:
     return (
         f"database {identity.get('database')} (topic prefix {identity.get('topic_prefix')}, "
@@ -164,7 +155,7 @@ def _describe(identity: dict[str, Any]) -> str:
 
 def foreign_reason(document: dict[str, Any], settings: Settings, path: Path) -> str | None:
     """Why this status document is not the configured deployment's, or None when it is."""
-    ours = _identity(settings)
+    ours = status_identity(settings)
     theirs = {key: document.get(key) for key in ours}
     if theirs == ours:
         return None
@@ -178,6 +169,11 @@ def figures_from_document(
     document: dict[str, Any], settings: Settings, path: Path, now: datetime
 ) -> Figures:
     written = _utc(datetime.fromisoformat(document["written_at"]))
+    due_now: list[DueEntry] = [
+        (*map(str, entry[:-1]), datetime.fromisoformat(entry[-1])) for entry in document["due_now"]
+    ]
+    # A document without it (an older worker): as late as its oldest listed entry.
+    oldest_listed = min((_utc(entry[-1]) for entry in due_now), default=written)
     return Figures(
         database=str(document["database"]),
         topic_prefix=str(document["topic_prefix"]),
@@ -190,20 +186,13 @@ def figures_from_document(
         as_of=written,
         status_file=path,
         stale=is_stale(written, now, stale_after(settings)),
-        due_now=[
-            (*map(str, entry[:-1]), datetime.fromisoformat(entry[-1]))
-            for entry in document["due_now"]
-        ],
-        # A document without it (an older worker): as late as its oldest listed entry.
+        due_now=due_now,
         oldest_overdue_seconds=float(
-            document.get("oldest_overdue_seconds", _oldest_listed(document["due_now"], written))
+            document.get(
+                "oldest_overdue_seconds", max(0.0, (written - oldest_listed).total_seconds())
+            )
         ),
     )
-
-
-def _oldest_listed(entries: Sequence[Sequence[Any]], written: datetime) -> float:
-    dues = [_utc(datetime.fromisoformat(entry[-1])) for entry in entries]
-    return max(0.0, (written - min(dues)).total_seconds()) if dues else 0.0
 
 
 def status_from_worker(settings: Settings, now: datetime, locked: StorageLocked) -> Figures:
