@@ -30,7 +30,10 @@ def _walk(root: Path) -> tuple[list[Path], list[Path]]:
     for parent, names, filenames in os.walk(root):
         for name in names + filenames:
             path = Path(parent, name)
-            mode = path.lstat().st_mode
+            try:
+                mode = path.lstat().st_mode
+            except FileNotFoundError:  # renamed away meanwhile (Kafka's checkpoint .tmp files)
+                continue
             if stat.S_ISDIR(mode):
                 dirs.append(path)
             elif stat.S_ISREG(mode):
@@ -41,15 +44,24 @@ def _walk(root: Path) -> tuple[list[Path], list[Path]]:
 def _exposed(root: Path) -> list[str]:
     """Directories not 0700 and files with a group or other bit, with their modes."""
     dirs, files = _walk(root)
-    modes = {p: stat.S_IMODE(p.lstat().st_mode) for p in dirs + files}
-    return [f"{p} {modes[p]:04o}" for p in dirs if modes[p] != 0o700] + [
-        f"{p} {modes[p]:04o}" for p in files if modes[p] & 0o077
+    modes = {p: stat.S_IMODE(p.lstat().st_mode) for p in dirs + files if p.exists()}
+    return [f"{p} {modes[p]:04o}" for p in dirs if p in modes and modes[p] != 0o700] + [
+        f"{p} {modes[p]:04o}" for p in files if p in modes and modes[p] & 0o077
     ]
 
 
 def _holding(root: Path, needles: set[bytes]) -> list[Path]:
     """Files under `root` whose bytes contain one of `needles` (read as root)."""
-    return [p for p in _walk(root)[1] if any(n in p.read_bytes() for n in needles)]
+    return [p for p in _walk(root)[1] if any(n in _bytes_of(p) for n in needles)]
+
+
+def _bytes_of(path: Path) -> bytes:
+    """The file's bytes; none for a file renamed away since the walk (Kafka's checkpoint .tmp
+    files: the broker writes them while the test reads)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def _as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
