@@ -1,10 +1,13 @@
-"""The analyst views' stored snapshot (streams/storage/sql/0007_analyst_store.sql): its refresh.
+"""The analyst views' stored snapshot (streams/storage/sql/0007_analyst_store.sql, 0011): its
+refresh.
 
-analyst_contacts is exact whether or not a snapshot exists (what changed since is computed
-live), so refreshing only makes it cheap again: copy analyst_contacts into a new partition of
-analyst_contacts_store, record the snapshot, drop the older partitions. Idempotent and safe to
-overlap (a leadership move): each refresh writes its own partition and the views read the
-newest recorded one.
+analyst_contacts and the KPI views are exact whether or not a snapshot exists (what changed since
+is computed live and corrects the stored sums), so refreshing only makes them cheap again: copy
+the months of analyst_contacts whose rows changed into new partitions of the store (a new
+generation of those months), sum them, record which generation of each month is current, drop
+the superseded partitions. Safe to overlap (a leadership move): each refresh writes partitions of
+its own, the views read the newest recorded state, and a partition stays GRACE after it was
+superseded.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ STORE_TABLES: Final = (
     "kpi_daily_store",
     "kpi_service_level_store",
 )
+GRACE: Final = timedelta(minutes=10)
+"""A superseded store partition stays this long, and a refresh that took longer than half of it
+is not recorded (another refresh may have dropped what it read)."""
 INGEST_MARGIN: Final = timedelta(minutes=5)
 """Events ingested this long before a refresh began still count as changed after it: an insert
 takes its `ingested_at` when it starts and may become visible after the refresh has read."""
@@ -28,8 +34,11 @@ takes its `ingested_at` when it starts and may become visible after the refresh 
 _STORED_COLUMNS: Final = (
     "contact_id, channel, contact_at, first_event_at, last_event_at, arrived_at, "
     "handling_started_at, handled_at, advisor_id, queue, reason, repeat_eligible, "
-    "is_repeat_7d, redacted"
+    "is_repeat_7d, redacted, abandoned, in_queue"
 )
+"""analyst_contacts' columns the store keeps: all but the derived ones, and the two flags that
+depend on the time as the refresh computed them (0011: the views take the refresh's part of a
+contact away exactly as it was counted)."""
 
 _KEYS: Final = "channel, reason, queue, advisor_id"
 ADDITIVE: Final = (
@@ -49,20 +58,13 @@ ADDITIVE: Final = (
 _ADDITIVE_COLUMNS: Final = ", ".join(ADDITIVE)
 _SUMS: Final = ", ".join(f"sum({c}) AS {c}" for c in ADDITIVE)
 
-# Calls of the snapshot neither answered nor ended whose last event is less than an hour older
-# than the refresh's start: `abandoned` may turn 1 for them later (docs/kpis.md).
-_UNSETTLED_HOURS: Final = (
-    "SELECT groupUniqArray(toDateTime(toStartOfHour(contact_at), 'UTC')) "
-    "FROM analyst_contacts_store WHERE snapshot = {snapshot:UInt64} "
-    "AND channel = 'phone' AND arrived_at IS NOT NULL AND handling_started_at IS NULL "
-    "AND handled_at IS NULL "
-    "AND last_event_at >= fromUnixTimestamp64Milli({snapshot:Int64}, 'UTC') - INTERVAL 1 HOUR"
-)
-
 
 class Refresh(NamedTuple):
     snapshot: int
     contacts: int
+    """Contacts in the store after the refresh (every month's current generation)."""
+    months: int
+    """Months the refresh rewrote (the others keep their generation)."""
     started_at: datetime
 
 
@@ -86,9 +88,9 @@ def store_state(client: Client) -> StoreState:
 
 
 def refresh_needed(state: StoreState, changed_contacts: int, max_age_seconds: float) -> bool:
-    """A refresh costs a copy of every contact (140 MB written at 1.5 M contacts): it is worth
-    it once the live part makes the views slow, or the snapshot nears the day after which the
-    views stop using it (pure)."""
+    """A refresh rewrites the months whose rows changed (each about a 19th of the store at 18
+    months of volume): it is worth it once the corrections make the views slower, or the snapshot
+    nears the day after which the views stop using it (pure)."""
     return (
         not state.in_use
         or state.changed_contacts >= changed_contacts
@@ -106,7 +108,9 @@ def pending_mutations(client: Client) -> int:
 
 
 def refresh_analyst_store(client: Client) -> Refresh | None:
-    """Take a new snapshot of analyst_contacts; None when a mutation of contacts is running."""
+    """Rewrite the months of the store whose rows changed (every month when no snapshot is
+    usable) as a new generation, then switch to it; None when a mutation of contacts is running.
+    """
     # The views use a snapshot only if every mutation of contacts was created in a second before
     # its start (system.mutations has whole seconds): not in this one.
     this_second = client.query(
@@ -117,56 +121,117 @@ def refresh_analyst_store(client: Client) -> Refresh | None:
     # The snapshot's id is the server's time (ms) when the refresh began. A mutation created
     # before it must have finished, so that the copy below holds it; one created after it makes
     # the views ignore this snapshot.
-    snapshot = int(client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0])
+    snapshot = _server_ms(client)
     if pending_mutations(client):
         return None
-    parameters = {"snapshot": snapshot}
+    current = dict(client.query("SELECT parts FROM analyst_store_current").result_rows[0][0])
+    months = changed_months(client) if current else all_months(client)
+    parameters = {"snapshot": snapshot, "months": months}
     client.command(
         f"INSERT INTO analyst_contacts_store (snapshot, {_STORED_COLUMNS}) "
-        f"SELECT {{snapshot:UInt64}}, {_STORED_COLUMNS} FROM analyst_contacts",
+        f"SELECT {{snapshot:UInt64}}, {_STORED_COLUMNS} FROM analyst_contacts "
+        "WHERE toYYYYMM(contact_at) IN {months:Array(UInt32)}",
         parameters=parameters,
     )
     for period in ("hourly", "daily"):
         client.command(
             f"INSERT INTO kpi_{period}_store "
             f"(snapshot, period_start, {_KEYS}, {_ADDITIVE_COLUMNS}) "
-            f"SELECT snapshot, period_start, {_KEYS}, {_SUMS} FROM kpi_{period}_counts "
-            f"WHERE snapshot = {{snapshot:UInt64}} "
+            f"SELECT snapshot, period_start, {_KEYS}, {_SUMS} "
+            f"FROM kpi_{period}_counts(part = 'stored') WHERE snapshot = {{snapshot:UInt64}} "
             f"GROUP BY snapshot, period_start, {_KEYS}",
             parameters=parameters,
         )
     client.command(
         "INSERT INTO kpi_service_level_store "
-        "(snapshot, period_start, queue, reason, offered_calls, answer_waits_ms) "
-        "SELECT snapshot, period_start, queue, reason, sum(offered_calls), "
-        "groupArrayArray(answer_waits_ms) FROM kpi_service_level_counts "
-        "WHERE snapshot = {snapshot:UInt64} GROUP BY snapshot, period_start, queue, reason",
+        "(snapshot, period_start, queue, reason, queued_calls, offered_calls, answer_waits_ms) "
+        "SELECT snapshot, period_start, queue, reason, sum(queued_calls), sum(offered_calls), "
+        "groupArrayArray(answer_waits_ms) FROM kpi_service_level_counts(part = 'stored') "
+        "WHERE snapshot = {snapshot:UInt64} "
+        "GROUP BY snapshot, period_start, queue, reason",
         parameters=parameters,
     )
+    generations = {**current, **dict.fromkeys(months, snapshot)}
+    if _server_ms(client) - snapshot > GRACE.total_seconds() * 1000 / 2:
+        return None  # its partitions are dropped as unreferenced once GRACE has passed
     client.command(
         "INSERT INTO analyst_store_state "
-        "(snapshot, ingest_watermark, started_at, completed_at, unsettled_hours) "
+        "(snapshot, ingest_watermark, started_at, completed_at, generations) "
         "SELECT {snapshot:UInt64}, fromUnixTimestamp64Milli({snapshot:Int64}, 'UTC') "
         "- toIntervalSecond({margin:UInt32}), fromUnixTimestamp64Milli({snapshot:Int64}, 'UTC'), "
-        f"now64(3), ({_UNSETTLED_HOURS})",
-        parameters={**parameters, "margin": int(INGEST_MARGIN.total_seconds())},
+        "now64(3), mapFromArrays({keys:Array(UInt32)}, {values:Array(UInt64)})",
+        parameters={
+            **parameters,
+            "margin": int(INGEST_MARGIN.total_seconds()),
+            "keys": list(generations),
+            "values": list(generations.values()),
+        },
     )
-    drop_older_snapshots(client, snapshot)
+    drop_superseded(client)
     contacts = client.query(
-        "SELECT count() FROM analyst_contacts_store WHERE snapshot = {snapshot:UInt64}",
-        parameters=parameters,
+        "SELECT count() FROM analyst_contacts_store "
+        "WHERE (toYYYYMM(contact_at), snapshot) IN {parts:Array(Tuple(UInt32, UInt64))}",
+        parameters={"parts": list(generations.items())},
     ).result_rows[0][0]
-    return Refresh(snapshot, int(contacts), datetime.fromtimestamp(snapshot / 1000, UTC))
+    return Refresh(
+        snapshot, int(contacts), len(months), datetime.fromtimestamp(snapshot / 1000, UTC)
+    )
 
 
-def drop_older_snapshots(client: Client, snapshot: int) -> None:
-    """Drop the store partitions of snapshots older than `snapshot` (a newer one is kept)."""
+def all_months(client: Client) -> list[int]:
+    """Every month (YYYYMM) that has contacts."""
+    rows = client.query(
+        "SELECT DISTINCT toYYYYMM(first_event_at) FROM contacts "
+        "UNION DISTINCT SELECT DISTINCT toYYYYMM(arrived_at) FROM contacts "
+        "WHERE arrived_at IS NOT NULL"
+    ).result_rows
+    return sorted(int(month) for (month,) in rows)
+
+
+def changed_months(client: Client) -> list[int]:
+    """The months holding a contact whose store row differs from its row now (where it was and
+    where it is): those of analyst_store_corrections' rows that do not cancel out."""
+    rows = client.query(
+        "SELECT DISTINCT toYYYYMM(contact_at) FROM ("
+        "SELECT * EXCEPT sign FROM analyst_store_corrections "
+        "GROUP BY ALL HAVING sum(sign) != 0)"
+    ).result_rows
+    return sorted(int(month) for (month,) in rows)
+
+
+def drop_superseded(client: Client, grace: timedelta = GRACE) -> None:
+    """Drop the store partitions no view can read any more: neither current in the newest state
+    nor in one recorded within GRACE, and written more than GRACE ago (a refresh running beside
+    this one, during a leadership move, may still record the ones it read or wrote)."""
+    keep = {
+        (int(month), int(generation))
+        for month, generation in client.query(
+            "SELECT DISTINCT arrayJoin(mapKeys(generations)) AS month, generations[month] "
+            "FROM analyst_store_state WHERE snapshot = (SELECT max(snapshot) FROM "
+            "analyst_store_state) OR completed_at >= now64(3) - toIntervalSecond({grace:UInt32})",
+            parameters={"grace": int(grace.total_seconds())},
+        ).result_rows
+    }
+    # Generations are the refreshes' start times on the server's clock, in ms.
+    written_before = _server_ms(client) - int(grace.total_seconds() * 1000)
     for table in STORE_TABLES:
         rows = client.query(
-            "SELECT DISTINCT partition_id FROM system.parts WHERE database = currentDatabase() "
-            "AND table = {table:String} AND active AND toUInt64(partition) < {snapshot:UInt64}",
-            parameters={"table": table, "snapshot": snapshot},
+            "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() "
+            "AND table = {table:String} AND active",
+            parameters={"table": table},
         ).result_rows
-        for (partition_id,) in rows:
-            if str(partition_id).isdigit():  # a UInt64 partition's id is its number
-                client.command(f"ALTER TABLE {table} DROP PARTITION ID '{partition_id}'")
+        for (partition,) in rows:
+            month, generation = _partition(str(partition))
+            if (month, generation) not in keep and generation < written_before:
+                client.command(f"ALTER TABLE {table} DROP PARTITION ({month}, {generation})")
+
+
+def _server_ms(client: Client) -> int:
+    return int(client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0])
+
+
+def _partition(text: str) -> tuple[int, int]:
+    """(month, generation) from system.parts' `partition` of a store table, e.g. '(202612,17…)'
+    (both whole numbers: nothing else reaches the DROP statement)."""
+    month, generation = text.strip("()").split(",")
+    return int(month), int(generation)

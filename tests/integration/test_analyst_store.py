@@ -23,6 +23,7 @@ from streams.rows import EVENT_COLUMNS
 from streams.storage import migrate, open_client, redaction, subjects
 from streams.storage.analyst_store import (
     STORE_TABLES,
+    drop_superseded,
     refresh_analyst_store,
     refresh_needed,
     store_state,
@@ -31,7 +32,7 @@ from streams.storage.migrations import MIGRATIONS_DIR
 from streams.storage.redaction import REDACTABLE_TABLES, TTL_BOUNDED_TABLES
 from tests.integration.test_kpi_views import PERSONAL_DEFAULTS, at, dataset, event, redact
 
-STORE_SQL = MIGRATIONS_DIR / "0007_analyst_store.sql"
+STORE_SQL = (MIGRATIONS_DIR / "0007_analyst_store.sql", MIGRATIONS_DIR / "0011_analyst_deltas.sql")
 VIEWS = {
     "analyst_contacts": "SELECT * FROM analyst_contacts",
     "kpi_hourly": "SELECT * FROM kpi_hourly",
@@ -227,7 +228,7 @@ def wait_until_p7_is_abandoned(client: Client) -> None:
     time.sleep(max(0.0, (quiet_hour_ends - datetime.now(UTC)).total_seconds()))
 
 
-@pytest.mark.parametrize("pair", [timedelta(seconds=15)], indirect=True)
+@pytest.mark.parametrize("pair", [timedelta(seconds=40)], indirect=True)
 def test_abandonment_follows_the_clock_after_a_snapshot(pair: tuple[Client, Client]) -> None:
     stored, live = pair
     assert refresh_analyst_store(stored) is not None
@@ -270,21 +271,46 @@ def test_a_refresh_is_needed_once_the_live_part_grows_or_the_snapshot_ages(
     assert store_state(stored).changed_contacts == 0
 
 
-def test_a_refresh_keeps_only_the_newest_snapshot(pair: tuple[Client, Client]) -> None:
-    stored, _ = pair
+def store_partitions(client: Client, table: str) -> set[tuple[int, int]]:
+    rows = client.query(
+        "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() "
+        "AND table = {table:String} AND active",
+        parameters={"table": table},
+    ).result_rows
+    return {tuple(int(n) for n in str(p).strip("()").split(",")) for (p,) in rows}  # type: ignore[misc]
+
+
+def test_a_refresh_rewrites_only_the_months_that_changed(pair: tuple[Client, Client]) -> None:
+    """The store costs what changed: a refresh writes the months whose rows differ from the
+    views' answer now, as a new generation, and the superseded partitions go."""
+    stored, live = pair
     first = refresh_analyst_store(stored)
-    second = refresh_analyst_store(stored)
     assert first is not None
-    assert second is not None
-    assert second.snapshot > first.snapshot
-    for table in STORE_TABLES:
-        kept = stored.query(f"SELECT DISTINCT snapshot FROM {table}").result_rows
-        assert kept == [(second.snapshot,)], table
+    now_month = int(datetime.now(UTC).strftime("%Y%m"))
+    assert first.months == 2, "the data set's March 2025 and P7's call of now"
+    unchanged = refresh_analyst_store(stored)
+    assert unchanged is not None
+    assert (unchanged.months, unchanged.contacts) == (0, first.contacts)
+    # A late contact of March 2025: only that month is written again.
+    both(pair, [event("N1", "sms", "received", at(11, "10:00:00"), subject_key="KN1")])
+    third = refresh_analyst_store(stored)
+    assert third is not None
+    assert (third.months, third.contacts) == (1, first.contacts + 1)
+    assert answers(stored) == answers(live)
+    drop_superseded(stored, grace=timedelta(0))
+    current = {(202503, third.snapshot), (now_month, first.snapshot)}
+    assert store_partitions(stored, "analyst_contacts_store") == current
+    assert store_partitions(stored, "kpi_daily_store") == current
+    assert answers(stored) == answers(live)
 
 
 def test_stored_tables_hold_no_personal_column(pair: tuple[Client, Client]) -> None:
     stored, _ = pair
-    tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", STORE_SQL.read_text())
+    tables = {
+        name
+        for sql in STORE_SQL
+        for name in re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", sql.read_text())
+    }
     assert set(STORE_TABLES) <= set(tables)
     for table in tables:
         columns = {str(r[0]) for r in stored.query(f"DESCRIBE TABLE {table}").result_rows}

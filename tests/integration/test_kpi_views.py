@@ -611,12 +611,27 @@ def personal_objects(client: Client) -> dict[str, bool]:
 
     Derived from the DDL as ClickHouse applied it (parameterized views described through a call).
     """
-    names = client.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+    tables = client.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase()"
+    ).result_rows
     found = {}
-    for name in map(str, names.result_columns[0]):
-        columns = {r["name"] for r in query(client, f"DESCRIBE ({select_all(name)})")}
+    for name, ddl in tables:
+        columns = {r["name"] for r in query(client, f"DESCRIBE ({called(name, ddl)})")}
         found[name] = bool(columns & PERSONAL_FIELDS)
     return found
+
+
+VIEW_ARGUMENTS = {"sl_seconds": "60", "part": "'change'"}
+"""A value for each parameter a view of the migrations takes (internal views too: analyst_kpi_rows
+and the KPI counts take `part`)."""
+
+
+def called(name: str, ddl: str) -> str:
+    """SELECT * of a table or view, called with VIEW_ARGUMENTS if it takes parameters."""
+    parameters = dict.fromkeys(re.findall(r"\{(\w+):\w+\}", ddl))
+    assert set(parameters) <= set(VIEW_ARGUMENTS), f"{name} takes unknown parameters {parameters}"
+    arguments = ", ".join(f"{p} = {VIEW_ARGUMENTS[p]}" for p in parameters)
+    return f"SELECT * FROM {name}" + (f"({arguments})" if parameters else "")
 
 
 GRANT = re.compile(r"^GRANT (?P<what>.+) TO (?P<grantees>.+?)(?P<replace> WITH REPLACE OPTION)?$")
