@@ -27,6 +27,8 @@ STORE_TABLES: Final = (
 GRACE: Final = timedelta(minutes=10)
 """A superseded store partition stays this long, and a refresh that took longer than half of it
 is not recorded (another refresh may have dropped what it read)."""
+ROLL_AFTER: Final = timedelta(days=1)
+"""A month whose generation is older than this may be rewritten though nothing noted a change."""
 INGEST_MARGIN: Final = timedelta(minutes=5)
 """Events ingested this long before a refresh began still count as changed after it: an insert
 takes its `ingested_at` when it starts and may become visible after the refresh has read."""
@@ -125,7 +127,10 @@ def refresh_analyst_store(client: Client) -> Refresh | None:
     if pending_mutations(client):
         return None
     current = dict(client.query("SELECT parts FROM analyst_store_current").result_rows[0][0])
-    months = changed_months(client) if current else all_months(client)
+    if current:
+        months = sorted({*changed_months(client), *stale_month(current, snapshot)})
+    else:
+        months = all_months(client)
     parameters = {"snapshot": snapshot, "months": months}
     client.command(
         f"INSERT INTO analyst_contacts_store (snapshot, {_STORED_COLUMNS}) "
@@ -186,6 +191,16 @@ def all_months(client: Client) -> list[int]:
         "WHERE arrived_at IS NOT NULL"
     ).result_rows
     return sorted(int(month) for (month,) in rows)
+
+
+def stale_month(current: dict[int, int], snapshot: int) -> list[int]:
+    """The month of the oldest generation if it is older than ROLL_AFTER, else none (pure).
+
+    What removes rows without a note in contact_changes (the TTL backstop deleting contacts
+    long past retention) changes no month's corrections; one such month rewritten per refresh
+    bounds how long the store keeps what was removed (19 refreshes, about 5 days at 18 months)."""
+    month, generation = min(current.items(), key=lambda item: item[1])
+    return [month] if snapshot - generation > ROLL_AFTER.total_seconds() * 1000 else []
 
 
 def changed_months(client: Client) -> list[int]:
