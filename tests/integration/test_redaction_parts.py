@@ -163,7 +163,8 @@ def test_the_migration_partitions_existing_contacts_and_a_run_stopped_after_the_
         exchange = next(n for n, s in enumerate(statements) if s.startswith("EXCHANGE"))
         for statement in statements[: exchange + 1]:
             client.command(statement)
-        assert migrate(client, chdb_settings) == [migration.name]
+        # Repeated from the start (later migrations follow it).
+        assert migrate(client, chdb_settings)[0] == migration.name
 
         assert client.query(merged).result_rows == expected
         parts = client.query(
