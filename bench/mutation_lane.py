@@ -14,6 +14,9 @@ process:
    data directories after a redaction batch of the `minute-batch` oldest due contacts (what a
    60 s retention tick released) and one of the next `hour-batch` (an hourly batch), and the
    per-day totals of each schedule (1,440 minute batches or 24 hourly ones).
+3. A contact's look-up (a subject request's or the analyst views' `contact_id IN ...`): the
+   parts, rows and granules the engine plans to read in `contacts` (EXPLAIN ESTIMATE), and the
+   median time of reading one contact from `contacts_merged`, against `SELECT 1` (the baseline).
 
 Times are wall-clock on a shared, loaded machine: read the ratios, not the seconds.
 """
@@ -41,7 +44,7 @@ from streams.config import Settings  # noqa: E402
 from streams.rows import EVENT_COLUMNS, Origin, event_row  # noqa: E402
 from streams.simulator.contacts import generate  # noqa: E402
 from streams.simulator.events import encode, lifecycle_events  # noqa: E402
-from streams.storage.redaction import ContactKey, due_contacts, redact  # noqa: E402
+from streams.storage.redaction import ContactKey, due_contacts, quote, redact  # noqa: E402
 from streams.storage.store import Store, insert_rows  # noqa: E402
 
 
@@ -99,6 +102,30 @@ def written_by(store: Store, job: Callable[[Any], object], tables: tuple[str, ..
     ]
 
 
+def median_seconds(store: Store, sql: str, runs: int = 7) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        store.call_sync(lambda c: c.query(sql))
+        times.append(time.perf_counter() - started)
+    return sorted(times)[runs // 2]
+
+
+def lookup_cost(store: Store, contact_id: str) -> str:
+    """What reading one contact costs (see the module's docstring, 3.)."""
+    where = f"WHERE contact_id = {quote(contact_id)}"
+    [(_, _, parts, rows, marks)] = store.call_sync(
+        lambda c: c.query(f"EXPLAIN ESTIMATE SELECT * FROM contacts {where}").result_rows
+    )
+    lookup = median_seconds(store, f"SELECT * FROM contacts_merged {where}")
+    baseline = median_seconds(store, "SELECT 1")
+    return (
+        f"a contact's look-up plans {parts} parts, {rows} rows, {marks} granules of contacts; "
+        f"reading it from contacts_merged: {lookup * 1000:.1f} ms "
+        f"({lookup / baseline:.1f}x SELECT 1, {baseline * 1000:.1f} ms)"
+    )
+
+
 def insert_seconds(lane: Store, rows: list[list[Any]], token: str) -> float:
     started = time.perf_counter()
     lane.call_sync(lambda c: insert_rows(c, "contact_events", EVENT_COLUMNS, rows, token))
@@ -140,6 +167,7 @@ def main() -> None:
         )
         due = [key for key, _ in ingest.call_sync(lambda c: due_contacts(c, now, 18, 100_000))]
         print(f"{len(due)} contacts due")
+        print(lookup_cost(ingest, due[len(due) // 2].contact_id))
         fresh = event_rows(400, now - timedelta(minutes=5), now, 8)[:1000]
 
         batches = [

@@ -2,7 +2,8 @@
 
 Redaction is a batched `ALTER TABLE ... UPDATE` per table (ClickHouse's own guidance for
 compliance deletes): when the mutation finishes, no active part holds the values any more, and
-the parts it replaced are deleted after the tables' `old_parts_lifetime` (0008 sets 60 s).
+the parts it replaced are deleted `old_parts_seconds` later (60 s), within the tables' cleanup
+period (5 s; streams/storage/migrations.py, replaced_parts_settings).
 
 A contact is its channel and its id (channel systems issue ids independently): every statement
 here names contacts as (contact_id, channel) pairs.
