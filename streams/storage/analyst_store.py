@@ -205,11 +205,9 @@ def stale_month(current: dict[int, int], snapshot: int) -> list[int]:
 
 def changed_months(client: Client) -> list[int]:
     """The months holding a contact whose store row differs from its row now (where it was and
-    where it is): those of analyst_store_corrections' rows that do not cancel out."""
+    where it is): those of analyst_store_corrections (pairs that cancel out are not in it)."""
     rows = client.query(
-        "SELECT DISTINCT toYYYYMM(contact_at) FROM ("
-        "SELECT * EXCEPT sign FROM analyst_store_corrections "
-        "GROUP BY ALL HAVING sum(sign) != 0)"
+        "SELECT DISTINCT toYYYYMM(contact_at) FROM analyst_store_corrections"
     ).result_rows
     return sorted(int(month) for (month,) in rows)
 

@@ -193,34 +193,49 @@ FROM
     FROM analyst_contacts_live
 );
 
--- Where the current store differs from analyst_contacts, one row per contact with a sign: the
+-- Where the current store differs from analyst_contacts, one row per contact and sign: the
 -- store's rows of L and of the calls that were waiting at their refresh (their abandonment
 -- depends on the clock), with the refresh's flags and sign -1; the rows those contacts have
--- now (L's computed live, the waiting calls' with the flags of now), sign 1. With no usable
--- snapshot: every contact computed live, sign 1. A contact whose row did not change appears
--- twice and cancels out (a refresh rewrites only the months of those that do not).
+-- now (L's computed live, the waiting calls' with the flags of now), sign 1. A contact whose
+-- row did not change (most of L: the contacts sharing a subject key with a changed one, whose
+-- repeat flag stayed) yields the same row with both signs: the pair cancels out and is left
+-- out, so only what changed costs the views anything, and a refresh rewrites only the months
+-- of what is left. With no usable snapshot: every contact computed live, sign 1.
 CREATE OR REPLACE VIEW analyst_store_corrections AS
 SELECT
-    sign, contact_id, channel, contact_at, first_event_at, last_event_at, arrived_at,
-    handling_started_at, handled_at, advisor_id, queue, reason, queued, answered,
-    if(sign < 0, stored_abandoned, abandoned) AS abandoned,
-    if(sign < 0, stored_in_queue, in_queue) AS in_queue,
-    wait_seconds, handle_seconds, repeat_eligible, is_repeat_7d, redacted
+    toInt8(sum(side)) AS sign,
+    contact_id, channel, contact_at, first_event_at, last_event_at, arrived_at,
+    handling_started_at, handled_at, advisor_id, queue, reason, queued, answered, abandoned,
+    in_queue, wait_seconds, handle_seconds, repeat_eligible, is_repeat_7d, redacted
 FROM
 (
-    -- One pass over the rows (the live part is computed once): a row yields -1, 1 or both.
     SELECT
-        *,
-        arrayJoin(arrayConcat(
-            if(snapshot != 0 AND ((toYYYYMM(contact_at), snapshot)
-                   IN (SELECT arrayJoin((SELECT parts FROM analyst_store_current)))),
-               [toInt8(-1)], []),
-            if(in_use, [toInt8(1)], []))) AS sign
-    FROM analyst_contact_flags
-    WHERE snapshot = 0
-       OR stored_in_queue
-       OR contact_id IN (SELECT arrayJoin((SELECT ids FROM analyst_live_contact_array)))
-);
+        side, contact_id, channel, contact_at, first_event_at, last_event_at, arrived_at,
+        handling_started_at, handled_at, advisor_id, queue, reason, queued, answered,
+        if(side < 0, stored_abandoned, abandoned) AS abandoned,
+        if(side < 0, stored_in_queue, in_queue) AS in_queue,
+        wait_seconds, handle_seconds, repeat_eligible, is_repeat_7d, redacted
+    FROM
+    (
+        -- One pass over the rows (the live part is computed once): a row yields -1, 1 or both.
+        SELECT
+            *,
+            arrayJoin(arrayConcat(
+                if(snapshot != 0 AND ((toYYYYMM(contact_at), snapshot)
+                       IN (SELECT arrayJoin((SELECT parts FROM analyst_store_current)))),
+                   [toInt8(-1)], []),
+                if(in_use, [toInt8(1)], []))) AS side
+        FROM analyst_contact_flags
+        WHERE snapshot = 0
+           OR stored_in_queue
+           OR contact_id IN (SELECT arrayJoin((SELECT ids FROM analyst_live_contact_array)))
+    )
+)
+GROUP BY
+    contact_id, channel, contact_at, first_event_at, last_event_at, arrived_at,
+    handling_started_at, handled_at, advisor_id, queue, reason, queued, answered, abandoned,
+    in_queue, wait_seconds, handle_seconds, repeat_eligible, is_repeat_7d, redacted
+HAVING sum(side) != 0;
 
 -- What the KPIs are summed from, signed, by `part`: 'stored', each generation's rows with the
 -- flags its refresh stored (a refresh sums its own); 'change', the corrections to the current
