@@ -21,12 +21,6 @@ from streams.runtime import Runtime
 from streams.startup import Setup
 
 log = logging.getLogger(__name__)
-# After the freeze the collector's older generations hold little besides the batches in flight,
-# so at the default thresholds (700, 10, 10) a full collection ran every ~70,000 allocations and
-# walked every row in flight: 1.2 s of CPU per 200,000 events, 8 % of the worker's (measured
-# with gc.callbacks, docs/benchmarks.md). The hot path makes almost no reference cycles, so
-# collecting the young generation every 50,000 allocations frees the same garbage, later.
-GC_THRESHOLDS = (50_000, 20, 10)
 
 
 class QuietWorker(faust.Worker):
@@ -72,7 +66,6 @@ def run_worker(settings: Settings, setup: bool = True, begun: Setup | None = Non
         # Everything made so far (modules, the app, its agents) lives as long as the process:
         # out of the collector's sight, every full collection during ingestion is cheaper.
         gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
         worker = QuietWorker(
             app,
             *runtime.services,
