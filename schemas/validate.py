@@ -71,15 +71,17 @@ def too_far_ahead(event: ContactEvent, not_after: datetime) -> Rejection | None:
     """Refuse an event with a time after `not_after` (the worker's clock plus the allowed skew):
     its retention clock would start in the future, keeping personal data past 18 months of
     any real handling, and its times would distort every KPI."""
+    # Once per accepted event: a plain loop, as a generator under all() cost 2 µs an event.
     times = (event.occurred_at, event.arrived_at, event.handling_started_at, event.handled_at)
-    if all(t is None or t <= not_after for t in times):
-        return None
-    return Rejection(
-        "future_timestamp",
-        "a timestamp is further in the future than the pipeline's clock allows",
-        event.contact_id,
-        event.event_id,
-    )
+    for moment in times:
+        if moment is not None and moment > not_after:
+            return Rejection(
+                "future_timestamp",
+                "a timestamp is further in the future than the pipeline's clock allows",
+                event.contact_id,
+                event.event_id,
+            )
+    return None
 
 
 def _model_for(channel: str) -> ChannelModel:

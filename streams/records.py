@@ -69,14 +69,20 @@ class Span(NamedTuple):
 def partition_spans(records: Iterable[RawRecord]) -> dict[tuple[str, int], Span]:
     """Per (topic, partition) of `records`: first and last offset and oldest timestamp, the one
     pass that batch tokens, commits and the DLQ replay check each need."""
-    spans: dict[tuple[str, int], Span] = {}
+    # Mutable [first, last, oldest] per partition, made Spans once at the end: a Span per record
+    # cost 1 µs a record, three times per batch, on the event loop.
+    spans: dict[tuple[str, int], list[int]] = {}
     for record in records:
-        key = (record.topic, record.partition)
-        stamp = record.timestamp_ms or 0
-        span = spans.get(key)
+        topic, partition, offset, stamp = record[:4]
+        span = spans.get((topic, partition))
         if span is None:
-            spans[key] = Span(record.offset, record.offset, stamp)
-        else:
-            oldest = 0 if not (stamp and span.oldest_ms) else min(span.oldest_ms, stamp)
-            spans[key] = Span(min(span.first, record.offset), max(span.last, record.offset), oldest)
-    return spans
+            spans[topic, partition] = [offset, offset, stamp or 0]
+            continue
+        if offset < span[0]:
+            span[0] = offset
+        elif offset > span[1]:
+            span[1] = offset
+        # A record without a timestamp makes the partition's oldest 0 (scan from the start).
+        if span[2] and (not stamp or stamp < span[2]):
+            span[2] = stamp or 0
+    return {key: Span(*span) for key, span in spans.items()}

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from aiokafka import TopicPartition
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
@@ -108,6 +109,21 @@ def test_events_dated_too_far_ahead_are_refused() -> None:
     assert refused is not None
     assert refused.code == "future_timestamp"
     assert refused.contact_id == event.contact_id
+
+
+@pytest.mark.parametrize(
+    "field", ["occurred_at", "arrived_at", "handling_started_at", "handled_at"]
+)
+def test_any_one_time_too_far_ahead_refuses_the_event(field: str) -> None:
+    event = parse_event("sms", raw_payload("sms"))
+    assert isinstance(event, ContactEvent)
+    limit = event.occurred_at + timedelta(hours=1)
+    at_limit = event.model_copy(update={"arrived_at": limit, "handled_at": None})
+    assert too_far_ahead(at_limit, limit) is None
+    late = event.model_copy(update={field: limit + timedelta(milliseconds=1)})
+    refused = too_far_ahead(late, limit)
+    assert refused is not None
+    assert refused.code == "future_timestamp"
 
 
 def test_lag_and_progress_come_from_committed_offsets() -> None:

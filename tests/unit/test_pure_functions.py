@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,7 @@ from schemas.control import Tombstone
 from streams.agents.normalizer import batch_token
 from streams.agents.redaction import latest_tombstones
 from streams.config import Settings, redact_dsn
+from streams.ingest import to_record
 from streams.logs import scrub
 from streams.records import RawRecord, Span, partition_spans
 from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row, strip_personal
@@ -158,6 +160,51 @@ def test_partition_spans_give_each_partitions_offset_range_and_oldest_timestamp(
         ("t", 0): Span(3, 5, 2_000),
         ("t", 1): Span(8, 9, 0),
     }
+
+
+def test_a_consumed_record_becomes_a_raw_record() -> None:
+    headers = [("h", b"x"), ("n", None)]
+    record = ConsumerRecord("t", 1, 7, 1_700_000_000_000, 0, b"k", b"v", None, 1, 1, headers)
+    expected = RawRecord("t", 1, 7, 1_700_000_000_000, b"k", b"v", (("h", b"x"), ("n", b"")))
+    assert to_record(record) == expected
+    for stamp in (-1, 0, None):  # no usable timestamp
+        bare = ConsumerRecord("t", 1, 8, stamp, 0, None, None, None, 0, 0, ())
+        assert to_record(bare) == RawRecord("t", 1, 8, None, None, b"", ())
+
+
+def _spans_one_by_one(records: list[RawRecord]) -> dict[tuple[str, int], Span]:
+    """partition_spans as it was first written (a Span per record): the reference."""
+    spans: dict[tuple[str, int], Span] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        stamp = record.timestamp_ms or 0
+        span = spans.get(key)
+        if span is None:
+            spans[key] = Span(record.offset, record.offset, stamp)
+        else:
+            oldest = 0 if not (stamp and span.oldest_ms) else min(span.oldest_ms, stamp)
+            spans[key] = Span(min(span.first, record.offset), max(span.last, record.offset), oldest)
+    return spans
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b"]),
+            st.integers(0, 2),
+            st.integers(0, 50),
+            st.one_of(st.none(), st.just(0), st.integers(1, 10**13)),
+        ),
+        max_size=40,
+    )
+)
+def test_partition_spans_match_the_record_by_record_reference(
+    fields: list[tuple[str, int, int, int | None]],
+) -> None:
+    """Offsets in any order, timestamps missing (None or 0) anywhere in a partition."""
+    records = [RawRecord(t, p, o, stamp, None, b"") for t, p, o, stamp in fields]
+    assert partition_spans(records) == _spans_one_by_one(records)
 
 
 def test_topics_with_personal_data_roll_segments_so_retention_is_an_upper_bound() -> None:
