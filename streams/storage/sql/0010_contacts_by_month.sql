@@ -14,6 +14,10 @@
 -- before it is filled: a run stopped after the exchange left the old table under the copy's
 -- name, and is repeated from the start on the already partitioned table. The old table goes
 -- with SYNC: its files (replaced parts too) go now.
+-- Granules of 1,024 rows: the analyst views merge the rows of L (a few hundred contacts, by id)
+-- on every query, and a few hundred ids spread over nearly every granule of 8,192 rows, so that
+-- merge read the whole table's aggregate states (0.61 s at 1.5 M contacts for 193 ids, 0.26 s at
+-- 1,024; docs/benchmarks.md, "Analyst panels in every state").
 
 DROP VIEW IF EXISTS contacts_mv;
 
@@ -46,7 +50,7 @@ CREATE TABLE contacts_by_month
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(first_event_at)
 ORDER BY (contact_id, channel)
-SETTINGS old_parts_lifetime = 60;
+SETTINGS old_parts_lifetime = 60, index_granularity = 1024;
 
 -- Years of contacts may span more than the 100 partitions an insert may touch by default.
 INSERT INTO contacts_by_month SELECT * FROM contacts SETTINGS max_partitions_per_insert_block = 0;
