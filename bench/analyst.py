@@ -1,7 +1,7 @@
 """Analyst views and Grafana panels over 30 days and 12 months, in the states a day brings.
 
     .venv/bin/python bench/analyst.py [--contacts 1500000] [--warm 5] [--burst 20000]
-                                      [--ranges 30d 12mo] [--limit N] [--quick]
+                                      [--ranges 30d 12mo] [--limit N] [--quick] [--keep DIR]
 
 Loads N contacts (18 months and a day up to now, so a day's worth is past its retention time)
 through the worker's parse path (bench/population.py: the simulator's contacts and identities,
@@ -20,6 +20,8 @@ second, which follows the first:
 Each job is the project's own function, so the figures follow the mechanism of the code run.
 Also the panels through `contactstream analyst query` (the sandboxed Parquet path) in the fresh
 state, against `SELECT 1` by the same path (the sandbox's own start) as the baseline.
+--keep DIR keeps the loaded database in DIR (the load takes 8-13 minutes at 1.5 M) and starts
+later runs with the same --contacts from a copy of it (the states change their copy only).
 Not a test: nothing is asserted; the target (issue 22) is every panel <= 1 s warm.
 """
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -41,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.jobs import SPAN, Jobs  # noqa: E402
-from bench.population import Population, load, traffic  # noqa: E402
+from bench.population import Loaded, Population, load, traffic  # noqa: E402
 from streams.config import Settings  # noqa: E402
 from streams.snapshots import query_snapshots, write_snapshots  # noqa: E402
 from streams.storage import migrate, open_client  # noqa: E402
@@ -214,6 +217,9 @@ def main() -> None:
     parser.add_argument("--ranges", nargs="+", choices=list(RANGES), default=list(RANGES))
     parser.add_argument("--limit", type=int, default=None, help="time only the first N queries")
     parser.add_argument(
+        "--keep", type=Path, default=None, help="keep the loaded database here, reuse it later"
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="5k contacts, 1 warm run, 30 days, 1k burst, 3 queries only",
@@ -225,8 +231,23 @@ def main() -> None:
         run(args, Path(tmp))
 
 
-def run(args: argparse.Namespace, home: Path) -> None:
-    settings = Settings(data_dir=home, mode="dev", analyst_snapshot_seconds=60)
+def kept(
+    args: argparse.Namespace, home: Path, settings: Settings
+) -> tuple[Client, Loaded, Population]:
+    """A client on the database of an earlier run with --keep, copied to `home`; or on a new
+    load (kept in args.keep when given)."""
+    marker = args.keep / f"loaded-{args.contacts}.json" if args.keep else None
+    if marker and marker.exists():
+        saved = json.loads(marker.read_text())
+        loaded = Loaded(*saved["loaded"])
+        population = Population(settings, args.contacts)
+        population.resume(saved["population"])
+        # The engine's links (metadata/<db>, data/<db>/<table>) are relative: keep them links.
+        shutil.copytree(args.keep / "home", home, symlinks=True, dirs_exist_ok=True)
+        print(f"copied the {loaded.contacts:,} contacts loaded earlier from {args.keep}")
+        client = open_client(settings)
+        migrate(client, settings)
+        return client, loaded, population
     client = open_client(settings)
     migrate(client, settings)
     population = Population(settings, args.contacts)
@@ -239,6 +260,18 @@ def run(args: argparse.Namespace, home: Path) -> None:
         f"({len(population.people.phones):,} people)",
         flush=True,
     )
+    if marker and args.keep:
+        client.command("SYSTEM STOP MERGES")  # parts stay put while they are copied
+        shutil.rmtree(args.keep / "home", ignore_errors=True)
+        shutil.copytree(home, args.keep / "home", symlinks=True)
+        client.command("SYSTEM START MERGES")
+        marker.write_text(json.dumps({"loaded": loaded, "population": population.position()}))
+    return client, loaded, population
+
+
+def run(args: argparse.Namespace, home: Path) -> None:
+    settings = Settings(data_dir=home, mode="dev", analyst_snapshot_seconds=60)
+    client, loaded, population = kept(args, home, settings)
     results: dict[str, dict[str, tuple[float, float]]] = {}
     jobs = Jobs(client, population, args.contacts)
     for state, change, refresh in states(jobs, args, loaded.phones[0]):

@@ -55,6 +55,17 @@ class Population:
         self._offset = 0
         self._seq = 0
 
+    def position(self) -> dict[str, Any]:
+        """Where the sequence stands (the random state, offsets), to resume it elsewhere."""
+        version, state, gauss = self.rng.getstate()
+        return {"rng": [version, list(state), gauss], "offset": self._offset, "seq": self._seq}
+
+    def resume(self, position: dict[str, Any]) -> None:
+        """Go on from `position` (of a Population made with the same seed and count)."""
+        version, state, gauss = position["rng"]
+        self.rng.setstate((version, tuple(state), gauss))
+        self._offset, self._seq = position["offset"], position["seq"]
+
     def contacts(
         self, start: datetime, end: datetime, count: int, now: datetime
     ) -> Iterator[list[SimContact]]:

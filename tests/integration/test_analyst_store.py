@@ -152,13 +152,15 @@ def test_late_duplicate_and_out_of_order_events_after_a_snapshot(
     ]
     both(pair, late)
     assert snapshot_in_use(stored) != 0
-    # P5, F2, P1, S2 and every contact of their keys K1 (S1, P3), K2 (E1, P2), K3 (F1, P4).
-    assert live_count(stored) == 10
+    # P5, F2, P1, S2 and the contacts of their keys up to 7 days after them (migration 0012):
+    # P4 (K3), S1 and P3 (K1). P2 (K2, before P5), E1 (K2, 7 days before P5) and F1 (K3, 6 days
+    # before F2) cannot have changed: their stored rows stay in use.
+    assert live_count(stored) == 7
     assert answers(stored) == answers(live)
     p4 = stored.query("SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'P4'")
     assert p4.result_rows == [(1,)]
     assert refresh_analyst_store(stored) is not None  # the next snapshot holds them
-    assert live_count(stored) == 10, "ingested within the margin: still computed live"
+    assert live_count(stored) == 7, "ingested within the margin: still computed live"
     assert answers(stored) == answers(live)
 
 
@@ -187,7 +189,9 @@ def test_the_products_redaction_keeps_the_snapshot_in_use(pair: tuple[Client, Cl
             client, [redaction.ContactKey("P2", "phone")], "retention", datetime.now(UTC)
         )
     assert snapshot_in_use(stored) != 0, "noted in contact_changes: no fallback"
-    assert live_count(stored) == 3  # P2 and the other contacts of K2: E1, P5
+    # P2 and P5, the contact of K2 in the 7 days after it (noted by the redaction); E1, 7 days
+    # before P2, keeps its stored row.
+    assert live_count(stored) == 2
     assert answers(stored) == answers(live)
     p5 = stored.query("SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'P5'")
     assert p5.result_rows == [(0,)]
@@ -220,6 +224,100 @@ def test_a_rectification_and_an_erasure_keep_the_snapshot_in_use(
     assert answers(stored) == answers(live)
     assert refresh_analyst_store(stored) is not None
     assert answers(stored) == answers(live)
+
+
+def live_ids(client: Client) -> set[str]:
+    return {
+        str(r[0])
+        for r in client.query("SELECT contact_id FROM analyst_live_contact_ids").result_rows
+    }
+
+
+def test_only_the_contacts_near_a_change_are_computed_live(pair: tuple[Client, Client]) -> None:
+    """Migration 0012: a change reaches the contacts of its subject key from its contact time to
+    7 days after, where it is now and where the snapshot had it; the others of that key (months
+    away, or just before) keep their stored rows, and every answer stays exact."""
+    stored, live = pair
+    # K9: a customer of a year: January, April, June (the 1st and the 10th), September.
+    history = [
+        event(name, "phone", "queued", moment, arrived_at=moment, subject_key="K9")
+        for name, moment in {
+            "H1": at(5, "10:00:00", month=1),
+            "H2": at(5, "10:00:00", month=4),
+            "H3": at(1, "10:00:00", month=6),
+            "H4": at(10, "10:00:00", month=6),
+            "H5": at(5, "10:00:00", month=9),
+        }.items()
+    ]
+    # M1 is handled first with no arrival (its contact time is its first event, 6 June) and
+    # makes H4 a repeat; its arrival (on 20 June) comes after the snapshot and moves it later.
+    history.append(event("M1", "sms", "handled", at(6, "10:00:00", month=6), subject_key="K9"))
+    for client in pair:
+        insert(client, history, ingested=datetime.now(UTC) - timedelta(hours=1))
+    assert refresh_analyst_store(stored) is not None
+    assert live_count(stored) == 0
+    h4 = "SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'H4'"
+    assert stored.query(h4).result_rows == [(1,)]
+
+    # M1's arrival moves it from 6 to 20 June: H4 (10 June) was a repeat through M1 only (H3 is
+    # 9 days before it) and is no longer one. H4 is 14 days before M1's new time: it is in the
+    # span because of where the snapshot had M1. H1-H3 and H5 are before or months away.
+    both(
+        pair,
+        [
+            event(
+                "M1",
+                "sms",
+                "received",
+                at(20, "10:00:00", month=6),
+                arrived_at=at(20, "10:00:00", month=6),
+                subject_key="K9",
+            )
+        ],
+    )
+    assert live_ids(stored) == {"M1", "H4"}
+    assert answers(stored) == answers(live)
+    assert stored.query(h4).result_rows == [(0,)]
+
+    # A new contact on 8 June, between H3 and H4: H4 is a repeat again.
+    both(
+        pair,
+        [
+            event(
+                "N9",
+                "sms",
+                "received",
+                at(8, "10:00:00", month=6),
+                arrived_at=at(8, "10:00:00", month=6),
+                subject_key="K9",
+            )
+        ],
+    )
+    assert live_ids(stored) == {"M1", "N9", "H4"}
+    assert answers(stored) == answers(live)
+    assert stored.query(h4).result_rows == [(1,)]
+
+    # After a refresh and past the margin, a contact a day before H3 (31 May): H3 becomes a
+    # repeat, and N9 (8 June) stays one; H4, 10 days after, is out of reach.
+    assert refresh_analyst_store(stored) is not None
+    both(
+        pair,
+        [
+            event(
+                "N8",
+                "sms",
+                "received",
+                at(31, "10:00:00", month=5),
+                arrived_at=at(31, "10:00:00", month=5),
+                subject_key="K9",
+            )
+        ],
+    )
+    assert {"N8", "H3"} <= live_ids(stored)
+    assert "H1" not in live_ids(stored) and "H5" not in live_ids(stored)
+    assert answers(stored) == answers(live)
+    h3 = "SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'H3'"
+    assert stored.query(h3).result_rows == [(1,)]
 
 
 def wait_until_p7_is_abandoned(client: Client) -> None:

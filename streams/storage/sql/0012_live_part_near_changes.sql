@@ -1,0 +1,191 @@
+-- The live part bounded in time (issue 22). L was D and every contact of K, the subject keys of
+-- D's rows, over the whole 18 months: a burst of 8,163 new contacts of returning customers made
+-- L 30,571 contacts spread over every month, and merging them (their argMax states of advisor,
+-- queue and reason, in nearly every granule of `contacts`) cost 1.2-1.5 s of every panel at
+-- 1.5 M contacts, while D alone (recent contacts, whose ids sit together) merged in 0.08 s.
+--
+-- A contact's repeat flag counts the contacts of its key in the 7 days before it, so a change
+-- of contact d can change the flag of the contacts of d's keys from d's contact time to 7 days
+-- after it, where d is now and where d was in the snapshot (the analyst store's contact_at of
+-- d). Per key of K, the span [lo, hi] of those times of D's contacts bounds everything:
+--   result  (L, the contacts computed live): D, and the contacts of a key of K whose
+--           contact_at is in [lo, hi + 7 days] of their key;
+--   context (what their repeat window counts): D, and the contacts of a key of K whose
+--           contact_at is in [lo - 7 days, hi + 7 days].
+-- Every contact outside the result has the flags the snapshot stored: no contact of D was or is
+-- within the 7 days before it under its key. Every contact of the result sees its whole 7-day
+-- window in the context. A contact of K that is not in D has not changed since the snapshot
+-- (an insert or the product's mutations would have put it in D), so the snapshot's contact_at
+-- is its contact_at now and picks the context before anything is merged; a contact of K with
+-- no snapshot row is taken whatever its time. The merged contacts are then kept by their
+-- merged key and contact_at, as before by their merged key. Exact definitions: docs/kpis.md.
+
+-- K with, per key, the span of the contact times of D's contacts that had or have that key (now
+-- from contacts, before from the snapshot's row).
+CREATE OR REPLACE VIEW analyst_changed_key_spans AS
+SELECT key, min(at) AS lo, max(at) AS hi
+FROM
+(
+    SELECT arrayJoin(keys) AS key, arrayJoin(times) AS at
+    FROM
+    (
+        SELECT contact_id, channel, groupUniqArrayArray(keys) AS keys, groupArray(at) AS times
+        FROM
+        (
+            SELECT
+                contact_id, channel,
+                groupUniqArray(assumeNotNull(subject_key)) AS keys,
+                CAST(coalesce(min(arrived_at), min(first_event_at)), 'DateTime64(3, \'UTC\')')
+                    AS at
+            FROM contacts
+            WHERE contact_id IN (
+                SELECT arrayJoin((SELECT groupArray(contact_id) FROM analyst_changed_contact_ids))
+            )
+              AND subject_key IS NOT NULL
+            GROUP BY contact_id, channel
+            UNION ALL
+            SELECT
+                contact_id, channel, CAST([], 'Array(String)') AS keys,
+                CAST(contact_at, 'DateTime64(3, \'UTC\')') AS at
+            FROM analyst_contacts_store
+            WHERE contact_id IN (
+                SELECT arrayJoin((SELECT groupArray(contact_id) FROM analyst_changed_contact_ids))
+            )
+              AND (toYYYYMM(contact_at), snapshot)
+                  IN (SELECT arrayJoin((SELECT parts FROM analyst_store_current)))
+        )
+        GROUP BY contact_id, channel
+    )
+)
+GROUP BY key;
+
+-- The same as one array, read once per query as a scalar: (key, context from, result from,
+-- until). Views join it as a table (a Map's lookup is a linear search: 8,000 keys for each of
+-- 30,000 rows cost 0.3 s).
+CREATE OR REPLACE VIEW analyst_changed_key_span_array AS
+SELECT groupArray((key, lo - INTERVAL 7 DAY, lo, hi + INTERVAL 7 DAY)) AS spans
+FROM analyst_changed_key_spans;
+
+CREATE OR REPLACE VIEW analyst_changed_key_span_rows AS
+SELECT span.1 AS key, span.2 AS context_from, span.3 AS result_from, span.4 AS until
+FROM (SELECT arrayJoin((SELECT spans FROM analyst_changed_key_span_array)) AS span);
+
+-- The context's ids: D, and the contacts of K whose snapshot row is within their key's context
+-- span. Every contact has a row in the current snapshot but those ingested since its watermark
+-- (in D): so the snapshot's rows are looked up within the spans' overall time range, which
+-- the store's order (contact_at) and partitions (month) prune to the weeks around the changes.
+CREATE OR REPLACE VIEW analyst_live_context_ids AS
+SELECT keyed.contact_id AS contact_id
+FROM
+(
+    SELECT contact_id, channel, context_from, until
+    FROM
+    (
+        SELECT contact_id, channel, assumeNotNull(subject_key) AS key
+        FROM contacts
+        WHERE subject_key IN (
+            SELECT arrayJoin(arrayMap(span -> span.1,
+                                      (SELECT spans FROM analyst_changed_key_span_array)))
+        )
+    ) AS rows
+    INNER JOIN analyst_changed_key_span_rows AS spans USING (key)
+) AS keyed
+INNER JOIN
+(
+    SELECT contact_id, channel, contact_at
+    FROM analyst_contacts_store
+    WHERE (toYYYYMM(contact_at), snapshot)
+            IN (SELECT arrayJoin((SELECT parts FROM analyst_store_current)))
+      AND contact_at >= arrayMin(arrayMap(span -> span.2,
+                                          (SELECT spans FROM analyst_changed_key_span_array)))
+      AND contact_at <= arrayMax(arrayMap(span -> span.4,
+                                          (SELECT spans FROM analyst_changed_key_span_array)))
+) AS snapshot_row USING (contact_id, channel)
+WHERE snapshot_row.contact_at >= keyed.context_from AND snapshot_row.contact_at <= keyed.until
+UNION ALL
+SELECT contact_id FROM analyst_changed_contact_ids;
+
+CREATE OR REPLACE VIEW analyst_live_context_array AS
+SELECT groupArray(DISTINCT contact_id) AS ids FROM analyst_live_context_ids;
+
+-- L (the result): D, and the contacts of the context whose merged key's result span holds
+-- their merged contact_at. Grouped by contact and channel, kept as a set of ids (an id's every
+-- channel is recomputed live), as in 0008.
+CREATE OR REPLACE VIEW analyst_live_contact_ids AS
+SELECT merged.contact_id AS contact_id
+FROM
+(
+    SELECT
+        contact_id,
+        ifNull(max(subject_key), '') AS key,
+        CAST(coalesce(min(arrived_at), min(first_event_at)), 'DateTime64(3, \'UTC\')') AS at
+    FROM contacts
+    WHERE contact_id IN (SELECT arrayJoin((SELECT ids FROM analyst_live_context_array)))
+    GROUP BY contact_id, channel
+) AS merged
+LEFT JOIN analyst_changed_key_span_rows AS spans USING (key)
+WHERE merged.contact_id IN (
+        SELECT arrayJoin((SELECT groupArray(contact_id) FROM analyst_changed_contact_ids))
+    )
+   OR (merged.at >= spans.result_from AND merged.at <= spans.until AND spans.key != '');
+
+-- The live part: 0008's definition, its repeat window over the context, its rows those of L.
+-- The context may hold more contacts than it needs (one of K near a change under a key it does
+-- not have merged): each is a real contact with its merged key and time, so the window counts
+-- it only where it counts; only L's rows are returned.
+CREATE OR REPLACE VIEW analyst_contacts_live AS
+SELECT
+    contact_id,
+    channel,
+    contact_at,
+    first_event_at,
+    last_event_at,
+    arrived_at,
+    handling_started_at,
+    handled_at,
+    advisor_id,
+    queue,
+    reason,
+    toUInt8(repeat_key_known) AS repeat_eligible,
+    toUInt8(repeat_key_known AND earlier_contacts_7d > 0) AS is_repeat_7d,
+    toUInt8(redacted_at IS NOT NULL) AS redacted
+FROM
+(
+    SELECT
+        contact_id, channel, first_event_at, last_event_at, arrived_at, handling_started_at,
+        handled_at, advisor_id, queue, reason, redacted_at, contact_at,
+        subject_key IS NOT NULL AS repeat_key_known,
+        count() OVER (
+            PARTITION BY subject_key
+            ORDER BY toUnixTimestamp64Milli(contact_at)
+            RANGE BETWEEN 604800000 PRECEDING AND 1 PRECEDING
+        ) AS earlier_contacts_7d
+    FROM
+    (
+        SELECT *, coalesce(arrived_at, first_event_at) AS contact_at
+        FROM
+        (
+            SELECT
+                contact_id,
+                channel,
+                CAST(min(first_event_at), 'DateTime64(3, \'UTC\')') AS first_event_at,
+                CAST(max(last_event_at), 'DateTime64(3, \'UTC\')') AS last_event_at,
+                min(arrived_at) AS arrived_at,
+                min(handling_started_at) AS handling_started_at,
+                max(handled_at) AS handled_at,
+                argMaxMerge(advisor_id) AS advisor_id,
+                argMaxMerge(queue) AS queue,
+                argMaxMerge(reason) AS reason,
+                max(subject_key) AS subject_key,
+                max(redacted_at) AS redacted_at
+            FROM contacts
+            -- No usable snapshot: all contacts, without building the sets (a constant
+            -- condition).
+            WHERE (SELECT snapshot FROM analyst_store_current) = 0
+               OR contact_id IN (SELECT arrayJoin((SELECT ids FROM analyst_live_context_array)))
+            GROUP BY contact_id, channel
+        )
+    )
+)
+WHERE (SELECT snapshot FROM analyst_store_current) = 0
+   OR contact_id IN (SELECT arrayJoin((SELECT ids FROM analyst_live_contact_array)));
