@@ -252,6 +252,8 @@ def test_only_the_contacts_near_a_change_are_computed_live(pair: tuple[Client, C
     # M1 is handled first with no arrival (its contact time is its first event, 6 June) and
     # makes H4 a repeat; its arrival (on 20 June) comes after the snapshot and moves it later.
     history.append(event("M1", "sms", "handled", at(6, "10:00:00", month=6), subject_key="K9"))
+    # M2 likewise on 20 January; its arrival on 1 September moves it 7 months later.
+    history.append(event("M2", "sms", "handled", at(20, "10:00:00", month=1), subject_key="K9"))
     for client in pair:
         insert(client, history, ingested=datetime.now(UTC) - timedelta(hours=1))
     assert refresh_analyst_store(stored) is not None
@@ -318,6 +320,28 @@ def test_only_the_contacts_near_a_change_are_computed_live(pair: tuple[Client, C
     assert answers(stored) == answers(live)
     h3 = "SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'H3'"
     assert stored.query(h3).result_rows == [(1,)]
+
+    # M2's arrival: K9's span now covers 7 months (its snapshot rows are found by id, not by
+    # month). H5 (5 September) becomes a repeat through M2.
+    both(
+        pair,
+        [
+            event(
+                "M2",
+                "sms",
+                "received",
+                at(1, "10:00:00", month=9),
+                arrived_at=at(1, "10:00:00", month=9),
+                subject_key="K9",
+            )
+        ],
+    )
+    long_keys = "SELECT length(long_keys) FROM analyst_changed_key_months"
+    assert stored.query(long_keys).result_rows == [(1,)]
+    assert {"M2", "H5"} <= live_ids(stored)
+    assert answers(stored) == answers(live)
+    h5 = "SELECT is_repeat_7d FROM analyst_contacts WHERE contact_id = 'H5'"
+    assert stored.query(h5).result_rows == [(1,)]
 
 
 def wait_until_p7_is_abandoned(client: Client) -> None:

@@ -70,24 +70,46 @@ CREATE OR REPLACE VIEW analyst_changed_key_span_rows AS
 SELECT span.1 AS key, span.2 AS context_from, span.3 AS result_from, span.4 AS until
 FROM (SELECT arrayJoin((SELECT spans FROM analyst_changed_key_span_array)) AS span);
 
+-- The keys of K whose context span is short (a burst of new contacts, a day's redaction:
+-- 15 days) and the months those spans cover; the others (a subject's contacts over months,
+-- rectified or erased) are few.
+CREATE OR REPLACE VIEW analyst_changed_key_months AS
+WITH arrayFilter(span -> dateDiff('day', span.2, span.4) <= 62,
+                 (SELECT spans FROM analyst_changed_key_span_array)) AS short
+SELECT
+    arrayMap(span -> span.1, short) AS short_keys,
+    arrayMap(span -> span.1,
+             arrayFilter(span -> dateDiff('day', span.2, span.4) > 62,
+                         (SELECT spans FROM analyst_changed_key_span_array))) AS long_keys,
+    arrayDistinct(arrayFlatten(arrayMap(
+        span -> arrayMap(
+            n -> toYYYYMM(addMonths(toStartOfMonth(span.2), n)),
+            range(toUInt64(dateDiff('month', toStartOfMonth(span.2), toStartOfMonth(span.4))) + 1)),
+        short))) AS months;
+
+-- The rows of `contacts` with a key of K (contact, channel, key), read once per query.
+CREATE OR REPLACE VIEW analyst_keyed_contact_array AS
+SELECT groupArray((contact_id, channel, assumeNotNull(subject_key))) AS keyed
+FROM contacts
+WHERE subject_key IN (
+    SELECT arrayJoin(arrayMap(span -> span.1, (SELECT spans FROM analyst_changed_key_span_array)))
+);
+
+CREATE OR REPLACE VIEW analyst_keyed_contacts AS
+SELECT row.1 AS contact_id, row.2 AS channel, row.3 AS key
+FROM (SELECT arrayJoin((SELECT keyed FROM analyst_keyed_contact_array)) AS row);
+
 -- The context's ids: D, and the contacts of K whose snapshot row is within their key's context
 -- span. Every contact has a row in the current snapshot but those ingested since its watermark
--- (in D): so the snapshot's rows are looked up within the spans' overall time range, which
--- the store's order (contact_at) and partitions (month) prune to the weeks around the changes.
+-- (in D), so the snapshot's rows are looked up where they can be: the contacts of a short
+-- span's key in the months of the short spans (the store's partitions), those of a long
+-- span's key by id (the store's bloom filter on contact_id skips the granules without them).
 CREATE OR REPLACE VIEW analyst_live_context_ids AS
 SELECT keyed.contact_id AS contact_id
 FROM
 (
     SELECT contact_id, channel, context_from, until
-    FROM
-    (
-        SELECT contact_id, channel, assumeNotNull(subject_key) AS key
-        FROM contacts
-        WHERE subject_key IN (
-            SELECT arrayJoin(arrayMap(span -> span.1,
-                                      (SELECT spans FROM analyst_changed_key_span_array)))
-        )
-    ) AS rows
+    FROM analyst_keyed_contacts AS rows
     INNER JOIN analyst_changed_key_span_rows AS spans USING (key)
 ) AS keyed
 INNER JOIN
@@ -96,10 +118,21 @@ INNER JOIN
     FROM analyst_contacts_store
     WHERE (toYYYYMM(contact_at), snapshot)
             IN (SELECT arrayJoin((SELECT parts FROM analyst_store_current)))
-      AND contact_at >= arrayMin(arrayMap(span -> span.2,
-                                          (SELECT spans FROM analyst_changed_key_span_array)))
-      AND contact_at <= arrayMax(arrayMap(span -> span.4,
-                                          (SELECT spans FROM analyst_changed_key_span_array)))
+      AND toYYYYMM(contact_at)
+            IN (SELECT arrayJoin((SELECT months FROM analyst_changed_key_months)))
+      AND contact_id IN (
+          SELECT contact_id FROM analyst_keyed_contacts
+          WHERE key IN (SELECT arrayJoin((SELECT short_keys FROM analyst_changed_key_months)))
+      )
+    UNION ALL
+    SELECT contact_id, channel, contact_at
+    FROM analyst_contacts_store
+    WHERE (toYYYYMM(contact_at), snapshot)
+            IN (SELECT arrayJoin((SELECT parts FROM analyst_store_current)))
+      AND contact_id IN (
+          SELECT contact_id FROM analyst_keyed_contacts
+          WHERE key IN (SELECT arrayJoin((SELECT long_keys FROM analyst_changed_key_months)))
+      )
 ) AS snapshot_row USING (contact_id, channel)
 WHERE snapshot_row.contact_at >= keyed.context_from AND snapshot_row.contact_at <= keyed.until
 UNION ALL
