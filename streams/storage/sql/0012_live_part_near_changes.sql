@@ -15,10 +15,10 @@
 -- Every contact outside the result has the flags the snapshot stored: no contact of D was or is
 -- within the 7 days before it under its key. Every contact of the result sees its whole 7-day
 -- window in the context. A contact of K that is not in D has not changed since the snapshot
--- (an insert or the product's mutations would have put it in D), so the snapshot's contact_at
--- is its contact_at now and picks the context before anything is merged; a contact of K with
--- no snapshot row is taken whatever its time. The merged contacts are then kept by their
--- merged key and contact_at, as before by their merged key. Exact definitions: docs/kpis.md.
+-- (an insert or the product's mutations would have put it in D), and has a snapshot row (the
+-- refresh took every contact ingested before its watermark): the snapshot's contact_at is its
+-- contact_at now and picks the context before anything is merged. L is then kept by merged key
+-- and contact_at, as before by merged key. Exact definitions: docs/kpis.md.
 
 -- K with, per key, the span of the contact times of D's contacts that had or have that key (now
 -- from contacts, before from the snapshot's row).
