@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from clickhouse_connect.driver.client import Client
 
 from streams.config import Settings
+from streams.errors import ContactstreamError, StorageError
 from streams.storage.client import classify, open_client
 from streams.storage.migrations import migrate
 
@@ -52,6 +53,10 @@ class Store:
                 self._client = open_client(self.settings)
             return job(self._client)
         except Exception as exc:
+            if isinstance(exc, ContactstreamError) and not isinstance(exc, StorageError):
+                # Ours says what is wrong already (an edited migration, a missing extra): as
+                # "ClickHouse refused the operation" a worker hid which migration was edited.
+                raise
             if self._client is not None and not self.settings.is_embedded:
                 self._client = None  # reconnect on the next call (HTTP server may have restarted)
             raise classify(exc, self.settings) from None
