@@ -233,6 +233,11 @@ def live_ids(client: Client) -> set[str]:
     }
 
 
+def k9_message(contact: str, moment: datetime) -> dict[str, Any]:
+    """A message of subject key K9 received at `moment`."""
+    return event(contact, "sms", "received", moment, arrived_at=moment, subject_key="K9")
+
+
 def test_only_the_contacts_near_a_change_are_computed_live(pair: tuple[Client, Client]) -> None:
     """Migration 0012: a change reaches the contacts of its subject key from its contact time to
     7 days after, where it is now and where the snapshot had it; the others of that key (months
@@ -264,37 +269,13 @@ def test_only_the_contacts_near_a_change_are_computed_live(pair: tuple[Client, C
     # M1's arrival moves it from 6 to 20 June: H4 (10 June) was a repeat through M1 only (H3 is
     # 9 days before it) and is no longer one. H4 is 14 days before M1's new time: it is in the
     # span because of where the snapshot had M1. H1-H3 and H5 are before or months away.
-    both(
-        pair,
-        [
-            event(
-                "M1",
-                "sms",
-                "received",
-                at(20, "10:00:00", month=6),
-                arrived_at=at(20, "10:00:00", month=6),
-                subject_key="K9",
-            )
-        ],
-    )
+    both(pair, [k9_message("M1", at(20, "10:00:00", month=6))])
     assert live_ids(stored) == {"M1", "H4"}
     assert answers(stored) == answers(live)
     assert stored.query(h4).result_rows == [(0,)]
 
     # A new contact on 8 June, between H3 and H4: H4 is a repeat again.
-    both(
-        pair,
-        [
-            event(
-                "N9",
-                "sms",
-                "received",
-                at(8, "10:00:00", month=6),
-                arrived_at=at(8, "10:00:00", month=6),
-                subject_key="K9",
-            )
-        ],
-    )
+    both(pair, [k9_message("N9", at(8, "10:00:00", month=6))])
     assert live_ids(stored) == {"M1", "N9", "H4"}
     assert answers(stored) == answers(live)
     assert stored.query(h4).result_rows == [(1,)]
@@ -302,19 +283,7 @@ def test_only_the_contacts_near_a_change_are_computed_live(pair: tuple[Client, C
     # After a refresh and past the margin, a contact a day before H3 (31 May): H3 becomes a
     # repeat, and N9 (8 June) stays one; H4, 10 days after, is out of reach.
     assert refresh_analyst_store(stored) is not None
-    both(
-        pair,
-        [
-            event(
-                "N8",
-                "sms",
-                "received",
-                at(31, "10:00:00", month=5),
-                arrived_at=at(31, "10:00:00", month=5),
-                subject_key="K9",
-            )
-        ],
-    )
+    both(pair, [k9_message("N8", at(31, "10:00:00", month=5))])
     assert {"N8", "H3"} <= live_ids(stored)
     assert not {"H1", "H2", "H5"} & live_ids(stored)
     assert answers(stored) == answers(live)
@@ -323,19 +292,7 @@ def test_only_the_contacts_near_a_change_are_computed_live(pair: tuple[Client, C
 
     # M2's arrival: K9's span now covers 7 months (its snapshot rows are found by id, not by
     # month). H5 (5 September) becomes a repeat through M2.
-    both(
-        pair,
-        [
-            event(
-                "M2",
-                "sms",
-                "received",
-                at(1, "10:00:00", month=9),
-                arrived_at=at(1, "10:00:00", month=9),
-                subject_key="K9",
-            )
-        ],
-    )
+    both(pair, [k9_message("M2", at(1, "10:00:00", month=9))])
     long_keys = "SELECT length(long_keys) FROM analyst_changed_key_months"
     assert stored.query(long_keys).result_rows == [(1,)]
     assert {"M2", "H5"} <= live_ids(stored)
