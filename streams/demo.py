@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import shlex
@@ -93,6 +94,13 @@ class Demo:
         except KeyboardInterrupt as stop:
             name = stop.args[0] if isinstance(stop, Stopped) else "SIGINT"
             self._say(f"[yellow]{name}: stopping what the demo started[/]")
+            return 130
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            # The terminal closed before its SIGHUP arrived (the live view wrote first): the
+            # same hang-up, so the same stop.
+            self._heard(signal.SIGHUP)
             return 130
         finally:
             # A second signal must not cut the clean-up short and leave the broker running.
