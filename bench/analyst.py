@@ -245,11 +245,10 @@ def kept(
         # The engine's links (metadata/<db>, data/<db>/<table>) are relative: keep them links.
         shutil.copytree(args.keep / "home", home, symlinks=True, dirs_exist_ok=True)
         print(f"copied the {loaded.contacts:,} contacts loaded earlier from {args.keep}")
-        client = open_client(settings)
-        migrate(client, settings)
-        return client, loaded, population
     client = open_client(settings)
     migrate(client, settings)
+    if marker and marker.exists():
+        return client, loaded, population
     population = Population(settings, args.contacts)
     now = datetime.now(UTC)
     started = time.perf_counter()
