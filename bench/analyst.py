@@ -5,18 +5,18 @@
 
 Loads N contacts (18 months and a day up to now, so a day's worth is past its retention time)
 through the worker's parse path (bench/population.py: the simulator's contacts and identities,
-streams.prepare, the sink's insert blocks), then for each state times every analyst view and
+streams.ingest.prepare, the sink's insert blocks), then for each state times every analyst view and
 every query of deploy/grafana/dashboards/analyst.json, with the dashboard's range set to the
 last 30 days and to the last 12 months: cold (the first run after the engine's caches are
 dropped: DROP_CACHES; the OS page cache stays, no root) and warm (the median of --warm runs).
 
-States, each starting from a fresh analyst snapshot (streams.storage.analyst_store) but the
+States, each starting from a fresh analyst snapshot (streams.analyst.store) but the
 second, which follows the first:
   fresh         the snapshot just refreshed (and the Parquet snapshots just written);
   traffic 10m   ten minutes of traffic at this population's peak-hour rate since then;
   burst         a burst of --burst events (new contacts of the last hour) since the snapshot;
-  rectified     one subject's phone number rectified (streams.storage.subjects.rectify);
-  redacted      a retention batch: every contact past due redacted (streams.storage.redaction).
+  rectified     one subject's phone number rectified (streams.subjects.sql.rectify);
+  redacted      a retention batch: every contact past due redacted (streams.privacy.sql).
 Each job is the project's own function, so the figures follow the mechanism of the code run.
 Also the panels through `contactstream analyst query` (the sandboxed Parquet path) in the fresh
 state, against `SELECT 1` by the same path (the sandbox's own start) as the baseline.
@@ -45,10 +45,10 @@ sys.path.insert(0, str(REPO))
 
 from bench.jobs import SPAN, Jobs  # noqa: E402
 from bench.population import Loaded, Population, load, traffic  # noqa: E402
+from streams.analyst.snapshots import query_snapshots, write_snapshots  # noqa: E402
+from streams.analyst.store import refresh_analyst_store  # noqa: E402
 from streams.config import Settings  # noqa: E402
-from streams.snapshots import query_snapshots, write_snapshots  # noqa: E402
 from streams.storage import migrate, open_client  # noqa: E402
-from streams.storage.analyst_store import refresh_analyst_store  # noqa: E402
 
 DROP_CACHES: Final = tuple(
     f"SYSTEM DROP {cache} CACHE"

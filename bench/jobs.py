@@ -18,7 +18,7 @@ from typing import Any, Final, NamedTuple
 
 from bench.population import Population, traffic
 from schemas.contact import subject_key
-from streams.storage.redaction import (
+from streams.privacy.sql import (
     ContactKey,
     due_contacts,
     needing_redaction,
@@ -26,7 +26,7 @@ from streams.storage.redaction import (
     remaining_personal,
     retention_counts,
 )
-from streams.storage.subjects import erase_rows, rectify, subject_contacts
+from streams.subjects.sql import erase_rows, rectify, subject_contacts
 
 SPAN: Final = timedelta(days=548)
 """18 months, the retention period."""

@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO))
 
 from schemas.examples import raw_event  # noqa: E402
 from streams.config import Settings  # noqa: E402
-from streams.localkafka import LocalBroker  # noqa: E402
-from streams.localkafka.broker import free_port  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
+from streams.kafka.local import LocalBroker  # noqa: E402
+from streams.kafka.local.broker import free_port  # noqa: E402
+from streams.kafka.topics import ensure_topics  # noqa: E402
 from tests.integration.harness import WorkerProcess, raw_group, wait_caught_up, worker_env  # noqa: E402
 
 

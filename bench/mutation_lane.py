@@ -7,7 +7,7 @@ last `months` months into a fresh chDB database with the shipped migrations, the
 process:
 
 1. Insert wait: a sink-sized insert (1,000 events of now) alone (the baseline), then while a
-   redaction batch (`hour-batch` due contacts, streams.storage.redaction.redact) runs on the
+   redaction batch (`hour-batch` due contacts, streams.privacy.sql.redact) runs on the
    same storage lane (one thread and client: the old worker) and on a lane of its own (the
    worker's mutation lane). Prints each insert's latency as a ratio of the baseline.
 2. Bytes rewritten: the bytes of new files (new inodes) under contact_events' and contacts'
@@ -41,10 +41,10 @@ sys.path.insert(0, str(REPO))
 from schemas.contact import ContactEvent  # noqa: E402
 from schemas.validate import parse_event  # noqa: E402
 from streams.config import Settings  # noqa: E402
-from streams.rows import EVENT_COLUMNS, Origin, event_row  # noqa: E402
-from streams.simulator.contacts import generate  # noqa: E402
-from streams.simulator.events import encode, lifecycle_events  # noqa: E402
-from streams.storage.redaction import ContactKey, due_contacts, quote, redact  # noqa: E402
+from streams.dev.simulator.contacts import generate  # noqa: E402
+from streams.dev.simulator.events import encode, lifecycle_events  # noqa: E402
+from streams.ingest.rows import EVENT_COLUMNS, Origin, event_row  # noqa: E402
+from streams.privacy.sql import ContactKey, due_contacts, quote, redact  # noqa: E402
 from streams.storage.store import Store, insert_rows  # noqa: E402
 
 

@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from streams.config import CHANNELS, Settings  # noqa: E402
-from streams.localkafka import LocalBroker  # noqa: E402
-from streams.simulator.contacts import utc  # noqa: E402
-from streams.simulator.produce import plan, send  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
+from streams.dev.simulator.contacts import utc  # noqa: E402
+from streams.dev.simulator.produce import plan, send  # noqa: E402
+from streams.kafka.local import LocalBroker  # noqa: E402
+from streams.kafka.topics import ensure_topics  # noqa: E402
 from tests.integration.harness import committed, end_offsets  # noqa: E402
 
 BENCH = REPO / "bench"

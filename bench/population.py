@@ -1,7 +1,8 @@
 """A realistic contact population for the benchmarks, stored through the worker's own parse path.
 
-The simulator (streams/simulator) makes the contacts and cuts them into the raw events upstream
-systems publish; streams.prepare (the worker's decode, validate, normalize and key step) turns
+The simulator (streams/dev/simulator) makes the contacts and cuts them into the raw events upstream
+systems publish; streams.ingest.prepare (the worker's decode, validate, normalize and key step)
+turns
 each chunk into contact_events rows; streams.storage.store.insert_rows stores them in blocks of
 at most MAX_MONTHS_PER_INSERT months, as the sink does. Only `ingested_at` is the bench's own:
 history is stored a second after it happened (capped at now), as a worker running all along
@@ -19,12 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 
 from streams.config import Settings
-from streams.prepare import Task, latest_allowed, prepare
-from streams.records import RawRecord
-from streams.rows import EVENT_COLUMNS
-from streams.simulator.contacts import People, SimContact, arrival_times, make_contact
-from streams.simulator.events import encode, lifecycle_events
-from streams.sinks.clickhouse import partition_blocks
+from streams.dev.simulator.contacts import People, SimContact, arrival_times, make_contact
+from streams.dev.simulator.events import encode, lifecycle_events
+from streams.ingest.prepare import Task, latest_allowed, prepare
+from streams.ingest.rows import EVENT_COLUMNS
+from streams.ingest.sink import partition_blocks
+from streams.kafka.records import RawRecord
 from streams.storage.store import insert_rows
 
 CONTACTS_PER_PERSON: Final = 4

@@ -6,7 +6,7 @@ and the cleared column (no erased byte left) against a constant NULL (the old me
 Loads N backdated contacts (about 2.5 events each, spread over 18 months) into a fresh chDB
 database, then in the same process: (1) redacts `sample` other contacts one mutation pair per
 contact (the baseline), and (2) redacts all N in batches of `batch` ids with the agent's SQL
-(streams.storage.redaction), alternating batch by batch between the product's cleared column
+(streams.privacy.sql), alternating batch by batch between the product's cleared column
 and the old `= NULL` (which leaves the value on disk, ClickHouse #66167). Prints the mutation
 counts from system.mutations, the times, and the cost ratios.
 """
@@ -22,11 +22,10 @@ from datetime import UTC, datetime, timedelta
 from schemas.contact import ContactEvent
 from schemas.validate import parse_event
 from streams.config import Settings
-from streams.rows import EVENT_COLUMNS, Origin, event_row
-from streams.simulator.contacts import generate
-from streams.simulator.events import encode, lifecycle_events
-from streams.storage import migrate, open_client
-from streams.storage.redaction import (
+from streams.dev.simulator.contacts import generate
+from streams.dev.simulator.events import encode, lifecycle_events
+from streams.ingest.rows import EVENT_COLUMNS, Origin, event_row
+from streams.privacy.sql import (
     CLEARED,
     MUTATION_SETTINGS,
     REDACTABLE_TABLES,
@@ -36,6 +35,7 @@ from streams.storage.redaction import (
     redaction_sql,
     remaining_personal,
 )
+from streams.storage import migrate, open_client
 
 
 def load(client: object, contacts: int) -> list[ContactKey]:

@@ -5,8 +5,8 @@
 Loads N contacts over the last M months through the real tables (bench/sql_population.py:
 contacts_mv builds `contacts` as in production), takes the analyst store's snapshot as the
 leader does, writes a first round of snapshots, then after each of these changes runs a round
-as the worker now does (streams/snapshots.py: the periods that changed) and, as the baseline in
-the same run, a round as before (every view in full, one file each):
+as the worker now does (streams/analyst/snapshots.py: the periods that changed) and, as the
+baseline in the same run, a round as before (every view in full, one file each):
   - nothing changed;
   - a minute of ordinary traffic (100 new contacts now, a late event of an old contact);
   - 10 late events of old contacts (about 10 months touched);
@@ -33,11 +33,12 @@ sys.path.insert(0, str(REPO))
 from bench.jobs import written_bytes  # noqa: E402
 from bench.sql_population import CHUNK  # noqa: E402
 from bench.sql_population import SQL_LOAD as _LOAD  # noqa: E402
+from streams.analyst.snapshots import ANALYST_VIEWS, write_snapshots  # noqa: E402
+from streams.analyst.store import refresh_analyst_store  # noqa: E402
 from streams.config import Settings  # noqa: E402
 from streams.files import write_atomically  # noqa: E402
-from streams.snapshots import ANALYST_VIEWS, write_snapshots  # noqa: E402
-from streams.storage import migrate, open_client, redaction  # noqa: E402
-from streams.storage.analyst_store import refresh_analyst_store  # noqa: E402
+from streams.privacy import sql as redaction  # noqa: E402
+from streams.storage import migrate, open_client  # noqa: E402
 
 # Late events of old contacts: another advisor, ingested now.
 _LATE = """

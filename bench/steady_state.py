@@ -16,8 +16,8 @@ freshness of ingestion while they run.
      erasure            --subjects subjects' contacts (whole ones as the tombstones'
                         redaction does, shared ones row by row), one request after another;
      rectification      --subjects subjects' phone numbers corrected;
-     Parquet round      streams.snapshots.write_snapshots, every snapshot interval;
-     store refresh      streams.storage.analyst_store.refresh_analyst_store, as often as the
+     Parquet round      streams.analyst.snapshots.write_snapshots, every snapshot interval;
+     store refresh      streams.analyst.store.refresh_analyst_store, as often as the
                         worker's policy runs it at this volume: once
                         CONTACTSTREAM_ANALYST_STORE_CHANGED_CONTACTS changed, or the snapshot
                         is CONTACTSTREAM_ANALYST_STORE_MAX_AGE_SECONDS old.
@@ -60,12 +60,12 @@ sys.path.insert(0, str(REPO))
 from bench.jobs import SPAN, Cost, Jobs, measure, median, settle  # noqa: E402
 from bench.latency import freshness, p99, percentiles, steady  # noqa: E402
 from bench.population import Population, load  # noqa: E402
+from streams.analyst.snapshots import write_snapshots  # noqa: E402
+from streams.analyst.store import refresh_analyst_store  # noqa: E402
 from streams.config import Settings  # noqa: E402
-from streams.localkafka import LocalBroker  # noqa: E402
-from streams.snapshots import write_snapshots  # noqa: E402
+from streams.kafka.local import LocalBroker  # noqa: E402
+from streams.kafka.topics import ensure_topics  # noqa: E402
 from streams.storage import migrate, open_client  # noqa: E402
-from streams.storage.analyst_store import refresh_analyst_store  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     WorkerProcess,
     raw_group,

@@ -25,7 +25,7 @@ from schemas.contact import ContactEvent
 from schemas.limits import Limits
 from schemas.validate import CHANNEL_MODELS, Rejection, parse_event
 from streams.config import Settings
-from streams.startup import Setup
+from streams.worker.startup import Setup
 
 
 @cache
@@ -70,8 +70,8 @@ if __name__ == "__main__":
     # As `contactstream worker` does: set-up begun before the worker's modules are imported.
     settings = Settings()
     begun = Setup(settings, setup=True)
-    from streams.agents import normalizer
-    from streams.worker import run_worker
+    from streams.ingest import service as normalizer
+    from streams.worker.main import run_worker
 
     normalizer.parse_events = parse_without_validation  # type: ignore[assignment]
     run_worker(settings, begun=begun)

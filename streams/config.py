@@ -203,7 +203,7 @@ class Settings(BaseSettings):
     @field_validator("app_id")
     @classmethod
     def _apart_from_the_topics(cls, value: str, info: ValidationInfo) -> str:
-        # The worker gets PREFIXED READ and CREATE on its app id (streams/acls.py).
+        # The worker gets PREFIXED READ and CREATE on its app id (streams/kafka/acls.py).
         prefix = info.data.get("topic_prefix")
         if prefix is not None and prefix.startswith(value):
             raise ValueError(

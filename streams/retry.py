@@ -14,8 +14,8 @@ from typing import Final, Literal, TypeVar
 from aiokafka.errors import KafkaError
 
 from streams.errors import ContactstreamError, StorageError
-from streams.logs import Throttle
-from streams.metrics import Metrics
+from streams.observability.logs import Throttle
+from streams.observability.metrics import Metrics
 
 T = TypeVar("T")
 FailureSource = Literal["storage", "kafka", "internal"]

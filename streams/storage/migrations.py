@@ -17,8 +17,8 @@ from clickhouse_connect.driver.client import Client
 
 from streams.config import Settings
 from streams.errors import ConfigError
+from streams.privacy.sql import PERSONAL_TABLES
 from streams.storage.client import classify
-from streams.storage.redaction import PERSONAL_TABLES
 
 MIGRATIONS_DIR: Traversable = files("streams.storage") / "sql"
 _FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def raw_group(env: dict[str, str]) -> str:
-    """The consumer group that reads the raw topics (streams.ingest), for the worker of `env`."""
+    """The consumer group that reads the raw topics (streams.ingest.consumer), for the worker of
+    `env`."""
     return f"{env['CONTACTSTREAM_APP_ID']}-raw"
 
 

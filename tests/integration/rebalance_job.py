@@ -18,15 +18,15 @@ import sys
 from aiokafka import AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from streams.agents.normalizer import BatchNormalizer
 from streams.config import CHANNELS, Settings
-from streams.dlq import DeadLetterWriter
-from streams.ingest import BatchLimits, RawBatchConsumer, raw_group
-from streams.metrics import Metrics
-from streams.runtime import Runtime
-from streams.startup import prepare
+from streams.deadletters.writer import DeadLetterWriter
+from streams.ingest.consumer import BatchLimits, RawBatchConsumer, raw_group
+from streams.ingest.service import BatchNormalizer
+from streams.kafka.topics import dlq_max_message_bytes
+from streams.observability.metrics import Metrics
 from streams.storage.store import Store
-from streams.topics import dlq_max_message_bytes
+from streams.worker.runtime import Runtime
+from streams.worker.startup import prepare
 from tests.integration.harness import committed, end_offsets
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from streams.snapshots import ANALYST_VIEWS, write_snapshots
+from streams.analyst.snapshots import ANALYST_VIEWS, write_snapshots
 from tests.conftest import REPO, cli
 from tests.integration.test_kpi_views import (  # noqa: F401 - the fixture, reused
     client,

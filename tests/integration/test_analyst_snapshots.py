@@ -13,9 +13,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from schemas.contact import PERSONAL_FIELDS
+from streams.analyst.snapshots import ANALYST_VIEWS, write_snapshots
 from streams.config import CHANNELS, Settings
-from streams.snapshots import ANALYST_VIEWS, write_snapshots
-from streams.storage import migrate, open_client, redaction
+from streams.privacy import sql as redaction
+from streams.storage import migrate, open_client
 from tests.conftest import cli
 from tests.integration.harness import (
     WorkerProcess,

@@ -18,18 +18,20 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from schemas.contact import PERSONAL_FIELDS
-from streams.config import Settings
-from streams.rows import EVENT_COLUMNS
-from streams.storage import migrate, open_client, redaction, subjects
-from streams.storage.analyst_store import (
+from streams.analyst.store import (
     STORE_TABLES,
     drop_superseded,
     refresh_analyst_store,
     refresh_needed,
     store_state,
 )
+from streams.config import Settings
+from streams.ingest.rows import EVENT_COLUMNS
+from streams.privacy import sql as redaction
+from streams.privacy.sql import REDACTABLE_TABLES, TTL_BOUNDED_TABLES
+from streams.storage import migrate, open_client
 from streams.storage.migrations import MIGRATIONS_DIR
-from streams.storage.redaction import REDACTABLE_TABLES, TTL_BOUNDED_TABLES
+from streams.subjects import sql as subjects
 from tests.integration.test_kpi_views import PERSONAL_DEFAULTS, at, dataset, event, redact
 
 STORE_SQL = (MIGRATIONS_DIR / "0007_analyst_store.sql", MIGRATIONS_DIR / "0011_analyst_deltas.sql")

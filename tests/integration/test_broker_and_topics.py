@@ -18,9 +18,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.config import Settings
+from streams.kafka.topics import declared_topics
 from streams.storage import open_client
 from streams.storage.client import insert_spool
-from streams.topics import declared_topics
 from tests.conftest import CLI, REPO, cli
 
 

@@ -11,8 +11,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from streams.acls import principals
-from streams.localkafka import KAFKA_VERSION
+from streams.kafka.acls import principals
+from streams.kafka.local import KAFKA_VERSION
 from tests.conftest import REPO, cli
 
 

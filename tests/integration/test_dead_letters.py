@@ -19,10 +19,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from schemas.examples import raw_event
-from streams.agents.dead_letters import DeadLetterWatch
 from streams.config import CHANNELS, Settings
-from streams.localkafka.broker import free_port
-from streams.metrics import Metrics
+from streams.deadletters.watch import DeadLetterWatch
+from streams.kafka.local.broker import free_port
+from streams.observability.metrics import Metrics
 from tests.conftest import CLI, REPO, cli
 from tests.integration.harness import (
     WorkerProcess,

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.localkafka.broker import free_port
-from streams.localkafka.process import alive
+from streams.kafka.local.broker import free_port
+from streams.kafka.local.process import alive
 from tests.conftest import CLI, REPO, cli
 from tests.integration.harness import query
 

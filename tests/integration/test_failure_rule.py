@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaProducer
 from schemas.control import DeadLetter
 from schemas.examples import raw_event
 from streams.config import CHANNELS
-from streams.localkafka.broker import free_port
-from streams.simulator.contacts import utc
+from streams.dev.simulator.contacts import utc
+from streams.kafka.local.broker import free_port
 from tests.conftest import cli
 from tests.integration.faults import disk_full, read_only, requires_mount, small_disk
 from tests.integration.harness import (

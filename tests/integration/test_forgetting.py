@@ -15,8 +15,8 @@ import orjson
 
 from schemas.contact import subject_key
 from streams.config import CHANNELS, PLACEHOLDER_SALT
-from streams.localkafka.broker import free_port
-from streams.rows import PERSONAL_COLUMNS
+from streams.ingest.rows import PERSONAL_COLUMNS
+from streams.kafka.local.broker import free_port
 from tests.conftest import cli
 from tests.integration.harness import (
     WorkerProcess,

@@ -20,10 +20,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from streams.config import Settings
-from streams.rows import PERSONAL_COLUMNS
+from streams.ingest.rows import PERSONAL_COLUMNS
+from streams.privacy.sql import CLEARED, ContactKey, redaction_sql
 from streams.storage import migrate, open_client
 from streams.storage.migrations import MIGRATIONS_DIR
-from streams.storage.redaction import CLEARED, ContactKey, redaction_sql
 
 NOW = datetime.now(UTC)
 _COLUMNS = (

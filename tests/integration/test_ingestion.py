@@ -15,8 +15,8 @@ import pytest
 
 from schemas.control import DeadLetter
 from streams.config import CHANNELS, Settings
-from streams.localkafka.broker import free_port
-from streams.topics import ensure_topics
+from streams.kafka.local.broker import free_port
+from streams.kafka.topics import ensure_topics
 from tests.conftest import REPO
 from tests.integration.harness import (
     WorkerProcess,

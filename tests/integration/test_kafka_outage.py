@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 from streams.config import CHANNELS
-from streams.localkafka import LocalBroker
-from streams.localkafka.broker import free_port
+from streams.kafka.local import LocalBroker
+from streams.kafka.local.broker import free_port
 from tests.conftest import REPO
 from tests.integration.harness import (
     WorkerProcess,

@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
 from schemas.examples import raw_event
-from streams.acls import principals
 from streams.config import CHANNELS
+from streams.kafka.acls import principals
 from tests.conftest import REPO, cli
 from tests.integration.harness import (
     WorkerProcess,

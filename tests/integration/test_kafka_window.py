@@ -1,5 +1,5 @@
 """An honest Kafka window: a record on a partition that keeps receiving writes is gone within
-retention.ms + segment.ms + the broker's retention check interval (streams/topics.py), on the
+retention.ms + segment.ms + the broker's retention check interval (streams/kafka/topics.py), on the
 real broker (started by tests/conftest.py with a 5 s check interval)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.config import Settings
-from streams.topics import declared_topics, segment_ms
+from streams.kafka.topics import declared_topics, segment_ms
 
 RETENTION_MS = 60_000  # the least Settings allow for raw_retention_ms
 CHECK_MS = 5_000  # --retention-check-seconds of the session's broker

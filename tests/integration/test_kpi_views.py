@@ -33,12 +33,12 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from schemas.contact import PERSONAL_FIELDS
+from streams.analyst.store import ADDITIVE
 from streams.config import Settings
-from streams.rows import EVENT_COLUMNS
+from streams.ingest.rows import EVENT_COLUMNS
+from streams.privacy.sql import CLEARED
 from streams.storage import migrate, open_client
-from streams.storage.analyst_store import ADDITIVE
 from streams.storage.migrations import MIGRATIONS_DIR, Migration, load_migrations
-from streams.storage.redaction import CLEARED
 
 REPO = Path(__file__).resolve().parents[2]
 ANALYST_SQL = MIGRATIONS_DIR / "0004_analyst_views.sql"

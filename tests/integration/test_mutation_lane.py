@@ -15,14 +15,14 @@ from clickhouse_connect.driver.client import Client
 from prometheus_client import CollectorRegistry
 
 from schemas.control import Tombstone
-from streams.agents.redaction import Redactor
 from streams.config import Settings
-from streams.metrics import Metrics
-from streams.rows import EVENT_COLUMNS
-from streams.runtime import Runtime
-from streams.sinks.clickhouse import ClickHouseSink
-from streams.storage.redaction import ContactKey, remaining_personal
+from streams.ingest.rows import EVENT_COLUMNS
+from streams.ingest.sink import ClickHouseSink
+from streams.observability.metrics import Metrics
+from streams.privacy.redaction import Redactor
+from streams.privacy.sql import ContactKey, remaining_personal
 from streams.storage.store import Store
+from streams.worker.runtime import Runtime
 
 # 300,000 SMS events of 100,000 contacts over 18 months, each with 300 bytes of content: a
 # redaction of 60 of them rewrites the personal columns of every monthly part (seconds).

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from streams.config import Settings
+from streams.privacy.lookups import redacted_among
+from streams.privacy.sql import ContactKey
 from streams.storage import migrate, open_client
-from streams.storage.queries import redacted_among
-from streams.storage.redaction import ContactKey
 
 # Contact ids are any 1-128 characters: quotes, backslashes, commas, newlines, non-ASCII.
 AWKWARD = [

@@ -16,6 +16,7 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 from streams.config import Settings
+from streams.privacy.sql import REDACTABLE_TABLES, ContactKey, due_contacts, redact
 from streams.storage import migrate, open_client
 from streams.storage.migrations import (
     CLEANUP_PERIOD_SECONDS,
@@ -23,7 +24,6 @@ from streams.storage.migrations import (
     load_migrations,
     template_params,
 )
-from streams.storage.redaction import REDACTABLE_TABLES, ContactKey, due_contacts, redact
 from streams.storage.store import Store
 from tests.integration.test_forgetting_engine import files_holding, insert_marked, marker
 

@@ -16,7 +16,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streams.config import Settings
-from streams.signing import SIGNATURE_HEADER, generate_key_pair, sign, signing_key
+from streams.subjects.signing import SIGNATURE_HEADER, generate_key_pair, sign, signing_key
 from tests.conftest import cli
 from tests.integration.harness import WorkerProcess, query, wait_for_topics, worker_env
 from tests.integration.test_subject_requests import _results, _send

@@ -11,7 +11,7 @@ from typing import Any
 
 from schemas.control import RecordingDeletion, Tombstone
 from streams.config import CHANNELS
-from streams.simulator.events import encode
+from streams.dev.simulator.events import encode
 from tests.conftest import cli
 from tests.integration.harness import (
     WorkerProcess,

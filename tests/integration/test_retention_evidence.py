@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.agents.retention import RetentionRun, write_status
 from streams.config import Settings
-from streams.storage.redaction import ContactKey
+from streams.privacy.retention import RetentionRun, write_status
+from streams.privacy.sql import ContactKey
 from tests.conftest import cli
 
 _CHDB = """

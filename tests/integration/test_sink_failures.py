@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry
 
 from streams.config import Settings
 from streams.errors import StorageUnavailable
-from streams.metrics import Metrics
-from streams.sinks.clickhouse import ClickHouseSink
+from streams.ingest.sink import ClickHouseSink
+from streams.observability.metrics import Metrics
 from streams.storage.store import Store
 
 REGISTRY = CollectorRegistry()

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from schemas.control import SubjectRequest, SubjectResult
 from streams.config import CHANNELS, Settings
-from streams.localkafka.broker import free_port
-from streams.signing import SIGNATURE_HEADER, sign, signing_key
+from streams.kafka.local.broker import free_port
+from streams.subjects.signing import SIGNATURE_HEADER, sign, signing_key
 from tests.conftest import CLI, REPO, cli
 from tests.integration.harness import (
     WorkerProcess,

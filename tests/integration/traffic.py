@@ -10,8 +10,8 @@ from datetime import datetime
 from aiokafka import AIOKafkaProducer
 
 from schemas.normalize import normalize_phone
-from streams.simulator.contacts import SimContact, generate, utc
-from streams.simulator.events import encode, lifecycle_events, spoil
+from streams.dev.simulator.contacts import SimContact, generate, utc
+from streams.dev.simulator.events import encode, lifecycle_events, spoil
 
 
 @dataclass

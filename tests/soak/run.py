@@ -19,8 +19,8 @@ from pathlib import Path
 
 from schemas.control import DeadLetter
 from streams.config import CHANNELS
-from streams.localkafka import LocalBroker
-from streams.localkafka.broker import free_port
+from streams.kafka.local import LocalBroker
+from streams.kafka.local.broker import free_port
 from tests.conftest import REPO
 from tests.integration.harness import (
     WorkerProcess,

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from streams.acls import Acl, acl_drift, acl_line, covered_foreign_topics, declared_acls, reaches
 from streams.config import Settings
+from streams.kafka.acls import (
+    Acl,
+    acl_drift,
+    acl_line,
+    covered_foreign_topics,
+    declared_acls,
+    reaches,
+)
 
 SETTINGS = Settings(topic_prefix="contacts", app_id="contactstream")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from streams import landlock
-from streams.analyst_sandbox import python_roots, readable_paths
+from streams.analyst import landlock
+from streams.analyst.landlock import ruleset_for
+from streams.analyst.sandbox import python_roots, readable_paths
+from streams.analyst.snapshots import engine_words, sandbox_answer, sandbox_environment
 from streams.errors import ConfigError, StorageError
-from streams.landlock import ruleset_for
-from streams.snapshots import engine_words, sandbox_answer, sandbox_environment
 
 
 @pytest.mark.parametrize(

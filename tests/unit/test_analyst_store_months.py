@@ -1,8 +1,8 @@
-"""Which month a refresh rewrites though nothing noted a change (streams.storage.analyst_store)."""
+"""Which month a refresh rewrites though nothing noted a change (streams.analyst.store)."""
 
 from __future__ import annotations
 
-from streams.storage.analyst_store import ROLL_AFTER, stale_month
+from streams.analyst.store import ROLL_AFTER, stale_month
 
 DAY_MS = int(ROLL_AFTER.total_seconds() * 1000)
 

@@ -13,8 +13,8 @@ import click
 import pytest
 
 from schemas.jsonschema import TOPIC_MODELS
-from streams.cli import app, main
-from streams.commands.settings import command_settings
+from streams.cli.root import app, main
+from streams.cli.settings import command_settings
 from streams.config import Settings
 from tests.conftest import REPO, cli
 
@@ -301,7 +301,7 @@ def test_simulate_against_a_dead_broker_is_one_line_and_leaves_no_client_open() 
 def test_log_level_warning_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     import logging
 
-    from streams.logs import level_number
+    from streams.observability.logs import level_number
 
     monkeypatch.setenv("CONTACTSTREAM_LOG_LEVEL", "warning")
     assert Settings().log_level == "warning"

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.measure import Measurement
 
-from streams.demo import kpi_table
-from streams.demo_live import LiveView, latency_figures
-from streams.report import Report, kpi_display_rows, minutes_seconds, percent
-from streams.report_files import chart_figure, chart_png, render
+from streams.dev.demo import kpi_table
+from streams.dev.demo_live import LiveView, latency_figures
+from streams.dev.report import Report, kpi_display_rows, minutes_seconds, percent
+from streams.dev.report_files import chart_figure, chart_png, render
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 CUTOFF = datetime(2025, 6, 5, 12, 0)  # ClickHouse returns UTC times without a zone

@@ -24,7 +24,7 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from streams.cli import app
+from streams.cli.root import app
 from streams.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]

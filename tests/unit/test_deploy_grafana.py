@@ -1,6 +1,7 @@
 """deploy/grafana: provisioning and dashboards agree with the metrics and the analyst views.
 
-- every SRE panel query uses only series the workers export (streams/metrics.py), with labels
+- every SRE panel query uses only series the workers export (streams/observability/metrics.py),
+with labels
   those series have;
 - every analyst panel reads only analyst views (0004_analyst_views.sql, granted to the analyst
   role in roles.sql) through the data source that logs in as analyst_user, and names no personal

@@ -65,7 +65,7 @@ def check_selectors(expr: str) -> None:
         if name in SCRAPE_SERIES:
             assert labels <= TARGET_LABELS, (name, labels)
             continue
-        assert name in exported, f"{name} is not a metric of streams/metrics.py"
+        assert name in exported, f"{name} is not a metric of streams/observability/metrics.py"
         allowed = own_labels(name) | TARGET_LABELS
         assert labels <= allowed, f"{name} has no label(s) {sorted(labels - allowed)}"
     check_grouping(expr)

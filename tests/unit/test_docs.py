@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from streams.cli import app
+from streams.cli.root import app
 from streams.config import Settings
 from tests.conftest import REPO
 

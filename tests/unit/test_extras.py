@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
+from streams.cli.root import main
 from streams.config import Settings
 from streams.errors import ConfigError, MissingExtraError
 from streams.extras import MODULES, require, require_embedded_engine
@@ -143,7 +143,7 @@ def test_demo_without_the_engine_names_the_embedded_extra(
 
 @pytest.mark.usefixtures("without_matplotlib")
 def test_the_report_chart_names_the_demo_extra() -> None:
-    from streams.report_files import chart_png
+    from streams.dev.report_files import chart_png
     from tests.unit.test_demo_report import sample_report
 
     with pytest.raises(MissingExtraError, match=r"demo extra: pip install 'contactstream\[demo\]'"):

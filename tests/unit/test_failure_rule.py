@@ -16,12 +16,12 @@ from schemas import parse_event
 from schemas.contact import ContactEvent
 from schemas.examples import raw_payload
 from schemas.validate import too_far_ahead
-from streams.agents.normalizer import MAX_MONTHS_PER_INSERT, byte_chunks
 from streams.errors import StorageError, StorageRejected, StorageUnavailable
-from streams.lag import ProgressClock, lag_by_partition
-from streams.logs import RepeatFilter, Throttle
-from streams.records import RawRecord
-from streams.sinks.clickhouse import partition_blocks
+from streams.ingest.service import MAX_MONTHS_PER_INSERT, byte_chunks
+from streams.ingest.sink import partition_blocks
+from streams.kafka.lag import ProgressClock, lag_by_partition
+from streams.kafka.records import RawRecord
+from streams.observability.logs import RepeatFilter, Throttle
 from streams.storage.client import classify
 from streams.storage.failures import EVENT_CODES, OPERATION_CODES, failure_kind
 

@@ -1,4 +1,5 @@
-"""/healthz and /readyz (streams/health.py) on the real metrics server, with a real event loop.
+"""/healthz and /readyz (streams/observability/health.py) on the real metrics server, with a real
+event loop.
 
 The metrics server answers from threads of its own, so these check that /healthz asks the loop:
 a blocked loop fails /healthz while /metrics still answers. The worker's own readiness (a real
@@ -17,9 +18,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.health import Health, readiness_problem
-from streams.localkafka.broker import free_port
-from streams.metrics import Metrics, serve
+from streams.kafka.local.broker import free_port
+from streams.observability.health import Health, readiness_problem
+from streams.observability.metrics import Metrics, serve
 
 
 class Batches:

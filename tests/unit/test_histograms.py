@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from streams.histograms import BatchHistogram
+from streams.observability.histograms import BatchHistogram
 
 BUCKETS = (0.05, 0.1, 0.5, 1, 2.5, 10)
 

@@ -1,5 +1,5 @@
-"""The worker's log lines (streams/logs.py): CONTACTSTREAM_LOG_FORMAT=json writes one JSON object
-per line, scrubbed like the text lines; faust's and mode's INFO stay out at level info.
+"""The worker's log lines (streams/observability/logs.py): CONTACTSTREAM_LOG_FORMAT=json writes one
+JSON object per line, scrubbed like the text lines; faust's and mode's INFO stay out at level info.
 
 Each case runs setup_logging in a child process, as the worker does, and reads its stderr (the
 logging configuration is process-wide). tests/integration/test_alerts.py runs a whole worker
@@ -19,7 +19,7 @@ from streams.config import Settings
 
 PROGRAM = textwrap.dedent("""
     import logging, sys
-    from streams.logs import setup_logging
+    from streams.observability.logs import setup_logging
 
     setup_logging(sys.argv[1], sys.argv[2])
     log = logging.getLogger("streams.example")

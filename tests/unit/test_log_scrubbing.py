@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from streams.logs import scrub
+from streams.observability.logs import scrub
 
 FORMATS = [PhoneNumberFormat.E164, PhoneNumberFormat.INTERNATIONAL, PhoneNumberFormat.RFC3966]
 TYPES = [PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from streams.startup import salt_problem
+from streams.worker.startup import salt_problem
 
 REPO = Path(__file__).resolve().parents[2]
 MAKE_SECRETS = REPO / "deploy" / "secrets" / "make-secrets.sh"

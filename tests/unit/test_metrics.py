@@ -1,4 +1,5 @@
-"""The worker's Prometheus metrics (streams/metrics.py): names, labels, exposition, docs.
+"""The worker's Prometheus metrics (streams/observability/metrics.py): names, labels, exposition,
+docs.
 
 `exported_metric_names()` and `metric_labels()` are also what the deploy tests check alert rules
 and dashboards against.
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from schemas.contact import PERSONAL_FIELDS
-from streams.metrics import Metrics
+from streams.observability.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATING_MD = REPO / "docs" / "operating.md"

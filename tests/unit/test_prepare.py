@@ -1,4 +1,4 @@
-"""Batch preparation (streams.prepare): every record accounted for, and rows exactly as the
+"""Batch preparation (streams.ingest.prepare): every record accounted for, and rows exactly as the
 parsed events give them."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from schemas.contact import ContactEvent
 from schemas.examples import raw_payload
 from schemas.limits import DEFAULT_LIMITS
 from schemas.validate import parse_event
-from streams.prepare import Task, prepare
-from streams.records import RawRecord
-from streams.rows import Origin, event_row
+from streams.ingest.prepare import Task, prepare
+from streams.ingest.rows import Origin, event_row
+from streams.kafka.records import RawRecord
 
 CHANNELS = {"raw.phone": "phone", "raw.sms": "sms", "raw.email": "email", "raw.form": "form"}
 NOW = datetime.now(UTC)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
+from streams.cli.root import main
 from streams.config import Settings
 from streams.errors import ConfigError
 from streams.files import (

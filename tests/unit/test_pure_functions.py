@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 
 from schemas.contact import PERSONAL_FIELDS, ContactEvent
 from schemas.control import Tombstone
-from streams.agents.normalizer import batch_token
-from streams.agents.redaction import latest_tombstones
 from streams.config import Settings, redact_dsn
-from streams.ingest import to_record
-from streams.logs import scrub
-from streams.records import RawRecord, Span, partition_spans
-from streams.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row, strip_personal
-from streams.storage.redaction import CLEARED, ContactKey, key_list, redaction_sql
-from streams.topics import TopicSpec, config_drift, declared_topics, segment_ms
+from streams.ingest.consumer import to_record
+from streams.ingest.rows import EVENT_COLUMNS, PERSONAL_COLUMNS, Origin, event_row, strip_personal
+from streams.ingest.service import batch_token
+from streams.kafka.records import RawRecord, Span, partition_spans
+from streams.kafka.topics import TopicSpec, config_drift, declared_topics, segment_ms
+from streams.observability.logs import scrub
+from streams.privacy.redaction import latest_tombstones
+from streams.privacy.sql import CLEARED, ContactKey, key_list, redaction_sql
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -141,7 +141,7 @@ def test_dsn_passwords_never_shown() -> None:
 
 
 def test_cluster_ids_never_look_like_an_option() -> None:
-    from streams.localkafka.broker import new_cluster_id
+    from streams.kafka.local.broker import new_cluster_id
 
     ids = {new_cluster_id() for _ in range(2000)}
     assert len(ids) == 2000

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.control import DeadLetter
-from streams.commands.dlq import summarize
+from streams.cli.dlq import summarize
 from streams.config import Settings
-from streams.letters import Stored
-from streams.redrive import (
+from streams.deadletters.letters import Stored
+from streams.deadletters.redrive import (
     LETTER_HEADER,
     ORIGINAL_TIMESTAMP_HEADER,
     Filters,

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from schemas.control import Deployment, SubjectRequest
-from streams.authorize import Policy, Refusal, authorize
 from streams.config import Settings
 from streams.errors import ConfigError
-from streams.signing import SIGNATURE_HEADER, generate_key_pair, sign, verify_keys
+from streams.subjects.authorize import Policy, Refusal, authorize
+from streams.subjects.signing import SIGNATURE_HEADER, generate_key_pair, sign, verify_keys
 from tests.unit.test_cli import run
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)

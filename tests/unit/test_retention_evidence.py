@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from streams.agents.retention import RetentionRun, status_document
-from streams.commands.retention import (
+from streams.cli.retention import (
     EXIT_CURRENT_NONE_OVERDUE,
     EXIT_NO_CURRENT_EVIDENCE,
     EXIT_OVERDUE,
@@ -26,7 +25,8 @@ from streams.commands.retention import (
     status_lines,
 )
 from streams.config import Settings
-from streams.storage.redaction import ContactKey
+from streams.privacy.retention import RetentionRun, status_document
+from streams.privacy.sql import ContactKey
 from tests.unit.test_cli import run
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Retention's batch schedule (streams.agents.retention.release_now): due contacts go to
+"""Retention's batch schedule (streams.privacy.retention.release_now): due contacts go to
 redaction together once the oldest has waited the batch interval, or a full batch is due."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.agents.retention import oldest_overdue_seconds, release_now
-from streams.storage.redaction import ContactKey
+from streams.privacy.retention import oldest_overdue_seconds, release_now
+from streams.privacy.sql import ContactKey
 
 NOW = datetime(2026, 12, 5, 12, tzinfo=UTC)
 HOUR = timedelta(hours=1)

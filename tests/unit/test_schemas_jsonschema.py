@@ -10,7 +10,7 @@ import pytest
 from schemas import SCHEMA_VERSION, TOPIC_MODELS, export_json_schemas, personal_fields
 from schemas.jsonschema import COMMITTED_DIR, json_schema
 from streams.config import Settings
-from streams.topics import declared_topics
+from streams.kafka.topics import declared_topics
 
 # Every topic the pipeline declares, after its prefix.
 TOPICS = {

@@ -1,6 +1,6 @@
 """`contactstream schemas validate` gives the worker's verdict: on every example of
 docs/producers.md and on every rejection case of the validation tests, it refuses exactly what
-the worker's preparation (streams.prepare.prepare) refuses, with the same code and reason."""
+the worker's preparation (streams.ingest.prepare.prepare) refuses, with the same code and reason."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from schemas.examples import raw_event, raw_payload
-from streams.cli import app
-from streams.commands.validate import named_channel
+from streams.cli.root import app
+from streams.cli.validate import named_channel
 from streams.config import CHANNELS, Settings
-from streams.prepare import Task, latest_allowed, prepare
-from streams.records import RawRecord
+from streams.ingest.prepare import Task, latest_allowed, prepare
+from streams.kafka.records import RawRecord
 from tests.conftest import cli
 from tests.unit.rejection_cases import FUTURE, all_cases
 

@@ -16,13 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.control import SubjectRequest
-from streams.acls import ADMIN, Acl, acl_drift, declared_acls
-from streams.authorize import Policy, Refusal, authorize, readable_ids
 from streams.config import CHANNELS, PLACEHOLDER_SALT, Settings, redact_dsn
 from streams.errors import ConfigError
-from streams.exports import export_file
 from streams.files import write_atomically
-from streams.signing import (
+from streams.kafka.acls import ADMIN, Acl, acl_drift, declared_acls
+from streams.subjects.authorize import Policy, Refusal, authorize, readable_ids
+from streams.subjects.exports import export_file
+from streams.subjects.signing import (
     SIGNATURE_HEADER,
     generate_key_pair,
     sign,
@@ -30,7 +30,7 @@ from streams.signing import (
     verify,
     verify_keys,
 )
-from streams.startup import check_secrets, salt_problem
+from streams.worker.startup import check_secrets, salt_problem
 from tests.unit.test_cli import run
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -6,9 +6,9 @@ import random
 from collections import Counter
 
 from schemas.validate import Rejection, parse_events
-from streams.simulator.contacts import CHANNEL_WEIGHTS, HELSINKI, generate, utc
-from streams.simulator.events import encode, lifecycle_events
-from streams.simulator.produce import plan
+from streams.dev.simulator.contacts import CHANNEL_WEIGHTS, HELSINKI, generate, utc
+from streams.dev.simulator.events import encode, lifecycle_events
+from streams.dev.simulator.produce import plan
 
 START, END = utc(2026, 9, 1), utc(2026, 11, 1)
 

@@ -1,4 +1,4 @@
-"""The analyst snapshots' periods (streams/snapshot_changes.py): which file a day goes to, and
+"""The analyst snapshots' periods (streams/analyst/changes.py): which file a day goes to, and
 which files a change of a day reaches."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.snapshot_changes import (
+from streams.analyst.changes import (
     Granule,
     affected_granules,
     granule_named,

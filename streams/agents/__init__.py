@@ -1,1 +1,0 @@
-"""Faust agents: each module wires one concern onto the app around pure functions."""

@@ -1,0 +1,1 @@
+"""The `contactstream` command line: the root group (root.py) and one module per command group."""

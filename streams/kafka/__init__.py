@@ -1,0 +1,1 @@
+"""Kafka: raw records, topics as code, ACLs, consumer lag, and the local broker."""

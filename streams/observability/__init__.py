@@ -1,0 +1,1 @@
+"""What SREs see: logs (scrubbed, throttled), Prometheus metrics, health endpoints."""

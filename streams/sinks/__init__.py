@@ -1,1 +1,0 @@
-"""Sinks: where validated rows go (ClickHouse)."""
