@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from schemas.examples import raw_event, raw_payload
 from streams.cli.root import app
-from streams.cli.validate import named_channel
+from streams.cli.schemas import named_channel
 from streams.config import CHANNELS, Settings
 from streams.ingest.prepare import Task, latest_allowed, prepare
 from streams.kafka.records import RawRecord

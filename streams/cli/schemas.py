@@ -1,10 +1,11 @@
-"""`contactstream schemas validate`: the pipeline's verdict on a producer's records, before they
-are sent (for the producer's CI).
+"""`contactstream schemas`: the producers' contract exported (`export`), and the pipeline's
+verdict on a producer's records before they are sent (`validate`, for the producer's CI).
 
-It decides with the worker's own function (streams.ingest.prepare.verdicts: validation, then the
-future-time check) and the limits of the same settings, so its verdicts cannot drift from the
-pipeline's. What it prints comes from rejection codes and reasons, which never hold a value of
-the record (schemas/reasons.py), and from ids, which are not personal data (DESIGN P1).
+`validate` decides with the worker's own function (streams.ingest.prepare.verdicts:
+validation, then the future-time check) and the limits of the same settings, so its verdicts
+cannot drift from the pipeline's. What it prints comes from rejection codes and reasons, which
+never hold a value of the record (schemas/reasons.py), and from ids, which are not personal data
+(DESIGN P1).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import IO, Any, Final
 
 import click
@@ -166,3 +168,21 @@ def validate(source: IO[bytes], channel: str | None, as_json: bool) -> None:
     else:
         click.echo("\n".join([*(refusal.text() for refusal in found), summary_line(document)]))
     sys.exit(1 if found else 0)
+
+
+@click.group("schemas")
+def schemas_group() -> None:
+    """The producers' contract: JSON Schemas of every topic."""
+
+
+@schemas_group.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def schemas_export(directory: Path) -> None:
+    """Write one JSON Schema per topic into DIRECTORY (committed copies: schemas/json/)."""
+    from schemas.jsonschema import export_json_schemas
+
+    for path in export_json_schemas(directory):
+        click.echo(f"wrote {path}")
+
+
+schemas_group.add_command(validate)
