@@ -1,4 +1,4 @@
-"""One error root. Each error says whether retrying can help; messages never hold personal data.
+"""One error root; the class says what kind of failure it is; messages never hold personal data.
 
 The failure rule (docs/operating.md, "Failure rule"): a failure is about *this event* (it goes to
 the DLQ and the batch goes on) or about *the system* (nothing is acked or rerouted; the batch
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 class ContactstreamError(Exception):
     """Root of every error this project raises on purpose."""
-
-    retriable: bool = False
 
 
 class ConfigError(ContactstreamError):
@@ -41,8 +39,6 @@ class StorageError(ContactstreamError):
 
 class StorageUnavailable(StorageError):  # noqa: N818 - reads as a state, like aiokafka's errors
     """ClickHouse cannot store anything right now (down, disk full, read-only, overloaded)."""
-
-    retriable = True
 
 
 class StorageRejected(StorageError):  # noqa: N818

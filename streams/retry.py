@@ -21,7 +21,6 @@ T = TypeVar("T")
 FailureSource = Literal["storage", "kafka", "internal"]
 FAILURE_SOURCES: Final[tuple[FailureSource, ...]] = ("storage", "kafka", "internal")
 log = logging.getLogger(__name__)
-_throttle = Throttle(interval=30.0)
 
 
 def failure_source(exc: BaseException) -> FailureSource:
@@ -43,10 +42,12 @@ async def until_done(
     job: Callable[[], Awaitable[T]],
     what: str,
     max_delay: float,
-    metrics: Metrics | None = None,
+    metrics: Metrics,
+    throttle: Throttle,
 ) -> T:
     """Await `job()` until it returns. `what` names the task (a bounded label, e.g.
-    'normalize'): it is the metrics' `task` label and the key of the throttled log line."""
+    'normalize'): it is the metrics' `task` label and the key of the line `throttle` lets through
+    (the runtime's Runtime.failure_lines, shared by the worker's jobs)."""
     delay, failures = 0.5, 0
     try:
         while True:
@@ -57,10 +58,9 @@ async def until_done(
             except Exception as exc:
                 failures += 1
                 source = failure_source(exc)
-                if metrics is not None:
-                    metrics.processing_failures.labels(what, source).inc()
-                    metrics.processing_waiting.labels(what).set(1)
-                held = _throttle.allow((what, source, describe(exc)))
+                metrics.processing_failures.labels(what, source).inc()
+                metrics.processing_waiting.labels(what).set(1)
+                held = throttle.allow((what, source, describe(exc)))
                 if held is not None:
                     log.warning(
                         "%s waits: %s failure (%s); retrying with backoff up to %.0fs%s",

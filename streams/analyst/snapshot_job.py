@@ -17,7 +17,6 @@ from streams.retry import describe
 from streams.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
-_throttle = Throttle(interval=300.0)
 
 
 def register(app: faust.App, runtime: Runtime) -> None:
@@ -28,11 +27,13 @@ def register(app: faust.App, runtime: Runtime) -> None:
     directory = settings.analyst_path
     store = runtime.mutations
 
+    failures = Throttle(interval=300.0)  # one line per cause per 5 minutes
+
     async def write() -> None:
         try:
             await store.call(lambda client: write_snapshots(client, directory))
         except Exception as exc:  # the next tick tries again; analysts keep the last files
-            if _throttle.allow(describe(exc)) is not None:
+            if failures.allow(describe(exc)) is not None:
                 log.warning("analyst snapshots not written: %s", describe(exc))
 
     app.timer(interval, on_leader=True, name="contactstream.analyst-snapshots")(write)

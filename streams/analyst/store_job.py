@@ -18,7 +18,6 @@ from streams.retry import describe
 from streams.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
-_throttle = Throttle(interval=300.0)
 
 
 def register(app: faust.App, runtime: Runtime) -> None:
@@ -27,6 +26,8 @@ def register(app: faust.App, runtime: Runtime) -> None:
         return
     store = runtime.mutations
     settings = runtime.settings
+
+    failures = Throttle(interval=300.0)  # one line per cause per 5 minutes
 
     async def refresh() -> None:
         try:
@@ -39,7 +40,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 return
             done = await store.call(refresh_analyst_store)
         except Exception as exc:  # the views stay exact; the next tick tries again
-            if _throttle.allow(describe(exc)) is not None:
+            if failures.allow(describe(exc)) is not None:
                 log.warning("analyst snapshot not refreshed: %s", describe(exc))
             return
         if done is None:

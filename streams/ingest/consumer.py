@@ -24,18 +24,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from streams.aio import cancel_and_wait
 from streams.kafka.records import RawRecord, headers_of, partition_spans
 from streams.observability.logs import Throttle
 
 log = logging.getLogger(__name__)
-_throttle = Throttle(interval=30.0)
 # How long a revoked batch may still finish before it is dropped (it is re-read by the new owner).
 REVOKE_GRACE_SECONDS = 5.0
 # The first batch after an assignment (then 4x, 16x, ... up to the configured maximum).
@@ -68,14 +69,35 @@ def to_record(message: Any) -> RawRecord:
     )
 
 
+@dataclass(frozen=True, slots=True)
 class BatchLimits:
-    def __init__(self, max_records: int, max_bytes: int, linger_seconds: float) -> None:
-        self.max_records = max_records
-        self.max_bytes = max_bytes
-        self.linger_seconds = linger_seconds
+    """How much one fetched batch may hold, and how long it waits for more once it has some."""
+
+    max_records: int
+    max_bytes: int
+    linger_seconds: float
 
 
-class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
+Prepared = TypeVar("Prepared")
+
+
+class BatchHandler(Protocol[Prepared]):
+    """What the batch consumer hands its batches to (streams.ingest.service.BatchNormalizer)."""
+
+    async def prepare(self, records: Sequence[RawRecord]) -> Prepared:
+        """CPU work on one batch that never fails (yielding to the loop now and then)."""
+        ...
+
+    async def store(self, prepared: Prepared) -> None:
+        """Store it all, retrying until it succeeds; raises only when cancelled."""
+        ...
+
+    async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """These partitions moved to another consumer (after the batch in flight was dropped)."""
+        ...
+
+
+class RawBatchConsumer(ConsumerRebalanceListener, Generic[Prepared]):  # type: ignore[misc]
     """Fetch, hand each channel's records to its handler, commit; see the module docstring."""
 
     def __init__(
@@ -83,21 +105,17 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         client_config: dict[str, Any],
         app_id: str,
         topics: Sequence[str],
-        handler: Any,
+        handler: BatchHandler[Prepared],
         limits: BatchLimits,
         fetch_bytes: int,
-        on_revoke: Any = None,
     ) -> None:
         self.client_config = client_config
         self.app_id = app_id
         self.topics = sorted(topics)
-        # `async prepare(records)`: CPU work that never fails (yielding now and then);
-        # `async store(prepared)`: stores it all, retrying until it succeeds (raises only when
-        # cancelled).
         self.handler = handler
         self.limits = limits
-        self.on_revoke = on_revoke
         self.fetch_bytes = fetch_bytes
+        self._throttle = Throttle(interval=30.0)
         self.consumer: AIOKafkaConsumer | None = None
         self._inflight: asyncio.Task[None] | None = None
         self._started = False
@@ -153,7 +171,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         while self._needs_rewind:
             await self._rewind()
         storing: asyncio.Task[None] | None = None
-        preparing: asyncio.Future[Any] | None = None
+        preparing: asyncio.Future[Prepared] | None = None
         fetching: asyncio.Task[tuple[int, list[RawRecord]]] | None = None
         try:
             while True:
@@ -226,7 +244,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     else:
                         consumer.seek(tp, start)
             except KafkaError as exc:
-                if _throttle.allow(("rewind", type(exc).__name__)) is not None:
+                if self._throttle.allow(("rewind", type(exc).__name__)) is not None:
                     log.warning(
                         "rewind to the committed offsets failed (%s); retrying", type(exc).__name__
                     )
@@ -260,7 +278,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self._ramp = min(self.limits.max_records, self._ramp * 4)
         return records
 
-    async def _process(self, prepared: Any, records: Sequence[RawRecord]) -> None:
+    async def _process(self, prepared: Prepared, records: Sequence[RawRecord]) -> None:
         await self.handler.store(prepared)
         await self._commit(next_offsets(records))
         self.settled_at = time.monotonic()
@@ -277,7 +295,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 log.info("commit after a rebalance refused; the new owner re-reads the batch")
                 return
             except KafkaError as exc:
-                if _throttle.allow(("commit", type(exc).__name__)) is not None:
+                if self._throttle.allow(("commit", type(exc).__name__)) is not None:
                     log.warning("commit failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(1.0)
 
@@ -290,10 +308,7 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(task), REVOKE_GRACE_SECONDS)
         await self._drop_inflight()
-        if self.on_revoke is not None:
-            result = self.on_revoke(list(revoked))
-            if asyncio.iscoroutine(result):
-                await result
+        await self.handler.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self._ramp = FIRST_BATCH_RECORDS
@@ -324,11 +339,3 @@ class RawBatchConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     "%s[%d] continues at faust's offset %d", tp.topic, tp.partition, meta.offset
                 )
 
-
-async def cancel_and_wait(task: asyncio.Future[Any] | None) -> None:
-    """Cancel `task` if it still runs and wait until it has stopped; what it raises is dropped."""
-    if task is None:
-        return
-    task.cancel()  # (nothing for a task already done)
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

@@ -1,10 +1,9 @@
 """Normalizers: raw channel topic -> validate/normalize -> ClickHouse, invalid -> DLQ.
 
 The raw topics are read in batches by streams.ingest.consumer (below faust's per-event path);
-offsets are
-committed only after ClickHouse stored the batch and Kafka acknowledged its dead letters.
-Failures follow the failure rule (docs/operating.md): an event's own fault sends it to the DLQ;
-anything else makes the batch wait and retry, nothing acked, nothing rerouted.
+offsets are committed only after ClickHouse stored the batch and Kafka acknowledged its dead
+letters. Failures follow the failure rule (docs/operating.md): an event's own fault sends it to
+the DLQ; anything else makes the batch wait and retry, nothing acked, nothing rerouted.
 """
 
 from __future__ import annotations
@@ -18,15 +17,16 @@ from typing import Any, NamedTuple
 
 import faust
 import mode
-from aiokafka import AIOKafkaProducer
+from aiokafka import TopicPartition
 from clickhouse_connect.driver.client import Client
 
 from schemas.normalize import clear_caches
 from schemas.validate import parse_events
+from streams.aio import cancel_and_wait, supervised
 from streams.config import CHANNELS, Channel
 from streams.deadletters.redrive import erased_after_refusal, redriven_subjects
 from streams.deadletters.writer import DeadLetterWriter, Letter, dead_letter
-from streams.ingest.consumer import BatchLimits, RawBatchConsumer, cancel_and_wait, raw_group
+from streams.ingest.consumer import BatchLimits, RawBatchConsumer, raw_group
 from streams.ingest.prepare import Accepted, PreparedRows, Refused, Task, latest_allowed, prepare
 from streams.ingest.rows import EVENT_COLUMNS, strip_personal
 from streams.ingest.sink import ClickHouseSink
@@ -45,7 +45,6 @@ MAX_MONTHS_PER_INSERT = 50
 # Records parsed between two yields to the event loop (10-25 ms of work): the batch being
 # stored meanwhile needs the loop between its steps (look-up, insert, dead letters, commit).
 PREPARE_SLICE = 500
-DLQ_PRODUCE_BATCH_BYTES = 1 << 20
 
 
 def batch_token(records: Sequence[RawRecord]) -> str:
@@ -125,6 +124,9 @@ class BatchNormalizer:
             prepared.append(Prepared(chunk, await _prepare_in_slices(task)))
         return prepared
 
+    async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        await self.dead_letters.revoked((tp.topic, tp.partition) for tp in partitions)
+
     async def store(self, prepared: Sequence[Prepared]) -> None:
         """Store every chunk, each until it succeeds; never raises except on cancellation."""
         for chunk in prepared:
@@ -133,6 +135,7 @@ class BatchNormalizer:
                 self.JOB,
                 self.runtime.settings.sink_retry_max_seconds,
                 self.runtime.metrics,
+                self.runtime.failure_lines,
             )
 
     async def _store(self, chunk: Prepared) -> None:
@@ -256,26 +259,65 @@ async def _prepare_in_slices(task: Task) -> PreparedRows:
     return PreparedRows(rows, accepted, refused)
 
 
+class RawIngest(mode.Service):
+    """Runs the batch consumer for as long as the faust worker runs (a service of the worker,
+    started before the app: see Runtime.services), with the dead-letter writer and the lag reader
+    it owns."""
+
+    mundane_level = "debug"  # mode's "Starting..."/"Stopping..." lines: chatter at info
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        consumer: RawBatchConsumer[list[Prepared]],
+        dead_letters: DeadLetterWriter,
+        lag: BrokerLag,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.consumer = consumer
+        self.dead_letters = dead_letters
+        self.lag = lag
+        self._loop_task: asyncio.Future[None] | None = None
+
+    async def on_start(self) -> None:
+        # aiokafka clients are made inside the running loop.
+        await self.dead_letters.start()
+        await self.consumer.start()
+
+    async def on_started(self) -> None:
+        self._loop_task = asyncio.ensure_future(
+            supervised(self.consumer.run, "raw batch consumer")
+        )
+        self.runtime.health.watch(asyncio.get_running_loop(), self.consumer)
+
+    async def on_stop(self) -> None:
+        await cancel_and_wait(self._loop_task)
+        await self.consumer.stop()
+        await self.dead_letters.close()
+        await self.lag.close()
+
+
 def register(app: faust.App, runtime: Runtime) -> None:
     """The raw topics' batch consumer (a service of the worker), the broker-side lag reader and
     the cache purge timer."""
     settings = runtime.settings
     client = settings.kafka_client_config()
-    dlq = DeadLetterWriter(None, client, settings.topic("dlq"), settings.raw_partitions)
+    dlq = DeadLetterWriter(
+        client, settings.topic("dlq"), settings.raw_partitions, dlq_max_message_bytes(settings)
+    )
     channels = {settings.topic(f"raw.{channel}"): channel for channel in CHANNELS}
-    normalizer = BatchNormalizer(runtime, channels, dlq)
     consumer = RawBatchConsumer(
         client,
         settings.app_id,
         list(channels),
-        normalizer,
+        BatchNormalizer(runtime, channels, dlq),
         BatchLimits(
             settings.sink_batch_max_rows,
             settings.sink_batch_max_bytes,
             settings.sink_batch_max_seconds,
         ),
         settings.consumer_fetch_bytes,
-        on_revoke=lambda tps: dlq.revoked((tp.topic, tp.partition) for tp in tps),
     )
     lag = BrokerLag(
         runtime.metrics,
@@ -284,44 +326,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
         list(channels),
         settings.raw_partitions,
     )
-
-    class RawIngest(mode.Service):
-        """Runs the batch consumer for as long as the faust worker runs (a service of the
-        worker, started before the app: see Runtime.services)."""
-
-        _loop_task: asyncio.Task[None] | None = None
-        mundane_level = "debug"  # mode's "Starting..."/"Stopping..." lines: chatter at info
-
-        async def on_start(self) -> None:
-            # aiokafka clients are made inside the running loop.
-            dlq.producer = AIOKafkaProducer(
-                enable_idempotence=True,
-                acks="all",
-                linger_ms=5,
-                # A batch's letters go out in a few produce batches: at aiokafka's default 16 KiB
-                # a send() waits for a full batch to drain every ~18 letters, each wait costing
-                # a turn of the event loop shared with parsing (0.3-0.7 s per 400 letters).
-                max_batch_size=DLQ_PRODUCE_BATCH_BYTES,
-                # A dead letter is its original (up to the raw topics' limit) plus headers.
-                max_request_size=dlq_max_message_bytes(settings),
-                **client,
-            )
-            await dlq.producer.start()
-            await consumer.start()
-
-        async def on_started(self) -> None:
-            self._loop_task = asyncio.ensure_future(_supervised(consumer))
-            runtime.health.watch(asyncio.get_running_loop(), consumer)
-
-        async def on_stop(self) -> None:
-            await cancel_and_wait(self._loop_task)
-            await consumer.stop()
-            await dlq.close()
-            if dlq.producer is not None:
-                await dlq.producer.stop()
-            await lag.close()
-
-    runtime.services.append(RawIngest())
+    runtime.services.append(RawIngest(runtime, consumer, dlq, lag))
 
     async def refresh_lag() -> None:
         await lag.refresh()
@@ -334,14 +339,3 @@ def register(app: faust.App, runtime: Runtime) -> None:
     app.timer(5.0, name="contactstream.lag")(refresh_lag)
     app.timer(settings.retention_interval_seconds, name="contactstream.forget")(forget_identifiers)
 
-
-async def _supervised(consumer: RawBatchConsumer) -> None:
-    """The loop never dies quietly: an unexpected error is logged (by class) and it goes on."""
-    while True:
-        try:
-            await consumer.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("raw batch consumer failed (%s); resuming in 1s", type(exc).__name__)
-            await asyncio.sleep(1.0)

@@ -19,7 +19,6 @@ from streams.observability.logs import Throttle
 from streams.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
-_throttle = Throttle(interval=60.0)
 
 
 def lag_by_partition(
@@ -77,6 +76,7 @@ class BrokerLag:
         self.lag: dict[TopicPartition, int] = {tp: 0 for tp in self.partitions}
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._throttle = Throttle(interval=60.0)
         self._publish()
 
     async def refresh(self) -> None:
@@ -85,7 +85,7 @@ class BrokerLag:
             ends, committed = await self._read()
         except Exception as exc:  # Kafka trouble: the worker's own jobs report it too
             await self.close()
-            if _throttle.allow(type(exc).__name__) is not None:
+            if self._throttle.allow(type(exc).__name__) is not None:
                 log.warning("consumer lag not refreshed: %s", type(exc).__name__)
         else:
             self.lag = lag_by_partition(ends, committed)

@@ -72,6 +72,7 @@ class Redactor:
             "redaction",
             self.runtime.settings.sink_retry_max_seconds,
             self.runtime.metrics,
+            self.runtime.failure_lines,
         )
 
     async def _process(self, tombstones: dict[TombstoneTarget, Tombstone]) -> int:

@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -254,10 +253,3 @@ def _is_connection_error(exc: BaseException) -> bool:
 def _chdb_path(settings: Settings) -> str:
     return str(Path(settings.dsn.removeprefix("chdb://")))
 
-
-def run(client: Client, sql: str, **kwargs: Any) -> Any:
-    """client.command with our error classification."""
-    try:
-        return client.command(sql, **kwargs)
-    except Exception as exc:
-        raise classify(exc) from None

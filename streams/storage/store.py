@@ -2,12 +2,11 @@
 
 chDB releases the GIL while a query runs, so blocking calls go to a thread and the event loop
 keeps serving Kafka heartbeats. A lane serializes its calls, which keeps its client
-single-threaded (clickhouse-connect clients are not thread-safe). A worker has two lanes: the
-sink's inserts on one, mutations and the leader's long jobs on the other (Runtime.mutations), so
-an insert never queues behind a redaction. Two clients of one chDB path in one process are
-supported: clickhouse-connect's chDB backend opens one `chdb.connect` handle per client, and chDB
-documents that any number of handles share the process's one engine, with per-handle session
-state, and that queries from different handles are safe and run in parallel.
+single-threaded (clickhouse-connect clients are not thread-safe). Which lane does what in a
+worker: streams.worker.runtime, the one place that says it. Two clients of one chDB path in one
+process are supported: clickhouse-connect's chDB backend opens one `chdb.connect` handle per
+client, and chDB documents that any number of handles share the process's one engine, with
+per-handle session state, and that queries from different handles are safe and run in parallel.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from clickhouse_connect.driver.client import Client
 from streams.config import Settings
 from streams.errors import ContactstreamError, StorageError
 from streams.storage.client import classify, open_client
-from streams.storage.migrations import migrate
 
 T = TypeVar("T")
 
@@ -60,9 +58,6 @@ class Store:
             if self._client is not None and not self.settings.is_embedded:
                 self._client = None  # reconnect on the next call (HTTP server may have restarted)
             raise classify(exc, self.settings) from None
-
-    def migrate(self) -> list[str]:
-        return self.call_sync(lambda client: migrate(client, self.settings))
 
     def close(self) -> None:
         if self._client is not None:

@@ -29,6 +29,7 @@ from streams.retry import until_done
 from streams.subjects.authorize import Policy, Refusal, authorize
 from streams.subjects.exports import export_file, remove_subject_exports
 from streams.subjects.sql import (
+    AuditRow,
     Identifier,
     SubjectContact,
     audit_request,
@@ -74,7 +75,11 @@ class SubjectRequests:
             else (lambda: self._execute(verdict, record.offset))
         )
         await until_done(
-            job, "subjects", self.runtime.settings.sink_retry_max_seconds, self.runtime.metrics
+            job,
+            "subjects",
+            self.runtime.settings.sink_retry_max_seconds,
+            self.runtime.metrics,
+            self.runtime.failure_lines,
         )
 
     async def _execute(self, request: SubjectRequest, offset: int) -> None:
@@ -109,17 +114,17 @@ class SubjectRequests:
         await store.call(
             lambda c: audit_request(
                 c,
-                [
-                    request.request_id,
-                    request.kind,
-                    "done",
-                    len(found),
-                    request.verified_by,
-                    request.requested_at,
-                    now,
-                    detail,
-                    offset,
-                ],
+                AuditRow(
+                    request_id=request.request_id,
+                    kind=request.kind,
+                    status="done",
+                    contacts=len(found),
+                    verified_by=request.verified_by,
+                    requested_at=request.requested_at,
+                    completed_at=now,
+                    detail=detail,
+                    source_offset=offset,
+                ),
             )
         )
         self.runtime.metrics.subject_requests.labels(request.kind, "done").inc()
@@ -133,17 +138,17 @@ class SubjectRequests:
         await self.runtime.mutations.call(
             lambda c: audit_request(
                 c,
-                [
-                    refusal.request_id or "",
-                    refusal.kind or "unknown",
-                    "rejected",
-                    0,
-                    "",
-                    now,
-                    now,
-                    detail,
-                    offset,
-                ],
+                AuditRow(
+                    request_id=refusal.request_id or "",
+                    kind=refusal.kind or "unknown",
+                    status="rejected",
+                    contacts=0,
+                    verified_by="",
+                    requested_at=now,
+                    completed_at=now,
+                    detail=detail,
+                    source_offset=offset,
+                ),
             )
         )
         self.runtime.metrics.subject_requests.labels(refusal.kind or "unknown", "rejected").inc()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -271,21 +272,30 @@ def erase_rows(client: Client, keys: Sequence[ContactKey], field: Identifier, va
         raise StorageUnavailable(f"erasure left {left} rows of the subject; will retry")
 
 
-def audit_request(client: Client, row: Sequence[Any]) -> None:
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One row of subject_request_log: what a request asked, what became of it, and when. It
+    names no identifier of the subject (the request id and kind, never the phone or address)."""
+
+    request_id: str
+    kind: str
+    status: str
+    contacts: int
+    verified_by: str
+    requested_at: datetime
+    completed_at: datetime
+    detail: str
+    source_offset: int
+
+
+_AUDIT_COLUMNS = [field.name for field in fields(AuditRow)]
+
+
+def audit_request(client: Client, row: AuditRow) -> None:
     client.insert(
         "subject_request_log",
-        [list(row)],
-        column_names=[
-            "request_id",
-            "kind",
-            "status",
-            "contacts",
-            "verified_by",
-            "requested_at",
-            "completed_at",
-            "detail",
-            "source_offset",
-        ],
+        [[getattr(row, name) for name in _AUDIT_COLUMNS]],
+        column_names=_AUDIT_COLUMNS,
     )
 
 

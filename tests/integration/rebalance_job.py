@@ -14,8 +14,9 @@ import contextlib
 import json
 import logging
 import sys
+from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from streams.config import CHANNELS, Settings
@@ -30,45 +31,51 @@ from streams.worker.startup import prepare
 from tests.integration.harness import committed, end_offsets
 
 
+class CountingRevokes(BatchNormalizer):
+    """The worker's handler, counting the revokes it is told of."""
+
+    revokes = 0
+
+    async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        self.revokes += 1
+        await super().revoked(partitions)
+
+
 class Member:
     """One consumer of the group with its own DLQ producer, like one worker process."""
 
     def __init__(self, runtime: Runtime, name: str) -> None:
         settings = runtime.settings
         self.name = name
-        self.revokes = 0
         self.client = settings.kafka_client_config()
         self.dlq = DeadLetterWriter(
-            None, self.client, settings.topic("dlq"), settings.raw_partitions
+            self.client,
+            settings.topic("dlq"),
+            settings.raw_partitions,
+            dlq_max_message_bytes(settings),
         )
         channels = {settings.topic(f"raw.{channel}"): channel for channel in CHANNELS}
+        self.normalizer = CountingRevokes(runtime, channels, self.dlq)
         self.consumer = RawBatchConsumer(
             self.client,
             settings.app_id,
             list(channels),
-            BatchNormalizer(runtime, channels, self.dlq),
+            self.normalizer,
             BatchLimits(
                 settings.sink_batch_max_rows,
                 settings.sink_batch_max_bytes,
                 settings.sink_batch_max_seconds,
             ),
             settings.consumer_fetch_bytes,
-            on_revoke=self._revoked,
         )
         self.task: asyncio.Task[None] | None = None
 
-    def _revoked(self, partitions: list[TopicPartition]) -> None:
-        self.revokes += 1
-        self.dlq.revoked((tp.topic, tp.partition) for tp in partitions)
+    @property
+    def revokes(self) -> int:
+        return self.normalizer.revokes
 
     async def start(self, settings: Settings) -> None:
-        self.dlq.producer = AIOKafkaProducer(
-            enable_idempotence=True,
-            acks="all",
-            max_request_size=dlq_max_message_bytes(settings),
-            **self.client,
-        )
-        await self.dlq.producer.start()
+        await self.dlq.start()
         await self.consumer.start()
         self.task = asyncio.ensure_future(self.consumer.run())
 
@@ -79,7 +86,6 @@ class Member:
                 await self.task
         await self.consumer.stop()
         await self.dlq.close()
-        await self.dlq.producer.stop()
 
 
 async def scenario(settings: Settings, store: Store) -> None:

@@ -43,8 +43,8 @@ import yaml
 from aiokafka import AIOKafkaProducer
 
 from schemas.examples import raw_event
+from streams.aio import cancel_and_wait
 from streams.config import CHANNELS
-from streams.ingest.consumer import cancel_and_wait
 from streams.kafka.local.broker import free_port
 from tests.integration.faults import read_only, requires_mount
 from tests.integration.harness import (

@@ -79,7 +79,7 @@ def test_a_redaction_batch_rewrites_only_the_parts_of_its_contacts_months(
 ) -> None:
     store = Store(chdb_settings)
     try:
-        store.migrate()
+        store.call_sync(lambda c: migrate(c, chdb_settings))
         for months in MONTHS_AGO:
             store.call_sync(
                 lambda c, m=months: c.command(  # type: ignore[misc]
@@ -112,7 +112,7 @@ def test_the_parts_a_redaction_replaced_leave_the_disk_within_the_bound_after_id
     settings = chdb_settings.model_copy(update={"old_parts_seconds": 1})
     store = Store(settings)
     try:
-        store.migrate()
+        store.call_sync(lambda c: migrate(c, chdb_settings))
         tables_started = time.monotonic()
         markers = [marker() for _ in range(6)]
         store.call_sync(lambda c: insert_marked(c, "c1", markers))

@@ -50,7 +50,6 @@ def test_only_refused_values_are_an_events_fault() -> None:
     assert isinstance(classify(OperationalError("connection refused")), StorageUnavailable)
     syntax = classify(engine_error(62, "SYNTAX_ERROR"))
     assert type(syntax) is StorageError
-    assert not syntax.retriable
 
 
 def test_a_classified_error_never_carries_the_engines_text() -> None:
