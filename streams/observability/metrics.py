@@ -10,7 +10,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from typing import Any, NamedTuple
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
@@ -191,14 +191,21 @@ def serve(
     """Serve /metrics, /healthz and /readyz on host:port from a daemon thread (port 0: none)."""
     if not port:
         return None
-
-    class Server(ThreadingWSGIServer):
-        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-
-    app = with_health(make_wsgi_app(registry), health)
-    server = make_server(host, port, app, Server, handler_class=_QuietHandler)
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    server = _Server((host, port), _QuietHandler, family)
+    server.set_app(with_health(make_wsgi_app(registry), health))
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
+
+
+class _Server(ThreadingWSGIServer):
+    """The metrics server, listening on an IPv4 or IPv6 address as the host resolves."""
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[WSGIRequestHandler], family: int
+    ) -> None:
+        self.address_family = family
+        super().__init__(address, handler)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -28,6 +28,20 @@ def faust_credentials(settings: Settings) -> faust.SASLCredentials | None:
     )
 
 
+class CloseClients(mode.Service):
+    """Closes what the agents opened (Runtime.on_shutdown), when faust stops the app."""
+
+    mundane_level = "debug"  # mode's "Starting..."/"Stopping..." lines: chatter at info
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+
+    async def on_stop(self) -> None:
+        for hook in self.runtime.on_shutdown:
+            await hook()
+
+
 def create_app(runtime: Runtime) -> faust.App:
     settings = runtime.settings
     datadir = settings.data_dir / "faust" / settings.app_id
@@ -70,14 +84,7 @@ def create_app(runtime: Runtime) -> faust.App:
     snapshot_job.register(app, runtime)
     watch.register(app, runtime)
 
-    @app.service
-    class CloseClients(mode.Service):
-        """Closes what the agents opened, when faust stops the app."""
-
-        mundane_level = "debug"  # mode's "Starting..."/"Stopping..." lines: chatter at info
-
-        async def on_stop(self) -> None:
-            for hook in runtime.on_shutdown:
-                await hook()
-
+    # An instance, not a class: faust's App.on_init_extra_service prepares either (its
+    # annotation names the class only) and stops it with the app, as before this moved.
+    app.service(CloseClients(runtime))  # type: ignore[arg-type]
     return app
