@@ -29,7 +29,7 @@ from streams.dev.simulator.contacts import utc  # noqa: E402
 from streams.dev.simulator.produce import plan  # noqa: E402
 from streams.kafka.local import LocalBroker  # noqa: E402
 from streams.kafka.topics import ensure_topics  # noqa: E402
-from tests.integration.harness import (  # noqa: E402
+from tests.support.harness import (  # noqa: E402
     WorkerProcess,
     query,
     raw_group,

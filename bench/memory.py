@@ -29,7 +29,7 @@ from streams.config import Settings  # noqa: E402
 from streams.kafka.local import LocalBroker  # noqa: E402
 from streams.kafka.local.broker import free_port  # noqa: E402
 from streams.kafka.topics import ensure_topics  # noqa: E402
-from tests.integration.harness import WorkerProcess, raw_group, wait_caught_up, worker_env  # noqa: E402
+from tests.support.harness import WorkerProcess, raw_group, wait_caught_up, worker_env  # noqa: E402
 
 
 def peak_rss_mb(pid: int) -> float:

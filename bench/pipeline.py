@@ -36,7 +36,7 @@ from streams.dev.simulator.contacts import utc  # noqa: E402
 from streams.dev.simulator.produce import plan, send  # noqa: E402
 from streams.kafka.local import LocalBroker  # noqa: E402
 from streams.kafka.topics import ensure_topics  # noqa: E402
-from tests.integration.harness import committed, end_offsets  # noqa: E402
+from tests.support.harness import committed, end_offsets  # noqa: E402
 
 BENCH = REPO / "bench"
 CONTENDERS = {

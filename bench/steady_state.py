@@ -66,7 +66,7 @@ from streams.config import Settings  # noqa: E402
 from streams.kafka.local import LocalBroker  # noqa: E402
 from streams.kafka.topics import ensure_topics  # noqa: E402
 from streams.storage import migrate, open_client  # noqa: E402
-from tests.integration.harness import (  # noqa: E402
+from tests.support.harness import (  # noqa: E402
     WorkerProcess,
     raw_group,
     wait_caught_up,

@@ -21,8 +21,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from tests.conftest import cli
-from tests.integration.test_kafka_security import Login, env_of, sasl, secure
+from tests.support.cli import cli
+from tests.support.kafka_security import Login, env_of, sasl, secure
 
 __all__ = ["secure"]  # the module's own secure broker: its cluster-wide bindings stay here
 

@@ -4,7 +4,7 @@ prometheus.yml and rules, and its API shows each expected alert firing:
 
 - healthy traffic with 2 % invalid events: no alert fires;
 - a burst of invalid events: ContactstreamDeadLettersAboveNormal;
-- one partition stuck (the ClickHouse directory made unwritable, as tests/integration/faults.py
+- one partition stuck (the ClickHouse directory made unwritable, as tests/support/faults.py
   does for the failure rule): ContactstreamBatchesWaiting (by task) and ContactstreamNoProgress
   for that partition only; the worker's /readyz says not ready, its /healthz stays ok;
 - a contact 20 minutes past its retention due time, waiting for its redaction batch (an hour
@@ -46,8 +46,8 @@ from schemas.examples import raw_event
 from streams.aio import cancel_and_wait
 from streams.config import CHANNELS
 from streams.kafka.local.broker import free_port
-from tests.integration.faults import read_only, requires_mount
-from tests.integration.harness import (
+from tests.support.faults import read_only, requires_mount
+from tests.support.harness import (
     REPO,
     WorkerProcess,
     raw_group,
@@ -55,7 +55,7 @@ from tests.integration.harness import (
     wait_for_topics,
     worker_env,
 )
-from tests.integration.traffic import build_traffic, produce
+from tests.support.traffic import build_traffic, produce
 
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
 PROMETHEUS = shutil.which("prometheus")

@@ -3,8 +3,8 @@ the file system beyond reading the snapshots (issue 20): whatever the SQL, no fi
 no file outside the snapshot directory is read. Ordinary analyst queries answer exactly what the
 views they were taken from answer.
 
-The snapshots are the real ones: the analyst views of test_kpi_views.py's data set, written by
-`write_snapshots` as the leader worker writes them.
+The snapshots are the real ones: the analyst views of the KPI data set
+(tests/support/kpi_dataset.py), written by `write_snapshots` as the leader worker writes them.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from streams.analyst.snapshots import ANALYST_VIEWS, write_snapshots
-from tests.conftest import REPO, cli
-from tests.integration.test_kpi_views import (  # noqa: F401 - the fixture, reused
+from tests.support.cli import REPO, cli
+from tests.support.kpi_dataset import (  # noqa: F401 - the fixture, reused
     client,
     documented_service_level_sql,
 )

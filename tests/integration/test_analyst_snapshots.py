@@ -17,17 +17,16 @@ from streams.analyst.snapshots import ANALYST_VIEWS, write_snapshots
 from streams.config import CHANNELS, Settings
 from streams.privacy import sql as redaction
 from streams.storage import migrate, open_client
-from tests.conftest import cli
-from tests.integration.harness import (
+from tests.support.cli import cli
+from tests.support.harness import (
     WorkerProcess,
     raw_group,
     wait_caught_up,
     wait_for_topics,
     worker_env,
 )
-from tests.integration.test_analyst_store import insert
-from tests.integration.test_kpi_views import at, event
-from tests.integration.traffic import build_traffic, produce
+from tests.support.kpi_dataset import at, event, insert
+from tests.support.traffic import build_traffic, produce
 
 
 async def test_snapshots_are_read_by_another_process_while_the_worker_runs(

@@ -4,7 +4,7 @@ events, redaction and time passing; the stored tables hold no personal column.
 
 Each test keeps two databases with the same data: `stored` is refreshed, `live` never is (its
 views compute everything from contacts_merged, as the views of 0004 did). The data set is
-test_kpi_views.py's, ingested an hour ago so that the snapshot holds it.
+tests/support/kpi_dataset.py's, ingested an hour ago so that the snapshot holds it.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ from streams.analyst.store import (
     store_state,
 )
 from streams.config import Settings
-from streams.ingest.rows import EVENT_COLUMNS
 from streams.privacy import sql as redaction
 from streams.privacy.sql import REDACTABLE_TABLES, TTL_BOUNDED_TABLES
 from streams.storage import migrate, open_client
 from streams.storage.migrations import MIGRATIONS_DIR
 from streams.subjects import sql as subjects
-from tests.integration.test_kpi_views import PERSONAL_DEFAULTS, at, dataset, event, redact
+from tests.support.kpi_dataset import PERSONAL_DEFAULTS, at, dataset, event, insert, redact
 
 STORE_SQL = (MIGRATIONS_DIR / "0007_analyst_store.sql", MIGRATIONS_DIR / "0011_analyst_deltas.sql")
 VIEWS = {
@@ -45,12 +44,6 @@ VIEWS = {
     # oldest_age_seconds moves with the clock between two queries.
     "kpi_backlog": "SELECT * EXCEPT oldest_age_seconds FROM kpi_backlog",
 }
-
-
-def insert(client: Client, rows: list[dict[str, Any]], ingested: datetime | None = None) -> None:
-    columns = list(EVENT_COLUMNS) + (["ingested_at"] if ingested else [])
-    data = [[row[c] for c in EVENT_COLUMNS] + ([ingested] if ingested else []) for row in rows]
-    client.insert("contact_events", data, column_names=columns)
 
 
 def answers(client: Client) -> dict[str, list[tuple[Any, ...]]]:

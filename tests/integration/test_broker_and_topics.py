@@ -21,7 +21,7 @@ from streams.config import Settings
 from streams.kafka.topics import declared_topics
 from streams.storage import open_client
 from streams.storage.client import insert_spool
-from tests.conftest import CLI, REPO, cli
+from tests.support.cli import CLI, REPO, cli
 
 
 def test_broker_start_stop_twice_second_start_downloads_nothing(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_a_held_chdb_directory_is_one_clear_line(chdb_settings: Settings) -> Non
 
 
 async def _end_offsets_total(bootstrap: str, topics: list[str]) -> int:
-    from tests.integration.harness import end_offsets
+    from tests.support.harness import end_offsets
 
     return sum((await end_offsets(bootstrap, topics)).values())
 

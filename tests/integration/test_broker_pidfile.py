@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, cli
+from tests.support.cli import REPO, cli
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from streams.kafka.acls import principals
 from streams.kafka.local import KAFKA_VERSION
-from tests.conftest import REPO, cli
+from tests.support.cli import REPO, cli
 
 
 class ProcSampler(threading.Thread):

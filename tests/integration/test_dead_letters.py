@@ -23,8 +23,8 @@ from streams.config import CHANNELS, Settings
 from streams.deadletters.watch import DeadLetterWatch
 from streams.kafka.local.broker import free_port
 from streams.observability.metrics import Metrics
-from tests.conftest import CLI, REPO, cli
-from tests.integration.harness import (
+from tests.support.cli import CLI, REPO, cli
+from tests.support.harness import (
     WorkerProcess,
     query,
     raw_group,
@@ -34,7 +34,7 @@ from tests.integration.harness import (
     wait_for_topics,
     worker_env,
 )
-from tests.integration.traffic import produce
+from tests.support.traffic import produce
 
 ERASED_PHONE = "+358401110000"
 LARGE, BAD_PHONE, NO_SOURCE = 80, 60, 60

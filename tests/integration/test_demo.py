@@ -23,8 +23,8 @@ import pytest
 
 from streams.kafka.local.broker import free_port
 from streams.kafka.local.process import alive
-from tests.conftest import CLI, REPO, cli
-from tests.integration.harness import query
+from tests.support.cli import CLI, REPO, cli
+from tests.support.harness import query
 
 SHORT = ("--duration", "5", "--rate", "100", "--history-contacts", "1500")
 NEXT_STEPS = "explore what the demo left"

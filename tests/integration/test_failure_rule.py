@@ -20,9 +20,9 @@ from schemas.examples import raw_event
 from streams.config import CHANNELS
 from streams.dev.simulator.contacts import utc
 from streams.kafka.local.broker import free_port
-from tests.conftest import cli
-from tests.integration.faults import disk_full, read_only, requires_mount, small_disk
-from tests.integration.harness import (
+from tests.support.cli import cli
+from tests.support.faults import disk_full, read_only, requires_mount, small_disk
+from tests.support.harness import (
     WorkerProcess,
     committed,
     end_offsets,
@@ -34,7 +34,7 @@ from tests.integration.harness import (
     wait_for_topics,
     worker_env,
 )
-from tests.integration.traffic import build_traffic, produce
+from tests.support.traffic import build_traffic, produce
 
 Message = tuple[str, bytes | None, bytes]
 

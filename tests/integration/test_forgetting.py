@@ -17,8 +17,9 @@ from schemas.contact import subject_key
 from streams.config import CHANNELS, PLACEHOLDER_SALT
 from streams.ingest.rows import PERSONAL_COLUMNS
 from streams.kafka.local.broker import free_port
-from tests.conftest import cli
-from tests.integration.harness import (
+from tests.support.cli import cli
+from tests.support.forgetting import files_holding, marker
+from tests.support.harness import (
     WorkerProcess,
     query,
     raw_group,
@@ -27,15 +28,14 @@ from tests.integration.harness import (
     wait_for_topics,
     worker_env,
 )
-from tests.integration.test_forgetting_engine import files_holding, marker
-from tests.integration.test_retention import (
+from tests.support.retention import (
     message_events,
     months_ago,
     phone_events,
     to_messages,
     wait_for_redaction,
 )
-from tests.integration.traffic import produce
+from tests.support.traffic import produce
 
 NOW = datetime.now(UTC)
 VICTIM, ATTACKER, ATTACKER_NEW = "+358401110001", "+358401110002", "+358401110009"
@@ -232,7 +232,7 @@ async def test_retention_erasure_and_rectification_leave_no_byte_and_touch_only_
         f"SELECT (SELECT count() FROM contact_events WHERE {hidden}) "
         f"+ (SELECT count() FROM contacts WHERE {hidden})",
         # Phone numbers and subject keys are checked here, not in the files: they share runs
-        # with their neighbours, which LZ4 folds away (test_forgetting_engine.py).
+        # with their neighbours, which LZ4 folds away (tests/support/forgetting.py).
         f"SELECT (SELECT count() FROM contact_events WHERE {erased_phones}) "
         f"+ (SELECT count() FROM contacts WHERE {erased_phones})",
     )

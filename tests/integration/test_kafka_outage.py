@@ -9,8 +9,8 @@ from pathlib import Path
 from streams.config import CHANNELS
 from streams.kafka.local import LocalBroker
 from streams.kafka.local.broker import free_port
-from tests.conftest import REPO
-from tests.integration.harness import (
+from tests.support.cli import REPO
+from tests.support.harness import (
     WorkerProcess,
     committed,
     raw_group,
@@ -19,8 +19,8 @@ from tests.integration.harness import (
     wait_for_topics,
     worker_env,
 )
-from tests.integration.test_ingestion import _check_final_state
-from tests.integration.traffic import build_traffic, produce
+from tests.support.ingestion import check_final_state
+from tests.support.traffic import build_traffic, produce
 
 
 async def test_broker_outage_pauses_and_resumes_without_loss(
@@ -61,7 +61,7 @@ async def test_broker_outage_pauses_and_resumes_without_loss(
             await wait_caught_up(bootstrap, group, topics, 240, worker)
             worker.stop()
         log_text = worker.log_text()
-        await _check_final_state(bootstrap, unique_name, env, traffic, log_text)
+        await check_final_state(bootstrap, unique_name, env, traffic, log_text)
         # Log hygiene while the broker was down: repeats are throttled, no client left unclosed.
         assert "Unclosed" not in log_text
         noisy = [line for line in log_text.splitlines() if " WARNING " in line or " ERROR " in line]

@@ -10,7 +10,6 @@ import re
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from schemas.examples import raw_event
 from streams.config import CHANNELS
 from streams.kafka.acls import principals
-from tests.conftest import REPO, cli
-from tests.integration.harness import (
+from tests.support.cli import cli
+from tests.support.harness import (
     WorkerProcess,
     end_offsets,
     query,
@@ -31,44 +30,10 @@ from tests.integration.harness import (
     wait_caught_up,
     worker_env,
 )
-from tests.unit.rejection_cases import GUIDE, guide_examples
+from tests.support.kafka_security import Login, env_of, sasl, secure
+from tests.support.rejection_cases import GUIDE, guide_examples
 
-Login = dict[str, dict[str, str]]
-
-
-@pytest.fixture(scope="module")
-def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Login, Path]]:
-    state = tmp_path_factory.mktemp("secure-broker")
-    env = {
-        "CONTACTSTREAM_DATA_DIR": str(state),
-        "CONTACTSTREAM_JAR_CACHE": str(REPO / ".contactstream" / "jars"),
-    }
-    started = cli("broker", "start", "--port", "0", "--fresh", "--secure", env=env, timeout=600)
-    bootstrap = started.stdout.strip().splitlines()[-1].removeprefix("bootstrap=")
-    path = state / "kafka" / "principals.json"
-    yield bootstrap, json.loads(path.read_text()), path
-    cli("broker", "stop", env=env)
-
-
-def sasl(login: Login, name: str) -> dict[str, Any]:
-    return {
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": login[name]["username"],
-        "sasl_plain_password": login[name]["password"],
-    }
-
-
-def env_of(bootstrap: str, login: Login, name: str, prefix: str, **extra: str) -> dict[str, str]:
-    return {
-        "CONTACTSTREAM_KAFKA_BOOTSTRAP": bootstrap,
-        "CONTACTSTREAM_TOPIC_PREFIX": prefix,
-        "CONTACTSTREAM_APP_ID": f"{prefix}-worker",
-        "CONTACTSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "CONTACTSTREAM_KAFKA_USERNAME": login[name]["username"],
-        "CONTACTSTREAM_KAFKA_PASSWORD": login[name]["password"],
-        **extra,
-    }
+__all__ = ["secure"]  # the fixture: the module's own secure broker
 
 
 def test_each_role_gets_a_private_credential(secure: tuple[str, Login, Path]) -> None:

@@ -1,6 +1,6 @@
 """An honest Kafka window: a record on a partition that keeps receiving writes is gone within
 retention.ms + segment.ms + the broker's retention check interval (streams/kafka/topics.py), on the
-real broker (started by tests/conftest.py with a 5 s check interval)."""
+real broker (started by tests/integration/conftest.py with a 5 s check interval)."""
 
 from __future__ import annotations
 

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, cli
-from tests.integration.harness import (
+from tests.support.cli import REPO, cli
+from tests.support.harness import (
     WorkerProcess,
     raw_group,
     wait_caught_up,
     wait_for_topics,
     worker_env,
 )
-from tests.integration.traffic import build_traffic, produce
+from tests.support.traffic import build_traffic, produce
 
 
 def _walk(root: Path) -> tuple[list[Path], list[Path]]:

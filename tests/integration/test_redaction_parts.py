@@ -25,7 +25,7 @@ from streams.storage.migrations import (
     template_params,
 )
 from streams.storage.store import Store
-from tests.integration.test_forgetting_engine import files_holding, insert_marked, marker
+from tests.support.forgetting import files_holding, insert_marked, marker
 
 NOW = datetime.now(UTC)
 MONTHS_AGO = (20, 12, 3)
@@ -112,7 +112,7 @@ def test_the_parts_a_redaction_replaced_leave_the_disk_within_the_bound_after_id
     settings = chdb_settings.model_copy(update={"old_parts_seconds": 1})
     store = Store(settings)
     try:
-        store.call_sync(lambda c: migrate(c, chdb_settings))
+        store.call_sync(lambda c: migrate(c, settings))
         tables_started = time.monotonic()
         markers = [marker() for _ in range(6)]
         store.call_sync(lambda c: insert_marked(c, "c1", markers))

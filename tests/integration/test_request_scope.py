@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streams.config import Settings
 from streams.subjects.signing import SIGNATURE_HEADER, generate_key_pair, sign, signing_key
-from tests.conftest import cli
-from tests.integration.harness import WorkerProcess, query, wait_for_topics, worker_env
-from tests.integration.test_subject_requests import _results, _send
+from tests.support.cli import cli
+from tests.support.harness import WorkerProcess, query, wait_for_topics, worker_env
+from tests.support.subject_requests import read_results, send_requests
 
 PHONE = "+358501112299"
 
@@ -86,7 +86,7 @@ async def test_requests_are_scoped_and_the_key_rotates(
     topics = [f"{unique_name}.subject-requests", f"{unique_name}.subject-results"]
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         await wait_for_topics(kafka_bootstrap, topics, worker)
-        await _send(
+        await send_requests(
             kafka_bootstrap,
             unique_name,
             [
@@ -94,7 +94,7 @@ async def test_requests_are_scoped_and_the_key_rotates(
                 for name, document in requests.items()
             ],
         )
-        first = await _results(kafka_bootstrap, unique_name, len(requests), worker)
+        first = await read_results(kafka_bootstrap, unique_name, len(requests), worker)
         worker.stop()
     answers = {r.request_id: f"{r.status} {r.detail}" for r in first}
     answer = {name: answers[document["request_id"]] for name, document in requests.items()}
@@ -110,12 +110,14 @@ async def test_requests_are_scoped_and_the_key_rotates(
     retired, current = _document(env), _document(env)
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         await wait_for_topics(kafka_bootstrap, topics, worker)
-        await _send(kafka_bootstrap, unique_name, [_signed(old, retired), _signed(new, current)])
-        await _results(kafka_bootstrap, unique_name, len(requests) + 2, worker)  # worker is up
+        await send_requests(
+            kafka_bootstrap, unique_name, [_signed(old, retired), _signed(new, current)]
+        )
+        await read_results(kafka_bootstrap, unique_name, len(requests) + 2, worker)  # worker is up
         exported = await asyncio.to_thread(
             cli, "subject", "export", "--phone", PHONE, "--verified-by", "dpo-1", env=env
         )
-        second = await _results(kafka_bootstrap, unique_name, len(requests) + 3, worker)
+        second = await read_results(kafka_bootstrap, unique_name, len(requests) + 3, worker)
         worker.stop()
     assert exported.stdout.startswith("0 contacts exported"), "the DPO tool names its deployment"
     answers = {r.request_id: f"{r.status} {r.detail}" for r in second}

@@ -20,7 +20,7 @@ import pytest
 from streams.config import Settings
 from streams.privacy.retention import RetentionRun, write_status
 from streams.privacy.sql import ContactKey
-from tests.conftest import cli
+from tests.support.cli import cli
 
 _CHDB = """
 import chdb, json, sys

@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.control import DeadLetter
 from streams.config import CHANNELS
-from tests.conftest import cli
-from tests.integration.harness import (
+from tests.support.cli import cli
+from tests.support.harness import (
     WorkerProcess,
     query,
     raw_group,
@@ -22,7 +22,7 @@ from tests.integration.harness import (
     wait_for_topics,
     worker_env,
 )
-from tests.unit.rejection_cases import all_cases
+from tests.support.rejection_cases import all_cases
 
 Origin = tuple[str, int, int]
 

@@ -12,15 +12,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from schemas.control import SubjectRequest, SubjectResult
+from schemas.control import SubjectRequest
 from streams.config import CHANNELS, Settings
 from streams.kafka.local.broker import free_port
 from streams.subjects.signing import SIGNATURE_HEADER, sign, signing_key
-from tests.conftest import CLI, REPO, cli
-from tests.integration.harness import (
+from tests.support.cli import CLI, REPO, cli
+from tests.support.harness import (
     WorkerProcess,
     query,
     raw_group,
@@ -30,13 +30,14 @@ from tests.integration.harness import (
     wait_for_topics,
     worker_env,
 )
-from tests.integration.test_retention import (
+from tests.support.retention import (
     message_events,
     phone_events,
     to_messages,
     wait_for_redaction,
 )
-from tests.integration.traffic import produce
+from tests.support.subject_requests import read_results, send_requests
+from tests.support.traffic import produce
 
 X_PHONE, Y_EMAIL, Z_PHONE, Z_NEW = (
     "+358501112221",
@@ -221,9 +222,9 @@ async def test_unauthorized_requests_are_refused_and_audited(
         await wait_for_topics(kafka_bootstrap, raw, worker)
         await produce(kafka_bootstrap, unique_name, traffic())
         await wait_caught_up(kafka_bootstrap, raw_group(env), raw, 120, worker)
-        await _send(kafka_bootstrap, unique_name, messages)
-        await _send(kafka_bootstrap, unique_name, [messages[3]])  # the valid one, replayed
-        results = await _results(kafka_bootstrap, unique_name, 5, worker)
+        await send_requests(kafka_bootstrap, unique_name, messages)
+        await send_requests(kafka_bootstrap, unique_name, [messages[3]])  # the valid one, replayed
+        results = await read_results(kafka_bootstrap, unique_name, 5, worker)
         worker.stop()
     by_id: dict[str, list[str]] = {}
     for result in results:
@@ -244,32 +245,6 @@ async def test_unauthorized_requests_are_refused_and_audited(
     assert not (tmp_path.parent / "escaped.json").exists()
     dump = json.dumps(query(env, "SELECT * FROM subject_request_log")[0], default=str)
     assert X_PHONE not in dump, "a refusal is audited without the identifier"
-
-
-async def _send(
-    bootstrap: str, prefix: str, messages: list[tuple[bytes, list[tuple[str, bytes]]]]
-) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for value, headers in messages:
-            await producer.send_and_wait(f"{prefix}.subject-requests", value, headers=headers)
-    finally:
-        await producer.stop()
-
-
-async def _results(
-    bootstrap: str, prefix: str, at_least: int, worker: WorkerProcess
-) -> list[SubjectResult]:
-    for _ in range(120):
-        assert worker.returncode is None, worker.log_text()[-3000:]
-        records = await read_all(bootstrap, f"{prefix}.subject-results")
-        if len(records) >= at_least:
-            await asyncio.sleep(1)  # the last answers
-            records = await read_all(bootstrap, f"{prefix}.subject-results")
-            return [SubjectResult.from_json(r.value) for r in records]
-        await asyncio.sleep(0.5)
-    raise AssertionError("the worker did not answer")
 
 
 async def test_without_a_worker_a_request_is_not_left_behind_unless_asked(

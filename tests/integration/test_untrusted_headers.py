@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from schemas.control import DLQ_HEADER_PREFIX, DeadLetter
 from schemas.examples import raw_event
 from streams.config import CHANNELS
-from tests.integration.harness import (
+from tests.support.harness import (
     WorkerProcess,
     raw_group,
     read_all,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import CHANNELS
-from tests.integration.harness import (
+from tests.support.harness import (
     WorkerProcess,
     query,
     raw_group,
@@ -17,8 +17,8 @@ from tests.integration.harness import (
     wait_for_topics,
     worker_env,
 )
-from tests.integration.test_retention import phone_events, to_messages
-from tests.integration.traffic import produce
+from tests.support.retention import phone_events, to_messages
+from tests.support.traffic import produce
 
 
 def withheld(events: list[dict[str, Any]], presentation: str) -> list[dict[str, Any]]:

@@ -11,8 +11,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from tests.conftest import cli
-from tests.integration.harness import WorkerProcess, worker_env
+from tests.support.cli import cli
+from tests.support.harness import WorkerProcess, worker_env
 
 
 async def _group_members(bootstrap: str, group: str) -> int:

@@ -21,8 +21,8 @@ from schemas.control import DeadLetter
 from streams.config import CHANNELS
 from streams.kafka.local import LocalBroker
 from streams.kafka.local.broker import free_port
-from tests.conftest import REPO
-from tests.integration.harness import (
+from tests.support.cli import REPO
+from tests.support.harness import (
     WorkerProcess,
     committed,
     query,
@@ -32,7 +32,7 @@ from tests.integration.harness import (
     wait_for_topics,
     worker_env,
 )
-from tests.integration.traffic import Traffic, build_traffic, produce
+from tests.support.traffic import Traffic, build_traffic, produce
 
 
 async def _feed(bootstrap: str, prefix: str, traffic: Traffic, seconds: float) -> None:

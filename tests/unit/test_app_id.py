@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from streams.config import Settings
-from tests.conftest import cli
+from tests.support.cli import cli
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ import click
 import pytest
 
 from schemas.jsonschema import TOPIC_MODELS
-from streams.cli.root import app, main
+from streams.cli.root import app
 from streams.cli.settings import command_settings
 from streams.config import Settings
-from tests.conftest import REPO, cli
+from tests.support.cli import REPO, cli, run
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -27,13 +27,6 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[st
         else:
             found.append((*prefix, name))
     return found
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 @pytest.mark.parametrize("command", _commands(app))

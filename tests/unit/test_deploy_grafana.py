@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from schemas.contact import PERSONAL_FIELDS
-from tests.unit.test_deploy_prometheus import check_selectors
+from tests.support.metrics import check_selectors
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "deploy" / "grafana"

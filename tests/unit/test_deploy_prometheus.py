@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from streams.config import Settings
-from tests.unit.test_metrics import TARGET_LABELS, exported_metric_names, metric_labels
+from tests.support.metrics import TARGET_LABELS, check_selectors, own_labels
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = REPO / "deploy" / "prometheus"
@@ -30,10 +30,6 @@ needs_promtool = pytest.mark.skipif(
     reason="promtool is not installed: run deploy/prometheus/install-promtool.sh",
 )
 
-# Series Prometheus itself adds to every scrape, usable in rules next to the workers' own.
-SCRAPE_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
-_SELECTOR = re.compile(r"\b(contactstream_[a-zA-Z0-9_]+|up)\b(\{[^}]*\})?")
-_GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 _LABEL = re.compile(r'([a-zA-Z_]\w*)="([^"]*)"')
 WORKER_JOB = "contactstream-worker"
 
@@ -47,46 +43,6 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def rules() -> list[dict[str, Any]]:
     loaded = yaml.safe_load(RULES.read_text())
     return [rule for group in loaded["groups"] for rule in group["rules"]]
-
-
-def selectors(expr: str) -> list[tuple[str, set[str]]]:
-    """(series name, label names matched) for each series selector of a PromQL expression."""
-    found = []
-    for match in _SELECTOR.finditer(expr):
-        labels = set(re.findall(r"([a-zA-Z_]\w*)\s*(?:=|!=|=~|!~)", match[2] or ""))
-        found.append((match[1], labels))
-    return found
-
-
-def check_selectors(expr: str) -> None:
-    """Every series in `expr` is exported by a worker, with labels that series has."""
-    exported = exported_metric_names()
-    for name, labels in selectors(expr):
-        if name in SCRAPE_SERIES:
-            assert labels <= TARGET_LABELS, (name, labels)
-            continue
-        assert name in exported, f"{name} is not a metric of streams/observability/metrics.py"
-        allowed = own_labels(name) | TARGET_LABELS
-        assert labels <= allowed, f"{name} has no label(s) {sorted(labels - allowed)}"
-    check_grouping(expr)
-
-
-def own_labels(name: str) -> frozenset[str]:
-    """The labels a worker's series `name` has itself (`le` for histogram buckets)."""
-    labels = metric_labels()[exported_metric_names()[name]]
-    return labels | {"le"} if name.endswith("_bucket") else labels
-
-
-def check_grouping(expr: str) -> None:
-    """Rules and panels aggregate the workers' series over workers (every worker exports the
-    broker-side lag, only the leader the retention gauges): `by (...)` names their own labels."""
-    names = [name for name, _ in selectors(expr) if name.startswith("contactstream_")]
-    if not names:
-        return
-    allowed = frozenset().union(*(own_labels(name) for name in names))
-    for match in _GROUPING.finditer(expr):
-        grouped = {label.strip() for label in match[1].split(",") if label.strip()}
-        assert grouped <= allowed, f"grouped by {sorted(grouped - allowed)}, not a metric label"
 
 
 @needs_promtool

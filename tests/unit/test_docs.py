@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from streams.cli.root import app
 from streams.config import Settings
-from tests.conftest import REPO
+from tests.support.cli import REPO
 
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)

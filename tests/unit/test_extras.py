@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli.root import main
 from streams.config import Settings
 from streams.errors import ConfigError, MissingExtraError
 from streams.extras import MODULES, require, require_embedded_engine
+from tests.support.cli import run
 
 EMBEDDED_HINT = "pip install 'contactstream[embedded]'"
 DEMO_HINT = "pip install 'contactstream[demo]'"
@@ -36,13 +36,6 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CONTACTSTREAM_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("CONTACTSTREAM_CLICKHOUSE_DSN", raising=False)
     return tmp_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def one_line(err: str) -> str:
@@ -144,7 +137,7 @@ def test_demo_without_the_engine_names_the_embedded_extra(
 @pytest.mark.usefixtures("without_matplotlib")
 def test_the_report_chart_names_the_demo_extra() -> None:
     from streams.dev.report_files import chart_png
-    from tests.unit.test_demo_report import sample_report
+    from tests.support.demo_report import sample_report
 
     with pytest.raises(MissingExtraError, match=r"demo extra: pip install 'contactstream\[demo\]'"):
         chart_png(sample_report())

@@ -1,14 +1,10 @@
 """The worker's Prometheus metrics (streams/observability/metrics.py): names, labels, exposition,
-docs.
-
-`exported_metric_names()` and `metric_labels()` are also what the deploy tests check alert rules
-and dashboards against.
+docs. The names and labels a worker exports: tests/support/metrics.py.
 """
 
 from __future__ import annotations
 
 import re
-from functools import cache
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -16,6 +12,13 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from schemas.contact import PERSONAL_FIELDS
 from streams.observability.metrics import Metrics
+from tests.support.metrics import (
+    SUFFIXES,
+    TARGET_LABELS,
+    exported_metric_names,
+    label_names,
+    metric_labels,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATING_MD = REPO / "docs" / "operating.md"
@@ -23,48 +26,6 @@ OPERATING_MD = REPO / "docs" / "operating.md"
 # Labels hold bounded values only (DESIGN P6: nothing personal in metric labels).
 BOUNDED_LABELS = frozenset({"channel", "code", "table", "kind", "topic", "partition", "reason",
                             "status", "task", "source"})
-# Prometheus sets these on every series it scrapes (the scrape job and the target). A metric's
-# own label of either name is stored as exported_job / exported_instance, and a rule grouping
-# by it groups by the scrape job instead.
-TARGET_LABELS = frozenset({"job", "instance"})
-_SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "gauge": ("",),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-}
-
-
-def metric_objects() -> dict[str, MetricWrapperBase]:
-    """Field name -> metric object, on a fresh registry."""
-    metrics = Metrics.create(CollectorRegistry())
-    return {name: getattr(metrics, name) for name in Metrics._fields}
-
-
-@cache
-def metric_labels() -> dict[str, frozenset[str]]:
-    """Family name (as declared, without _total) -> its label names."""
-    return {
-        next(iter(metric.describe())).name: label_names(metric)
-        for metric in metric_objects().values()
-    }
-
-
-def label_names(metric: MetricWrapperBase) -> frozenset[str]:
-    # prometheus_client has no public accessor for a metric's declared label names; our
-    # BatchHistogram has one.
-    return frozenset(getattr(metric, "labelnames", None) or metric._labelnames)
-
-
-@cache
-def exported_metric_names() -> dict[str, str]:
-    """Every sample name a worker exposes -> its family name (counters get _total, ...)."""
-    registry = CollectorRegistry()
-    Metrics.create(registry)
-    return {
-        family.name + suffix: family.name
-        for family in registry.collect()
-        for suffix in _SUFFIXES[family.type]
-    }
 
 
 def test_every_metric_is_named_contactstream_and_has_help() -> None:
@@ -75,7 +36,7 @@ def test_every_metric_is_named_contactstream_and_has_help() -> None:
     for family in families:
         assert family.name.startswith("contactstream_"), family.name
         assert family.documentation, family.name
-        assert family.type in _SUFFIXES, family.type
+        assert family.type in SUFFIXES, family.type
 
 
 def test_labels_are_bounded_and_never_personal() -> None:

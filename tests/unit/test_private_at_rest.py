@@ -23,7 +23,7 @@ from streams.files import (
     use_private_umask,
     write_atomically,
 )
-from tests.conftest import cli
+from tests.support.cli import cli
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from streams.config import Settings
 from streams.errors import ConfigError
 from streams.subjects.authorize import Policy, Refusal, authorize
 from streams.subjects.signing import SIGNATURE_HEADER, generate_key_pair, sign, verify_keys
-from tests.unit.test_cli import run
+from tests.support.cli import run
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 PHONE = "+358501234567"

@@ -27,7 +27,7 @@ from streams.cli.retention import (
 from streams.config import Settings
 from streams.privacy.retention import RetentionRun, status_document
 from streams.privacy.sql import ContactKey
-from tests.unit.test_cli import run
+from tests.support.cli import run
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

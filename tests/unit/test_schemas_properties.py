@@ -18,7 +18,7 @@ from schemas import ContactEvent, Limits, Rejection, parse_event, personal_value
 from schemas.examples import EVENT_TYPES
 from schemas.normalize import _parse_phone, normalize_email, normalize_phone
 from schemas.validate import CHANNEL_MODELS
-from tests.unit.rejection_cases import corrupt
+from tests.support.rejection_cases import corrupt
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CHANNELS = tuple(EVENT_TYPES)

@@ -10,7 +10,7 @@ import pytest
 from schemas import REJECTION_CODES, ContactEvent, Rejection, parse_event, parse_events
 from schemas.examples import EVENT_TYPES, raw_payload
 from schemas.reasons import MAX_REASON_CHARS
-from tests.unit.rejection_cases import (
+from tests.support.rejection_cases import (
     EMAIL,
     HIDDEN_KEY,
     MANY_ERRORS,

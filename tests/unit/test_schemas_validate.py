@@ -17,8 +17,8 @@ from streams.cli.schemas import named_channel
 from streams.config import CHANNELS, Settings
 from streams.ingest.prepare import Task, latest_allowed, prepare
 from streams.kafka.records import RawRecord
-from tests.conftest import cli
-from tests.unit.rejection_cases import FUTURE, all_cases
+from tests.support.cli import cli
+from tests.support.rejection_cases import FUTURE, all_cases
 
 
 def worker_verdicts(channel: str, payloads: list[bytes]) -> dict[int, tuple[str, str]]:

@@ -31,7 +31,7 @@ from streams.subjects.signing import (
     verify_keys,
 )
 from streams.worker.startup import check_secrets, salt_problem
-from tests.unit.test_cli import run
+from tests.support.cli import run
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 REQUEST_ID = "0f6b3a52-8d0e-4c57-9a61-3c2f7a9e1b44"

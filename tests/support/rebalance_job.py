@@ -4,7 +4,7 @@
 Consumer A starts alone; once the group has committed something, B joins (every partition is
 revoked and reassigned); once more is committed, A leaves (B takes everything); B runs until the
 group has committed every raw offset. Prints JSON: revokes per consumer and the committed
-progress at each step. Settings come from the environment (tests.integration.harness.worker_env).
+progress at each step. Settings come from the environment (tests.support.harness.worker_env).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from streams.observability.metrics import Metrics
 from streams.storage.store import Store
 from streams.worker.runtime import Runtime
 from streams.worker.startup import prepare
-from tests.integration.harness import committed, end_offsets
+from tests.support.harness import committed, end_offsets
 
 
 class CountingRevokes(BatchNormalizer):

@@ -1,0 +1,1 @@
+"""What the tests share: data sets, builders, harnesses and child-process scripts (no tests)."""
