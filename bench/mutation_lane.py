@@ -45,6 +45,7 @@ from streams.dev.simulator.contacts import generate  # noqa: E402
 from streams.dev.simulator.events import encode, lifecycle_events  # noqa: E402
 from streams.ingest.rows import EVENT_COLUMNS, Origin, event_row  # noqa: E402
 from streams.privacy.sql import ContactKey, due_contacts, quote, redact  # noqa: E402
+from streams.storage.migrations import migrate  # noqa: E402
 from streams.storage.store import Store, insert_rows  # noqa: E402
 
 
@@ -157,7 +158,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-mutation-lane-") as tmp:
         settings = Settings(clickhouse_dsn=f"chdb://{tmp}/ch", clickhouse_database="bench")
         ingest, mutations = Store(settings), Store(settings)
-        ingest.migrate()
+        ingest.call_sync(lambda c: migrate(c, settings))
         started = time.perf_counter()
         rows = event_rows(args.contacts, now - timedelta(days=30.4 * args.months), now, 7)
         load(ingest, rows)
@@ -167,6 +168,13 @@ def main() -> None:
         )
         due = [key for key, _ in ingest.call_sync(lambda c: due_contacts(c, now, 18, 100_000))]
         print(f"{len(due)} contacts due")
+        # Six hour batches for the lane timings, then a minute batch and an hour batch.
+        needed = 7 * args.hour_batch + args.minute_batch
+        if len(due) < needed:
+            raise SystemExit(
+                f"this run needs {needed} contacts due: more --contacts or --months, "
+                "or a smaller --hour-batch"
+            )
         print(lookup_cost(ingest, due[len(due) // 2].contact_id))
         fresh = event_rows(400, now - timedelta(minutes=5), now, 8)[:1000]
 

@@ -21,6 +21,7 @@ from streams.ingest.sink import ClickHouseSink
 from streams.observability.metrics import Metrics
 from streams.privacy.redaction import Redactor
 from streams.privacy.sql import ContactKey, remaining_personal
+from streams.storage.migrations import migrate
 from streams.storage.store import Store
 from streams.worker.runtime import Runtime
 
@@ -59,7 +60,7 @@ async def test_an_insert_completes_while_a_redaction_mutation_runs(
     runtime = Runtime(chdb_settings, Store(chdb_settings), Metrics.create(CollectorRegistry()))
     watcher = Store(chdb_settings)  # a third client: sees the mutations whichever lane waits
     try:
-        runtime.store.migrate()
+        runtime.store.call_sync(lambda c: migrate(c, chdb_settings))
         runtime.store.call_sync(lambda c: c.command(_FILL))
         keys = [ContactKey(str(n * 1601), "sms") for n in range(60)]
         tombstones = [
