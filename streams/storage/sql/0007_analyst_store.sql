@@ -22,7 +22,7 @@
 -- read inside the views only. Exact definitions: docs/kpis.md ("How the views are computed").
 
 -- Which contacts got events when (no personal data), and which ones a redaction changes
--- (streams/privacy/sql.py notes them): D below is a range read of this log instead of a
+-- (streams/storage/redaction.py notes them): D below is a range read of this log instead of a
 -- scan of contact_events. Kept two days; a snapshot older than one day is not used.
 CREATE TABLE IF NOT EXISTS contact_changes
 (
@@ -149,7 +149,7 @@ FROM
         AND (
             SELECT max(create_time) FROM system.mutations
             WHERE table = 'contacts'
-              -- The redaction of streams/privacy/sql.py notes its contacts (and those
+              -- The redaction of streams/storage/redaction.py notes its contacts (and those
               -- of their subject keys) in contact_changes first: they are in D.
               AND command NOT LIKE '%redaction_reason = coalesce(redaction_reason, %'
         ) < toDateTime(newest_started_at) AS usable

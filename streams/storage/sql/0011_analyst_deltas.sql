@@ -135,7 +135,7 @@ FROM
         AND (
             SELECT max(create_time) FROM system.mutations
             WHERE table = 'contacts'
-              -- The redaction of streams/privacy/sql.py notes its contacts (and those
+              -- The redaction of streams/storage/redaction.py notes its contacts (and those
               -- of their subject keys) in contact_changes first: they are in D.
               AND command NOT LIKE '%redaction_reason = coalesce(redaction_reason, %'
         ) < toDateTime(newest_started_at) AS usable
