@@ -5,8 +5,8 @@
 # 127.0.0.1:9092) for the host, both SCRAM-SHA-512 over TLS with the certificate in kafka.pem;
 # the controller listener with a static PLAIN login of admin. Deny by default
 # (StandardAuthorizer); `contactstream topics ensure` as admin applies the ACLs of
-# streams/kafka/acls.py. SCRAM users are created when the storage is first formatted, their passwords
-# read by the storage tool from a 0600 file (never a command line); add or rotate one later
+# streams/kafka/acls.py. SCRAM users are created when the storage is first formatted, their
+# passwords read by the storage tool from a 0600 file (never a command line); add or rotate one later
 # through Kafka's admin API (docs/security.md, "Rotation"), not kafka-configs.sh,
 # whose --add-config would put the password on a command line.
 set -euo pipefail
