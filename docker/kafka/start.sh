@@ -6,9 +6,9 @@
 # the controller listener with a static PLAIN login of admin. Deny by default
 # (StandardAuthorizer); `contactstream topics ensure` as admin applies the ACLs of
 # streams/kafka/acls.py. SCRAM users are created when the storage is first formatted, their
-# passwords read by the storage tool from a 0600 file (never a command line); add or rotate one later
-# through Kafka's admin API (docs/security.md, "Rotation"), not kafka-configs.sh,
-# whose --add-config would put the password on a command line.
+# passwords read by the storage tool from a 0600 file (never a command line); add or rotate one
+# later through Kafka's admin API (docs/security.md, "Rotation"), not kafka-configs.sh, whose
+# --add-config would put the password on a command line.
 set -euo pipefail
 # Private at rest: log segments hold raw records (personal data). The JVM inherits this umask,
 # so every file it creates is 0600 in 0700 directories; the volume's root is made 0700 too.
